@@ -1,0 +1,1 @@
+import LatchkeyCloud; import AsyncHTTPClient; print("x")

@@ -1,0 +1,116 @@
+import Crypto
+import Foundation
+import LatchkeyProtocol
+
+/// A person who signs in: a site owner or an installer.
+public struct Account: Sendable, Equatable {
+    public var id: UUID
+    public var email: String
+    public var name: String
+    public var role: AccountRole
+    public var passwordHash: String
+    public var createdAt: Date
+
+    public init(id: UUID, email: String, name: String, role: AccountRole, passwordHash: String, createdAt: Date) {
+        self.id = id
+        self.email = email
+        self.name = name
+        self.role = role
+        self.passwordHash = passwordHash
+        self.createdAt = createdAt
+    }
+}
+
+/// The rules an account's fields follow, checked before anything is stored.
+public enum AccountRules {
+    public static let maximumEmailLength = 254
+    public static let maximumNameLength = 100
+    public static let minimumPasswordLength = 8
+    /// bcrypt reads at most 72 bytes; a longer password would be silently truncated.
+    public static let maximumPasswordBytes = 72
+
+    /// Lower-cased and trimmed, so that one person has one account whatever they type.
+    public static func normalizedEmail(_ email: String) throws(LatchkeyError) -> String {
+        let email = email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        guard email.count <= maximumEmailLength else {
+            throw .invalidRequest("The e-mail address is longer than \(maximumEmailLength) characters.")
+        }
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."),
+            !parts[1].hasSuffix("."), !email.contains(where: \.isWhitespace)
+        else {
+            throw .invalidRequest("'\(email)' is not an e-mail address.")
+        }
+        return email
+    }
+
+    public static func checkedName(_ name: String) throws(LatchkeyError) -> String {
+        try checkedText(name, field: "name", maximum: maximumNameLength)
+    }
+
+    public static func checkPassword(_ password: String) throws(LatchkeyError) {
+        guard password.count >= minimumPasswordLength else {
+            throw .weakPassword("The account password must have at least \(minimumPasswordLength) characters.")
+        }
+        guard password.utf8.count <= maximumPasswordBytes else {
+            throw .invalidRequest("The account password must be at most \(maximumPasswordBytes) bytes long.")
+        }
+    }
+
+    /// A required, trimmed, bounded line of text.
+    static func checkedText(_ text: String, field: String, maximum: Int) throws(LatchkeyError) -> String {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { throw .invalidRequest("The \(field) must not be empty.") }
+        guard trimmed.count <= maximum else {
+            throw .invalidRequest("The \(field) must be at most \(maximum) characters long.")
+        }
+        return trimmed
+    }
+}
+
+/// A bearer token as stored: only its hash, so a copy of the database signs nobody in.
+public struct SessionToken: Sendable, Equatable {
+    public var tokenHash: String
+    public var accountId: UUID
+    public var createdAt: Date
+    public var expiresAt: Date
+
+    public init(tokenHash: String, accountId: UUID, createdAt: Date, expiresAt: Date) {
+        self.tokenHash = tokenHash
+        self.accountId = accountId
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+    }
+
+    /// A new random token (256 bits, base64url) and its stored form.
+    static func issue(for accountId: UUID, at now: Date, lifetime: TimeInterval) -> (token: String, stored: SessionToken) {
+        let bytes = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
+        let token = bytes.base64URLEncoded
+        return (token, SessionToken(tokenHash: hash(token), accountId: accountId, createdAt: now, expiresAt: now + lifetime))
+    }
+
+    static func hash(_ token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// Hashes account passwords slowly; behind a protocol so the domain does not pick the algorithm.
+public protocol PasswordHasher: Sendable {
+    func hash(_ password: String) async throws -> String
+    func verify(_ password: String, against hash: String) async throws -> Bool
+    /// Takes as long as `verify` and matches nothing: used for e-mails that have no account.
+    func verifyDecoy(_ password: String) async
+}
+
+extension Data {
+    var base64URLEncoded: String {
+        base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    init?(base64URLEncoded text: String) {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        self.init(base64Encoded: base64)
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import LatchkeyProtocol
+
+/// An entry in one account's inbox, written in the same transaction as the change it tells about.
+public struct AccountNotification: Sendable, Equatable {
+    public var id: UUID
+    public var accountId: UUID
+    public var category: NotificationCategory
+    public var kind: NotificationKind
+    public var title: String
+    public var body: String
+    public var requestId: UUID?
+    public var createdAt: Date
+    public var read: Bool
+
+    public init(
+        id: UUID = UUID(), accountId: UUID, category: NotificationCategory, kind: NotificationKind, title: String,
+        body: String, requestId: UUID?, createdAt: Date, read: Bool = false
+    ) {
+        self.id = id
+        self.accountId = accountId
+        self.category = category
+        self.kind = kind
+        self.title = title
+        self.body = body
+        self.requestId = requestId
+        self.createdAt = createdAt
+        self.read = read
+    }
+}
+
+/// One line of the append-only audit log.
+public struct AuditEntry: Sendable, Equatable {
+    public var id: UUID
+    public var at: Date
+    public var actorId: UUID?
+    public var siteId: UUID?
+    public var deviceSerial: String?
+    public var requestId: UUID?
+    public var action: String
+    public var outcome: String
+    public var detail: String?
+
+    public init(
+        id: UUID = UUID(), at: Date, actorId: UUID?, siteId: UUID?, deviceSerial: String?, requestId: UUID?,
+        action: String, outcome: String, detail: String? = nil
+    ) {
+        self.id = id
+        self.at = at
+        self.actorId = actorId
+        self.siteId = siteId
+        self.deviceSerial = deviceSerial
+        self.requestId = requestId
+        self.action = action
+        self.outcome = outcome
+        self.detail = detail
+    }
+}
+
+/// Hides most of an owner's e-mail from the installer while letting the owner recognise it: `lm...@gmail.com`.
+public enum EmailMask {
+    public static func mask(_ email: String) -> String {
+        guard let at = email.lastIndex(of: "@") else { return "..." }
+        let local = email[..<at]
+        return "\(local.prefix(local.count > 2 ? 2 : 1))...\(email[at...])"
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import LatchkeyProtocol
+
+/// Sign-up, sign-in with bearer tokens, and telling who a token belongs to.
+public struct AccountService: Sendable {
+    let store: any LatchkeyStore
+    let hasher: any PasswordHasher
+    let clock: LatchkeyClock
+    let sessionLifetime: TimeInterval
+
+    public init(store: any LatchkeyStore, hasher: any PasswordHasher, clock: LatchkeyClock, sessionLifetime: TimeInterval) {
+        self.store = store
+        self.hasher = hasher
+        self.clock = clock
+        self.sessionLifetime = sessionLifetime
+    }
+
+    public func signUp(_ form: API.SignUp) async throws -> Account {
+        let email = try AccountRules.normalizedEmail(form.email)
+        let name = try AccountRules.checkedName(form.name)
+        try AccountRules.checkPassword(form.password)
+        let passwordHash = try await hasher.hash(form.password)
+        let account = Account(
+            id: UUID(), email: email, name: name, role: form.role, passwordHash: passwordHash, createdAt: clock.now()
+        )
+        try await store.transaction { session in
+            try await session.accounts.insert(account)
+            try await session.audit.append(
+                AuditEntry(at: account.createdAt, actorId: account.id, siteId: nil, deviceSerial: nil, requestId: nil,
+                           action: "account.created", outcome: account.role.rawValue)
+            )
+        }
+        return account
+    }
+
+    /// A new bearer token for a correct e-mail and password.
+    public func signIn(email: String, password: String) async throws -> (token: String, session: SessionToken, account: Account) {
+        let wrong = LatchkeyError.unauthenticated("The e-mail or the password is wrong.")
+        guard let email = try? AccountRules.normalizedEmail(email),
+            let account = try await store.read({ try await $0.accounts.find(email: email) })
+        else {
+            // Spend the same time as a real check, so the answer's delay does not tell which e-mails exist.
+            await hasher.verifyDecoy(password)
+            throw wrong
+        }
+        guard try await hasher.verify(password, against: account.passwordHash) else { throw wrong }
+        let (token, stored) = SessionToken.issue(for: account.id, at: clock.now(), lifetime: sessionLifetime)
+        try await store.transaction { try await $0.accounts.insert(stored) }
+        return (token, stored, account)
+    }
+
+    /// The account behind a bearer token, or `unauthenticated`.
+    public func authenticate(token: String) async throws -> Account {
+        let hash = SessionToken.hash(token)
+        let now = clock.now()
+        let account = try await store.read { session -> Account? in
+            guard let stored = try await session.accounts.findToken(hash: hash), now < stored.expiresAt else { return nil }
+            return try await session.accounts.find(id: stored.accountId)
+        }
+        guard let account else {
+            throw LatchkeyError.unauthenticated("The token is missing, wrong or expired: sign in again.")
+        }
+        return account
+    }
+
+    public func signOut(token: String) async throws {
+        let hash = SessionToken.hash(token)
+        try await store.transaction { try await $0.accounts.deleteToken(hash: hash) }
+    }
+}

@@ -1,0 +1,28 @@
+import Foundation
+import LatchkeyProtocol
+
+/// An account's notifications: listing by tab and marking read.
+public struct InboxService: Sendable {
+    let store: any LatchkeyStore
+
+    public init(store: any LatchkeyStore) {
+        self.store = store
+    }
+
+    public func list(for account: Account, category: NotificationCategory?) async throws -> [AccountNotification] {
+        try await store.read { try await $0.notifications.list(accountId: account.id, category: category, limit: 200) }
+    }
+
+    public func markRead(id: UUID, by account: Account) async throws -> AccountNotification {
+        try await store.transaction { session in
+            guard var notification = try await session.notifications.find(id: id), notification.accountId == account.id else {
+                throw LatchkeyError.notFound("No notification with id \(id) in your inbox.")
+            }
+            if !notification.read {
+                try await session.notifications.markRead(id: id)
+                notification.read = true
+            }
+            return notification
+        }
+    }
+}

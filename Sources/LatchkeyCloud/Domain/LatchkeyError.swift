@@ -1,0 +1,70 @@
+import Foundation
+import LatchkeyProtocol
+
+/// Everything the service refuses, with the context a person needs to put it right.
+/// The HTTP layer maps each case to a status in one place (`LatchkeyError+HTTP.swift`).
+public enum LatchkeyError: Error, Equatable, Sendable {
+    case invalidRequest(String)
+    case unauthenticated(String)
+    case forbidden(String)
+    case notFound(String)
+    case accountExists(email: String)
+    case siteNotAuthorized(site: String, missing: Permission?)
+    case deviceNotCompatible(model: String, firmware: String, minimumFirmware: String?)
+    case requestAlreadyOpen(serial: String)
+    case requestExpired(id: UUID)
+    case requestNotPending(id: UUID, status: ResetStatus)
+    case weakPassword(String)
+
+    /// The stable code clients branch on.
+    public var code: APIErrorCode {
+        switch self {
+        case .invalidRequest: .invalidRequest
+        case .unauthenticated: .unauthenticated
+        case .forbidden: .forbidden
+        case .notFound: .notFound
+        case .accountExists: .accountExists
+        case .siteNotAuthorized: .siteNotAuthorized
+        case .deviceNotCompatible: .deviceNotCompatible
+        case .requestAlreadyOpen: .requestAlreadyOpen
+        case .requestExpired: .requestExpired
+        case .requestNotPending: .requestNotPending
+        case .weakPassword: .weakPassword
+        }
+    }
+
+    /// What went wrong and what to do about it.
+    public var message: String {
+        switch self {
+        case .invalidRequest(let message), .unauthenticated(let message), .forbidden(let message),
+            .notFound(let message), .weakPassword(let message):
+            message
+        case .accountExists(let email):
+            "An account with e-mail \(email) already exists: sign in instead."
+        case .siteNotAuthorized(let site, let missing?):
+            "You are not authorized to \(missing.activity) on site '\(site)': ask the owner for the '\(missing.rawValue)' permission."
+        case .siteNotAuthorized(let site, nil):
+            "Your authorization on site '\(site)' has expired: ask the owner to renew it."
+        case .deviceNotCompatible(let model, let firmware, let minimum?):
+            "Device \(model) runs firmware \(firmware); the password reset needs firmware \(minimum) or later. Upgrade the firmware first."
+        case .deviceNotCompatible(let model, _, nil):
+            "Model \(model) is not on the compatibility list, so its password cannot be reset through Latchkey."
+        case .requestAlreadyOpen(let serial):
+            "Device \(serial) already has an open password reset request: wait for it to end or cancel it."
+        case .requestExpired(let id):
+            "Password reset request \(id) has expired: send a new request."
+        case .requestNotPending(let id, let status):
+            "Password reset request \(id) is \(status.rawValue), so it can no longer be changed that way."
+        }
+    }
+}
+
+extension Permission {
+    fileprivate var activity: String {
+        switch self {
+        case .view: "view devices"
+        case .configure: "configure devices"
+        case .passwordReset: "reset device passwords"
+        }
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import LatchkeyProtocol
+
+/// How long each kind of request stays open.
+public struct ResetWindows: Sendable, Equatable {
+    public var onSite: TimeInterval
+    public var offSite: TimeInterval
+
+    public static let standard = ResetWindows(onSite: 5 * 60, offSite: 24 * 60 * 60)
+
+    public init(onSite: TimeInterval, offSite: TimeInterval) {
+        self.onSite = onSite
+        self.offSite = offSite
+    }
+
+    public func window(for mode: ResetMode) -> TimeInterval {
+        switch mode {
+        case .onSite: onSite
+        case .offSite: offSite
+        }
+    }
+}
+
+/// An installer's request to reset one device's admin password, waiting on the owner.
+///
+/// The transitions live here, free of HTTP and storage, so that the rules — who may do what, in which state,
+/// before which time — are tested directly.
+public struct PasswordResetRequest: Sendable, Equatable {
+    public var id: UUID
+    public var deviceSerial: String
+    public var siteId: UUID
+    public var ownerId: UUID
+    public var installerId: UUID
+    public var mode: ResetMode
+    /// The status as last written; read `status(at:)` for the truth, which also knows about expiry.
+    public var storedStatus: ResetStatus
+    public var createdAt: Date
+    public var expiresAt: Date
+    public var updatedAt: Date
+    /// The new password sealed to the device's key (HPKE). The platform cannot open it.
+    public var sealedPassword: String?
+
+    public init(
+        id: UUID, deviceSerial: String, siteId: UUID, ownerId: UUID, installerId: UUID, mode: ResetMode,
+        storedStatus: ResetStatus, createdAt: Date, expiresAt: Date, updatedAt: Date, sealedPassword: String?
+    ) {
+        self.id = id
+        self.deviceSerial = deviceSerial
+        self.siteId = siteId
+        self.ownerId = ownerId
+        self.installerId = installerId
+        self.mode = mode
+        self.storedStatus = storedStatus
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.updatedAt = updatedAt
+        self.sealedPassword = sealedPassword
+    }
+
+    /// A new pending request, open for the mode's window.
+    public static func open(
+        id: UUID = UUID(), device: Device, site: Site, installerId: UUID, mode: ResetMode, windows: ResetWindows,
+        at now: Date
+    ) -> PasswordResetRequest {
+        PasswordResetRequest(
+            id: id, deviceSerial: device.serial, siteId: site.id, ownerId: site.ownerId, installerId: installerId,
+            mode: mode, storedStatus: .pending, createdAt: now, expiresAt: now + windows.window(for: mode),
+            updatedAt: now, sealedPassword: nil
+        )
+    }
+
+    /// Expiry holds on every read: an open request past its window is expired whether or not it was written so.
+    public func status(at now: Date) -> ResetStatus {
+        storedStatus.isOpen && now >= expiresAt ? .expired : storedStatus
+    }
+
+    /// Open and past its window, so it must be written as expired before anything else happens to it.
+    public func isDue(at now: Date) -> Bool {
+        storedStatus.isOpen && now >= expiresAt
+    }
+
+    /// The owner's client and the installer's client: which one carries the reset to the device's LAN.
+    public var courierId: UUID {
+        mode == .offSite ? ownerId : installerId
+    }
+
+    public func involves(_ accountId: UUID) -> Bool {
+        accountId == ownerId || accountId == installerId
+    }
+
+    // MARK: - Transitions
+
+    /// The owner agrees and hands over the new password, sealed to the device.
+    public mutating func approve(by accountId: UUID, sealedPassword: String, at now: Date) throws(LatchkeyError) {
+        guard accountId == ownerId else { throw .forbidden("Only the site owner can approve a password reset.") }
+        try requireStatus(.pending, at: now)
+        try SealedPasswordFormat.check(sealedPassword)
+        self.sealedPassword = sealedPassword
+        storedStatus = .approved
+        updatedAt = now
+    }
+
+    /// The owner refuses; also withdraws an approval not yet carried to the device.
+    public mutating func decline(by accountId: UUID, at now: Date) throws(LatchkeyError) {
+        guard accountId == ownerId else { throw .forbidden("Only the site owner can decline a password reset.") }
+        try requireOpen(at: now)
+        end(as: .declined, at: now)
+    }
+
+    /// The requesting installer withdraws the request.
+    public mutating func cancel(by accountId: UUID, at now: Date) throws(LatchkeyError) {
+        guard accountId == installerId else {
+            throw .forbidden("Only the installer who sent a password reset request can cancel it.")
+        }
+        try requireOpen(at: now)
+        end(as: .cancelled, at: now)
+    }
+
+    /// The owner took the installer's authorization away: the request dies with it.
+    public mutating func cancelForRevokedAuthorization(at now: Date) throws(LatchkeyError) {
+        try requireOpen(at: now)
+        end(as: .cancelled, at: now)
+    }
+
+    /// Writes down what `status(at:)` already says.
+    public mutating func expire(at now: Date) {
+        guard isDue(at: now) else { return }
+        storedStatus = .expired
+        updatedAt = now
+    }
+
+    private mutating func end(as status: ResetStatus, at now: Date) {
+        storedStatus = status
+        sealedPassword = nil
+        updatedAt = now
+    }
+
+    private func requireStatus(_ expected: ResetStatus, at now: Date) throws(LatchkeyError) {
+        let status = status(at: now)
+        if status == .expired { throw .requestExpired(id: id) }
+        guard status == expected else { throw .requestNotPending(id: id, status: status) }
+    }
+
+    private func requireOpen(at now: Date) throws(LatchkeyError) {
+        let status = status(at: now)
+        if status == .expired { throw .requestExpired(id: id) }
+        guard status.isOpen else { throw .requestNotPending(id: id, status: status) }
+    }
+}
+
+/// What the platform accepts as a sealed password: base64url of an HPKE encapsulated key and ciphertext.
+/// Too short to be anything else, so a clear password sent by mistake is refused rather than stored.
+public enum SealedPasswordFormat {
+    /// X25519 encapsulated key (32) + ChaCha20-Poly1305 tag (16) + the shortest allowed password (8).
+    public static let minimumBytes = 32 + 16 + 8
+    public static let maximumCharacters = 4096
+
+    public static func check(_ sealed: String) throws(LatchkeyError) {
+        guard sealed.count <= maximumCharacters, let bytes = Data(base64URLEncoded: sealed),
+            !sealed.contains("="), bytes.count >= minimumBytes
+        else {
+            throw .invalidRequest(
+                "sealedPassword must be the new password sealed to the device's key (HPKE), base64url-encoded; never send a clear password."
+            )
+        }
+    }
+}

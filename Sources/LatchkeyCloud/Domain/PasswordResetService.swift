@@ -1,0 +1,244 @@
+import Foundation
+import LatchkeyProtocol
+
+/// A reset request as a reader sees it now: expiry applied, the owner's e-mail masked.
+public struct ResetRequestView: Sendable, Equatable {
+    public var request: PasswordResetRequest
+    public var status: ResetStatus
+    public var ownerEmailMasked: String
+}
+
+/// The reset-request lifecycle: request, approve, decline, cancel, expire. Each change writes the request, its
+/// audit line and its notifications in one transaction, then publishes the notifications live.
+public struct PasswordResetService: Sendable {
+    let store: any LatchkeyStore
+    let clock: LatchkeyClock
+    let windows: ResetWindows
+    let compatibility: CompatibilityList
+    let publisher: any NotificationPublisher
+
+    public init(
+        store: any LatchkeyStore, clock: LatchkeyClock, windows: ResetWindows, compatibility: CompatibilityList,
+        publisher: any NotificationPublisher
+    ) {
+        self.store = store
+        self.clock = clock
+        self.windows = windows
+        self.compatibility = compatibility
+        self.publisher = publisher
+    }
+
+    /// The outcome of one transaction: the notifications to publish once it commits, and an error to raise after
+    /// it — an expired request is written as expired even though the action on it fails.
+    private struct Outcome<Value: Sendable>: Sendable {
+        var value: Value?
+        var notifications: [AccountNotification] = []
+        var failure: LatchkeyError?
+    }
+
+    // MARK: - Request
+
+    /// The installer asks for a reset of one device, off-site or on-site.
+    public func request(serial: String, mode: ResetMode, by installer: Account) async throws -> ResetRequestView {
+        guard installer.role == .installer else {
+            throw LatchkeyError.forbidden("Only installers request password resets; owners approve them.")
+        }
+        let now = clock.now()
+        let outcome = try await store.transaction { session in
+            let parties = try await self.partiesForNewRequest(serial: serial, installer: installer, at: now, in: session)
+            var notifications: [AccountNotification] = []
+            for var stale in try await session.resetRequests.open(deviceSerial: parties.device.serial) where stale.isDue(at: now) {
+                notifications += try await self.expire(&stale, at: now, in: session)
+            }
+            let request = PasswordResetRequest.open(
+                device: parties.device, site: parties.site, installerId: installer.id, mode: mode, windows: self.windows,
+                at: now)
+            try await session.resetRequests.insert(request)
+            let requestParties = ResetParties(request: request, device: parties.device, site: parties.site,
+                                              owner: parties.owner, installer: installer)
+            try await self.audit(requestParties, action: "reset.requested", actor: installer.id, at: now, in: session)
+            notifications += try await self.notify(ResetNotices.requested(requestParties, window: self.windows.window(for: mode), at: now), in: session)
+            return Outcome(value: self.view(request, owner: parties.owner, at: now), notifications: notifications)
+        }
+        return try await finish(outcome)
+    }
+
+    // MARK: - Read
+
+    public func list(for account: Account, status: ResetStatus?) async throws -> [ResetRequestView] {
+        let now = clock.now()
+        return try await store.read { session in
+            var owners: [UUID: Account] = [:]
+            var views: [ResetRequestView] = []
+            for request in try await session.resetRequests.involving(accountId: account.id, limit: 500) {
+                if let status, request.status(at: now) != status { continue }
+                if owners[request.ownerId] == nil { owners[request.ownerId] = try await session.accounts.find(id: request.ownerId) }
+                guard let owner = owners[request.ownerId] else { continue }
+                views.append(self.view(request, owner: owner, at: now))
+            }
+            return views
+        }
+    }
+
+    public func get(id: UUID, for account: Account) async throws -> ResetRequestView {
+        let now = clock.now()
+        return try await store.read { session in
+            let request = try await Self.visibleRequest(id: id, to: account, in: session)
+            guard let owner = try await session.accounts.find(id: request.ownerId) else {
+                throw LatchkeyError.notFound("No password reset request with id \(id).")
+            }
+            return self.view(request, owner: owner, at: now)
+        }
+    }
+
+    // MARK: - Owner and installer actions
+
+    public func approve(id: UUID, sealedPassword: String, by account: Account) async throws -> ResetRequestView {
+        try await transition(id: id, by: account, action: "reset.approved") { request, now in
+            try request.approve(by: account.id, sealedPassword: sealedPassword, at: now)
+        } notices: { parties, now in ResetNotices.approved(parties, at: now) }
+    }
+
+    public func decline(id: UUID, by account: Account) async throws -> ResetRequestView {
+        try await transition(id: id, by: account, action: "reset.declined") { request, now in
+            try request.decline(by: account.id, at: now)
+        } notices: { parties, now in ResetNotices.declined(parties, at: now) }
+    }
+
+    public func cancel(id: UUID, by account: Account) async throws -> ResetRequestView {
+        try await transition(id: id, by: account, action: "reset.cancelled") { request, now in
+            try request.cancel(by: account.id, at: now)
+        } notices: { parties, now in ResetNotices.cancelled(parties, revoked: false, at: now) }
+    }
+
+    /// Writes down every request whose window closed, and tells both sides. Returns how many expired.
+    @discardableResult
+    public func expireDue() async throws -> Int {
+        let now = clock.now()
+        let outcome = try await store.transaction { session in
+            var notifications: [AccountNotification] = []
+            var count = 0
+            for var request in try await session.resetRequests.due(at: now, limit: 200) {
+                notifications += try await self.expire(&request, at: now, in: session)
+                count += 1
+            }
+            return Outcome(value: count, notifications: notifications)
+        }
+        return try await finish(outcome)
+    }
+
+    /// Cancels an installer's open requests on a site, inside the caller's transaction (revoking an authorization).
+    func cancelOpenRequests(
+        siteId: UUID, installerId: UUID, by owner: Account, at now: Date, in session: any StoreSession
+    ) async throws -> [AccountNotification] {
+        var notifications: [AccountNotification] = []
+        for var request in try await session.resetRequests.open(siteId: siteId, installerId: installerId) {
+            if request.isDue(at: now) {
+                notifications += try await expire(&request, at: now, in: session)
+                continue
+            }
+            try request.cancelForRevokedAuthorization(at: now)
+            try await session.resetRequests.update(request)
+            let parties = try await ResetParties.load(request, in: session)
+            try await audit(parties, action: "reset.cancelled", actor: owner.id, at: now, in: session,
+                            detail: "authorization revoked")
+            notifications += try await notify(ResetNotices.cancelled(parties, revoked: true, at: now), in: session)
+        }
+        return notifications
+    }
+
+    // MARK: - Machinery
+
+    /// Loads a request the account may see, applies one transition, and writes it with its audit line and
+    /// notifications. A request found past its window is written as expired and the action answers `requestExpired`.
+    private func transition(
+        id: UUID, by account: Account, action: String,
+        _ change: @escaping @Sendable (inout PasswordResetRequest, Date) throws -> Void,
+        notices: @escaping @Sendable (ResetParties, Date) -> [AccountNotification]
+    ) async throws -> ResetRequestView {
+        let now = clock.now()
+        let outcome = try await store.transaction { session -> Outcome<ResetRequestView> in
+            var request = try await Self.visibleRequest(id: id, to: account, in: session)
+            if request.isDue(at: now) {
+                let notifications = try await self.expire(&request, at: now, in: session)
+                return Outcome(notifications: notifications, failure: .requestExpired(id: id))
+            }
+            var parties = try await ResetParties.load(request, in: session)
+            do {
+                try change(&request, now)
+            } catch let error as LatchkeyError {
+                try await self.audit(parties, action: action, actor: account.id, at: now, in: session,
+                                     outcome: "refused: \(error.code.rawValue)")
+                return Outcome(failure: error)
+            }
+            try await session.resetRequests.update(request)
+            parties.request = request
+            try await self.audit(parties, action: action, actor: account.id, at: now, in: session)
+            let notifications = try await self.notify(notices(parties, now), in: session)
+            return Outcome(value: self.view(request, owner: parties.owner, at: now), notifications: notifications)
+        }
+        return try await finish(outcome)
+    }
+
+    private func finish<Value>(_ outcome: Outcome<Value>) async throws -> Value {
+        await publisher.publish(outcome.notifications)
+        if let failure = outcome.failure { throw failure }
+        guard let value = outcome.value else { throw LatchkeyError.notFound("Nothing was changed.") }
+        return value
+    }
+
+    private func expire(
+        _ request: inout PasswordResetRequest, at now: Date, in session: any StoreSession
+    ) async throws -> [AccountNotification] {
+        request.expire(at: now)
+        try await session.resetRequests.update(request)
+        let parties = try await ResetParties.load(request, in: session)
+        try await audit(parties, action: "reset.expired", actor: nil, at: now, in: session)
+        return try await notify(ResetNotices.expired(parties, at: now), in: session)
+    }
+
+    private func notify(_ notifications: [AccountNotification], in session: any StoreSession) async throws -> [AccountNotification] {
+        for notification in notifications { try await session.notifications.insert(notification) }
+        return notifications
+    }
+
+    private func audit(
+        _ parties: ResetParties, action: String, actor: UUID?, at now: Date, in session: any StoreSession,
+        outcome: String? = nil, detail: String? = nil
+    ) async throws {
+        let request = parties.request
+        try await session.audit.append(
+            AuditEntry(at: now, actorId: actor, siteId: request.siteId, deviceSerial: request.deviceSerial,
+                       requestId: request.id, action: action, outcome: outcome ?? request.storedStatus.rawValue,
+                       detail: detail ?? request.mode.rawValue))
+    }
+
+    private func view(_ request: PasswordResetRequest, owner: Account, at now: Date) -> ResetRequestView {
+        ResetRequestView(request: request, status: request.status(at: now), ownerEmailMasked: EmailMask.mask(owner.email))
+    }
+
+    /// Checks everything a new request needs: a bound device, a live `password_reset` authorization, compatibility.
+    private func partiesForNewRequest(
+        serial: String, installer: Account, at now: Date, in session: any StoreSession
+    ) async throws -> (device: Device, site: Site, owner: Account) {
+        let notFound = LatchkeyError.notFound("No device with serial \(serial) on a site you are authorized on.")
+        guard serial.count <= 64, let device = try await session.devices.find(serial: serial), let siteId = device.siteId,
+            let site = try await session.sites.find(id: siteId),
+            let authorization = try await session.sites.authorization(siteId: siteId, installerId: installer.id)
+        else { throw notFound }
+        guard authorization.isActive(at: now) else { throw LatchkeyError.siteNotAuthorized(site: site.name, missing: nil) }
+        guard authorization.allows(.passwordReset, at: now) else {
+            throw LatchkeyError.siteNotAuthorized(site: site.name, missing: .passwordReset)
+        }
+        try compatibility.checkSupports(model: device.model, firmware: device.firmware)
+        guard let owner = try await session.accounts.find(id: site.ownerId) else { throw notFound }
+        return (device, site, owner)
+    }
+
+    static func visibleRequest(id: UUID, to account: Account, in session: any StoreSession) async throws -> PasswordResetRequest {
+        guard let request = try await session.resetRequests.find(id: id), request.involves(account.id) else {
+            throw LatchkeyError.notFound("No password reset request with id \(id) is visible to you.")
+        }
+        return request
+    }
+}

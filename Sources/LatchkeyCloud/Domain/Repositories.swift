@@ -1,0 +1,80 @@
+import Foundation
+import LatchkeyProtocol
+
+/// Where the domain keeps its state. Every change happens inside `transaction`, so a crash leaves either all of
+/// a change or none of it; reads that change nothing use `read`.
+public protocol LatchkeyStore: Sendable {
+    func transaction<T: Sendable>(_ work: @escaping @Sendable (any StoreSession) async throws -> T) async throws -> T
+    func read<T: Sendable>(_ work: @escaping @Sendable (any StoreSession) async throws -> T) async throws -> T
+}
+
+/// The repositories as seen from inside one transaction (or one read).
+public protocol StoreSession: Sendable {
+    var accounts: any AccountRepository { get }
+    var sites: any SiteRepository { get }
+    var devices: any DeviceRepository { get }
+    var resetRequests: any ResetRequestRepository { get }
+    var notifications: any NotificationRepository { get }
+    var audit: any AuditLog { get }
+}
+
+public protocol AccountRepository: Sendable {
+    func find(id: UUID) async throws -> Account?
+    func find(email: String) async throws -> Account?
+    /// Throws `accountExists` when the e-mail is taken.
+    func insert(_ account: Account) async throws
+    func insert(_ token: SessionToken) async throws
+    func findToken(hash: String) async throws -> SessionToken?
+    func deleteToken(hash: String) async throws
+}
+
+public protocol SiteRepository: Sendable {
+    func find(id: UUID) async throws -> Site?
+    func owned(by ownerId: UUID) async throws -> [Site]
+    /// Sites on which the installer holds an authorization, active or not.
+    func authorized(for installerId: UUID) async throws -> [(Site, SiteAuthorization)]
+    func insert(_ site: Site) async throws
+    func authorizations(siteId: UUID) async throws -> [SiteAuthorization]
+    func authorization(siteId: UUID, installerId: UUID) async throws -> SiteAuthorization?
+    /// Inserts or replaces the installer's authorization on the site.
+    func save(_ authorization: SiteAuthorization) async throws
+    func deleteAuthorization(siteId: UUID, installerId: UUID) async throws
+}
+
+public protocol DeviceRepository: Sendable {
+    func find(serial: String) async throws -> Device?
+    func onSite(_ siteId: UUID) async throws -> [Device]
+    func save(_ device: Device) async throws
+}
+
+public protocol ResetRequestRepository: Sendable {
+    func find(id: UUID) async throws -> PasswordResetRequest?
+    /// Requests stored as pending or approved for the device.
+    func open(deviceSerial: String) async throws -> [PasswordResetRequest]
+    func open(siteId: UUID, installerId: UUID) async throws -> [PasswordResetRequest]
+    /// Requests the account sent or must answer, newest first.
+    func involving(accountId: UUID, limit: Int) async throws -> [PasswordResetRequest]
+    /// Requests stored as open whose window has closed.
+    func due(at now: Date, limit: Int) async throws -> [PasswordResetRequest]
+    /// Throws `requestAlreadyOpen` when the device has an open request already.
+    func insert(_ request: PasswordResetRequest) async throws
+    func update(_ request: PasswordResetRequest) async throws
+    func countByStatus() async throws -> [ResetStatus: Int]
+}
+
+public protocol NotificationRepository: Sendable {
+    func insert(_ notification: AccountNotification) async throws
+    func list(accountId: UUID, category: NotificationCategory?, limit: Int) async throws -> [AccountNotification]
+    func find(id: UUID) async throws -> AccountNotification?
+    func markRead(id: UUID) async throws
+}
+
+public protocol AuditLog: Sendable {
+    func append(_ entry: AuditEntry) async throws
+    func entries(deviceSerial: String, limit: Int) async throws -> [AuditEntry]
+}
+
+/// Hands notifications to whoever listens live (server-sent events), after the transaction that wrote them commits.
+public protocol NotificationPublisher: Sendable {
+    func publish(_ notifications: [AccountNotification]) async
+}

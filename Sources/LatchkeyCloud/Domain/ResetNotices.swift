@@ -1,0 +1,108 @@
+import Foundation
+import LatchkeyProtocol
+
+/// Everyone and everything a reset request concerns, loaded once so notices and audit lines can name them.
+struct ResetParties: Sendable {
+    var request: PasswordResetRequest
+    var device: Device
+    var site: Site
+    var owner: Account
+    var installer: Account
+
+    static func load(_ request: PasswordResetRequest, in session: any StoreSession) async throws -> ResetParties {
+        guard let device = try await session.devices.find(serial: request.deviceSerial),
+            let site = try await session.sites.find(id: request.siteId),
+            let owner = try await session.accounts.find(id: request.ownerId),
+            let installer = try await session.accounts.find(id: request.installerId)
+        else {
+            throw LatchkeyError.notFound("Password reset request \(request.id) refers to records that no longer exist.")
+        }
+        return ResetParties(request: request, device: device, site: site, owner: owner, installer: installer)
+    }
+
+    var deviceName: String { "\(device.model) (\(device.serial))" }
+}
+
+/// The inbox entries each step of a reset produces, for the owner and the installer. Titles and bodies are the
+/// English text of the API; the portal renders `kind` in the reader's language.
+enum ResetNotices {
+    static let requestTitle = "Reset device password"
+
+    static func requested(_ parties: ResetParties, window: TimeInterval, at now: Date) -> [AccountNotification] {
+        let courierNote =
+            parties.request.mode == .offSite
+            ? "Open this request on the device's LAN to set the new password."
+            : "The installer is on site: approve now so the installer can finish from the device's LAN."
+        return [
+            notice(
+                to: parties.owner, .resetRequested, requestTitle,
+                "Installer \(parties.installer.name) (\(parties.installer.email)) asks to reset the admin password of "
+                    + "\(parties.deviceName) at site '\(parties.site.name)'. The request is valid for "
+                    + "\(duration(window)). \(courierNote)",
+                parties, now)
+        ]
+    }
+
+    static func approved(_ parties: ResetParties, at now: Date) -> [AccountNotification] {
+        let onSite = parties.request.mode == .onSite
+        return [
+            notice(
+                to: parties.installer, .resetApproved, "Password reset approved",
+                "The owner approved the password reset of \(parties.deviceName) at site '\(parties.site.name)'. "
+                    + (onSite ? "Complete it now from the device's LAN." : "The owner completes it from the device's LAN."),
+                parties, now),
+            notice(
+                to: parties.owner, .resetApproved, "Password reset approved",
+                "You approved the password reset of \(parties.deviceName). "
+                    + (onSite ? "The installer completes it on site." : "Complete it from the device's LAN."),
+                parties, now),
+        ]
+    }
+
+    static func declined(_ parties: ResetParties, at now: Date) -> [AccountNotification] {
+        [
+            notice(to: parties.installer, .resetDeclined, "Password reset declined",
+                   "The owner declined the password reset of \(parties.deviceName) at site '\(parties.site.name)'.",
+                   parties, now),
+            notice(to: parties.owner, .resetDeclined, "Password reset declined",
+                   "You declined the password reset of \(parties.deviceName) requested by \(parties.installer.name).",
+                   parties, now),
+        ]
+    }
+
+    static func cancelled(_ parties: ResetParties, revoked: Bool, at now: Date) -> [AccountNotification] {
+        let reason =
+            revoked
+            ? "because the installer's authorization on site '\(parties.site.name)' was revoked"
+            : "by installer \(parties.installer.name)"
+        return [parties.owner, parties.installer].map { account in
+            notice(to: account, .resetCancelled, "Password reset cancelled",
+                   "The password reset of \(parties.deviceName) was cancelled \(reason).", parties, now)
+        }
+    }
+
+    static func expired(_ parties: ResetParties, at now: Date) -> [AccountNotification] {
+        [parties.owner, parties.installer].map { account in
+            notice(to: account, .resetExpired, "Password reset expired",
+                   "The password reset request for \(parties.deviceName) at site '\(parties.site.name)' expired before it was completed.",
+                   parties, now)
+        }
+    }
+
+    private static func notice(
+        to account: Account, _ kind: NotificationKind, _ title: String, _ body: String, _ parties: ResetParties,
+        _ now: Date
+    ) -> AccountNotification {
+        AccountNotification(accountId: account.id, category: .services, kind: kind, title: title, body: body,
+                            requestId: parties.request.id, createdAt: now)
+    }
+
+    /// "24 hours", "5 minutes", "90 seconds".
+    static func duration(_ interval: TimeInterval) -> String {
+        let seconds = Int(interval.rounded())
+        func plural(_ n: Int, _ unit: String) -> String { "\(n) \(unit)\(n == 1 ? "" : "s")" }
+        if seconds % 3600 == 0 { return plural(seconds / 3600, "hour") }
+        if seconds % 60 == 0 { return plural(seconds / 60, "minute") }
+        return plural(seconds, "second")
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import LatchkeyProtocol
+
+/// An owner's place — a shop, a home, a warehouse — where devices are installed.
+public struct Site: Sendable, Equatable {
+    public var id: UUID
+    public var ownerId: UUID
+    public var name: String
+    public var address: String?
+    public var createdAt: Date
+
+    public init(id: UUID, ownerId: UUID, name: String, address: String?, createdAt: Date) {
+        self.id = id
+        self.ownerId = ownerId
+        self.name = name
+        self.address = address
+        self.createdAt = createdAt
+    }
+}
+
+/// What an owner lets one installer do on one site, and until when.
+public struct SiteAuthorization: Sendable, Equatable {
+    public var siteId: UUID
+    public var installerId: UUID
+    public var permissions: Set<Permission>
+    public var expiresAt: Date?
+    public var createdAt: Date
+
+    public init(siteId: UUID, installerId: UUID, permissions: Set<Permission>, expiresAt: Date?, createdAt: Date) {
+        self.siteId = siteId
+        self.installerId = installerId
+        self.permissions = permissions
+        self.expiresAt = expiresAt
+        self.createdAt = createdAt
+    }
+
+    /// An authorization past its expiry grants nothing, whether or not anything has cleaned it up.
+    public func isActive(at now: Date) -> Bool {
+        expiresAt.map { now < $0 } ?? true
+    }
+
+    public func allows(_ permission: Permission, at now: Date) -> Bool {
+        isActive(at: now) && permissions.contains(permission)
+    }
+}
+
+/// A device known to the platform; it reaches a site when its owner binds it.
+public struct Device: Sendable, Equatable {
+    public var serial: String
+    public var model: String
+    public var deviceType: DeviceType
+    public var firmware: String
+    public var siteId: UUID?
+    public var online: Bool
+    public var lastSeenAt: Date?
+
+    public init(
+        serial: String, model: String, deviceType: DeviceType, firmware: String, siteId: UUID?, online: Bool,
+        lastSeenAt: Date? = nil
+    ) {
+        self.serial = serial
+        self.model = model
+        self.deviceType = deviceType
+        self.firmware = firmware
+        self.siteId = siteId
+        self.online = online
+        self.lastSeenAt = lastSeenAt
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import LatchkeyProtocol
+
+/// An installer on a site, as the owner sees it.
+public struct AuthorizedInstaller: Sendable, Equatable {
+    public var authorization: SiteAuthorization
+    public var installer: Account
+}
+
+/// Sites, who is authorized on them, and the devices on them — each visible only to its owner and the
+/// installers the owner authorized.
+public struct SiteService: Sendable {
+    let store: any LatchkeyStore
+    let clock: LatchkeyClock
+    let resets: PasswordResetService
+
+    public init(store: any LatchkeyStore, clock: LatchkeyClock, resets: PasswordResetService) {
+        self.store = store
+        self.clock = clock
+        self.resets = resets
+    }
+
+    public static let maximumAddressLength = 200
+
+    public func create(name: String, address: String?, by account: Account) async throws -> Site {
+        guard account.role == .owner else { throw LatchkeyError.forbidden("Only owners create sites.") }
+        let name = try AccountRules.checkedText(name, field: "site name", maximum: AccountRules.maximumNameLength)
+        let address = try address.map {
+            try AccountRules.checkedText($0, field: "address", maximum: Self.maximumAddressLength)
+        }
+        let site = Site(id: UUID(), ownerId: account.id, name: name, address: address, createdAt: clock.now())
+        try await store.transaction { session in
+            try await session.sites.insert(site)
+            try await session.audit.append(
+                AuditEntry(at: site.createdAt, actorId: account.id, siteId: site.id, deviceSerial: nil, requestId: nil,
+                           action: "site.created", outcome: "ok", detail: site.name))
+        }
+        return site
+    }
+
+    /// Owners see their sites; installers the sites they hold a live authorization on.
+    public func sites(visibleTo account: Account) async throws -> [Site] {
+        let now = clock.now()
+        return try await store.read { session in
+            switch account.role {
+            case .owner: try await session.sites.owned(by: account.id)
+            case .installer:
+                try await session.sites.authorized(for: account.id).filter { $0.1.isActive(at: now) }.map(\.0)
+            }
+        }
+    }
+
+    /// One site; its authorizations come with it for the owner only.
+    public func site(id: UUID, visibleTo account: Account) async throws -> (Site, [AuthorizedInstaller]?) {
+        let now = clock.now()
+        return try await store.read { session in
+            let site = try await Self.visibleSite(id: id, to: account, at: now, in: session)
+            guard site.ownerId == account.id else { return (site, nil) }
+            return (site, try await Self.installers(on: site.id, in: session))
+        }
+    }
+
+    /// Lets an installer work on the site; granting again replaces the permissions and expiry.
+    public func authorize(
+        siteId: UUID, installerEmail: String, permissions: [Permission], expiresAt: Date?, by account: Account
+    ) async throws -> AuthorizedInstaller {
+        let email = try AccountRules.normalizedEmail(installerEmail)
+        guard !permissions.isEmpty else {
+            throw LatchkeyError.invalidRequest("Name at least one permission: \(Permission.allowedValues).")
+        }
+        let now = clock.now()
+        if let expiresAt, expiresAt <= now {
+            throw LatchkeyError.invalidRequest("expiresAt must be in the future.")
+        }
+        return try await store.transaction { session in
+            let site = try await Self.ownedSite(id: siteId, by: account, in: session)
+            guard let installer = try await session.accounts.find(email: email) else {
+                throw LatchkeyError.notFound("No installer account has the e-mail \(email): ask the installer to sign up first.")
+            }
+            guard installer.role == .installer else {
+                throw LatchkeyError.invalidRequest("\(email) is not an installer account.")
+            }
+            let authorization = SiteAuthorization(
+                siteId: site.id, installerId: installer.id, permissions: Set(permissions), expiresAt: expiresAt,
+                createdAt: now)
+            try await session.sites.save(authorization)
+            try await session.audit.append(
+                AuditEntry(at: now, actorId: account.id, siteId: site.id, deviceSerial: nil, requestId: nil,
+                           action: "authorization.granted", outcome: "ok",
+                           detail: "\(email): \(permissions.map(\.rawValue).sorted().joined(separator: ","))"))
+            return AuthorizedInstaller(authorization: authorization, installer: installer)
+        }
+    }
+
+    /// Takes an installer's authorization away and cancels the installer's open requests on the site.
+    public func revoke(siteId: UUID, installerId: UUID, by account: Account) async throws {
+        let now = clock.now()
+        let notifications = try await store.transaction { session in
+            let site = try await Self.ownedSite(id: siteId, by: account, in: session)
+            guard try await session.sites.authorization(siteId: site.id, installerId: installerId) != nil else {
+                throw LatchkeyError.notFound("Installer \(installerId) is not authorized on site '\(site.name)'.")
+            }
+            try await session.sites.deleteAuthorization(siteId: site.id, installerId: installerId)
+            try await session.audit.append(
+                AuditEntry(at: now, actorId: account.id, siteId: site.id, deviceSerial: nil, requestId: nil,
+                           action: "authorization.revoked", outcome: "ok", detail: installerId.uuidString))
+            return try await resets.cancelOpenRequests(siteId: site.id, installerId: installerId, by: account, at: now, in: session)
+        }
+        await resets.publisher.publish(notifications)
+    }
+
+    public func devices(siteId: UUID, visibleTo account: Account) async throws -> [Device] {
+        let now = clock.now()
+        return try await store.read { session in
+            let site = try await Self.visibleSite(id: siteId, to: account, at: now, in: session)
+            return try await session.devices.onSite(site.id)
+        }
+    }
+
+    /// A device's audit history, for the owner of the site it is bound to.
+    public func auditHistory(serial: String, visibleTo account: Account) async throws -> [AuditEntry] {
+        try await store.read { session in
+            guard let device = try await session.devices.find(serial: serial), let siteId = device.siteId,
+                let site = try await session.sites.find(id: siteId), site.ownerId == account.id
+            else { throw LatchkeyError.notFound("No device with serial \(serial) on your sites.") }
+            return try await session.audit.entries(deviceSerial: device.serial, limit: 500)
+        }
+    }
+
+    // MARK: - Visibility
+
+    /// The site, if the account owns it or holds a live authorization on it; otherwise `notFound`, so that
+    /// other tenants cannot even learn that the id exists.
+    static func visibleSite(id: UUID, to account: Account, at now: Date, in session: any StoreSession) async throws -> Site {
+        if let site = try await session.sites.find(id: id) {
+            if site.ownerId == account.id { return site }
+            if account.role == .installer,
+                let authorization = try await session.sites.authorization(siteId: id, installerId: account.id),
+                authorization.isActive(at: now)
+            {
+                return site
+            }
+        }
+        throw LatchkeyError.notFound("No site with id \(id) is visible to you.")
+    }
+
+    static func ownedSite(id: UUID, by account: Account, in session: any StoreSession) async throws -> Site {
+        guard let site = try await session.sites.find(id: id), site.ownerId == account.id else {
+            throw LatchkeyError.notFound("No site with id \(id) among your sites.")
+        }
+        return site
+    }
+
+    static func installers(on siteId: UUID, in session: any StoreSession) async throws -> [AuthorizedInstaller] {
+        var result: [AuthorizedInstaller] = []
+        for authorization in try await session.sites.authorizations(siteId: siteId) {
+            if let installer = try await session.accounts.find(id: authorization.installerId) {
+                result.append(AuthorizedInstaller(authorization: authorization, installer: installer))
+            }
+        }
+        return result
+    }
+}

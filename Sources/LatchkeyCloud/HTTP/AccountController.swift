@@ -1,0 +1,46 @@
+import Foundation
+import Hummingbird
+import LatchkeyProtocol
+
+/// `POST /accounts`, `POST /sessions`, `DELETE /sessions`.
+struct AccountController {
+    let accounts: AccountService
+
+    func addPublicRoutes(to group: RouterGroup<AppRequestContext>) {
+        group.post("accounts", use: signUp)
+        group.post("sessions", use: signIn)
+    }
+
+    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+        group.delete("sessions", use: signOut)
+    }
+
+    @Sendable func signUp(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<API.Account> {
+        let form = try await request.decodeBody(API.SignUp.self, context: context)
+        return EditedResponse(status: .created, response: API.Account(try await accounts.signUp(form)))
+    }
+
+    @Sendable func signIn(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<API.Session> {
+        let form = try await request.decodeBody(API.SignIn.self, context: context)
+        let (token, session, account) = try await accounts.signIn(email: form.email, password: form.password)
+        return EditedResponse(status: .created, response: API.Session(token: token, expiresAt: session.expiresAt, account: API.Account(account)))
+    }
+
+    @Sendable func signOut(_ request: Request, context: AppRequestContext) async throws -> HTTPResponse.Status {
+        if let token = context.bearerToken { try await accounts.signOut(token: token) }
+        return .noContent
+    }
+}
+
+/// `GET /compatibility` and `GET /keys`: public facts anyone may read.
+struct PublicController {
+    let compatibility: CompatibilityList
+    let keySet: API.KeySet
+
+    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+        group.get("compatibility") { request, _ in
+            compatibility.search(request.uri.queryParameters.get("model"))
+        }
+        group.get("keys") { _, _ in keySet }
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import Hummingbird
+import LatchkeyProtocol
+
+/// The per-request context: who is calling, once the bearer token has been checked.
+public struct AppRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    var account: Account?
+    var bearerToken: String?
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+    }
+
+    /// Bodies are small JSON objects; anything bigger is a mistake or an attack.
+    public var maxUploadSize: Int { 64 * 1024 }
+
+    public var requestDecoder: JSONDecoder { WireCoding.makeDecoder() }
+    public var responseEncoder: JSONEncoder { WireCoding.makeEncoder() }
+
+    func requireAccount() throws -> Account {
+        guard let account else { throw LatchkeyError.unauthenticated("Sign in first: send 'Authorization: Bearer <token>'.") }
+        return account
+    }
+
+    /// A UUID path parameter; a malformed one names nothing, so it answers `not_found` like an unknown one.
+    func uuid(_ name: String, of thing: String) throws -> UUID {
+        guard let text = parameters.get(name), let id = UUID(uuidString: text) else {
+            throw LatchkeyError.notFound("No \(thing) with id '\(parameters.get(name) ?? "")'.")
+        }
+        return id
+    }
+}
+
+extension Request {
+    /// Decodes a JSON body, turning every decoding failure into `invalid_request` with the field it concerns.
+    func decodeBody<T: Decodable>(_ type: T.Type, context: AppRequestContext) async throws -> T {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await body.collect(upTo: context.maxUploadSize)
+        } catch {
+            throw LatchkeyError.invalidRequest("The body is larger than \(context.maxUploadSize / 1024) KiB.")
+        }
+        guard buffer.readableBytes > 0 else { throw LatchkeyError.invalidRequest("The request needs a JSON body.") }
+        do {
+            return try context.requestDecoder.decode(T.self, from: Data(buffer: buffer))
+        } catch let error as DecodingError {
+            throw LatchkeyError.invalidRequest(WireCoding.describe(error))
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import Hummingbird
+import LatchkeyProtocol
+import Logging
+
+// The one place where errors become HTTP answers: status, stable code, message.
+
+extension LatchkeyError: HTTPResponseError {
+    public var status: HTTPResponse.Status {
+        switch self {
+        case .invalidRequest: .badRequest
+        case .unauthenticated: .unauthorized
+        case .forbidden, .siteNotAuthorized: .forbidden
+        case .notFound: .notFound
+        case .accountExists, .requestAlreadyOpen, .requestNotPending: .conflict
+        case .requestExpired: .gone
+        case .deviceNotCompatible, .weakPassword: .unprocessableContent
+        }
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        try ErrorAnswer(status: status, body: APIErrorBody(code: code, message: message)).response
+    }
+}
+
+/// An error body with its status, encoded as every error of the API is.
+struct ErrorAnswer {
+    var status: HTTPResponse.Status
+    var body: APIErrorBody
+
+    var response: Response {
+        get throws {
+            let data = try WireCoding.makeEncoder().encode(body)
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json; charset=utf-8"
+            return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+    }
+
+    /// Errors that are not the domain's: the router's own (unknown route, wrong method) and the unexpected.
+    init(_ error: any Error, logger: Logger) {
+        switch error {
+        case let error as LatchkeyError:
+            self.init(status: error.status, body: APIErrorBody(code: error.code, message: error.message))
+        case let error as HTTPError where error.status == .notFound:
+            self.init(status: .notFound, body: APIErrorBody(code: .notFound, message: "There is nothing at this address."))
+        case let error as HTTPError where error.status == .methodNotAllowed:
+            self.init(status: .methodNotAllowed, body: APIErrorBody(code: .invalidRequest, message: "This address does not take that method."))
+        case let error as HTTPError where error.status.code < 500:
+            self.init(status: .badRequest, body: APIErrorBody(code: .invalidRequest, message: error.body ?? "The request is malformed."))
+        default:
+            logger.error("Unexpected error", metadata: ["error": "\(String(reflecting: error))"])
+            self.init(status: .internalServerError, body: APIErrorBody(code: .internalError, message: "Something went wrong on our side; try again."))
+        }
+    }
+
+    init(status: HTTPResponse.Status, body: APIErrorBody) {
+        self.status = status
+        self.body = body
+    }
+}
+
+/// Turns every error below it into the API's error body, so no answer leaves without a stable code.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            return try ErrorAnswer(error, logger: context.logger).response
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import Hummingbird
+import LatchkeyProtocol
+
+/// The inbox, and its live stream as server-sent events.
+struct NotificationController {
+    let inbox: InboxService
+    let hub: NotificationHub
+    /// A comment line this often keeps proxies from closing an idle stream.
+    let keepAliveInterval: Duration
+
+    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+        group.get("notifications", use: list)
+        group.post("notifications/:id/read", use: markRead)
+        group.get("notifications/stream", use: stream)
+    }
+
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> [API.Notification] {
+        let category = try request.uri.queryParameters.get("category").map { text in
+            guard let category = NotificationCategory(rawValue: text) else {
+                throw LatchkeyError.invalidRequest("category must be one of \(NotificationCategory.allowedValues).")
+            }
+            return category
+        }
+        return try await inbox.list(for: try context.requireAccount(), category: category).map(API.Notification.init)
+    }
+
+    @Sendable func markRead(_ request: Request, context: AppRequestContext) async throws -> API.Notification {
+        API.Notification(try await inbox.markRead(id: try context.uuid("id", of: "notification"), by: try context.requireAccount()))
+    }
+
+    /// `event: notification` with the notification's JSON as `data`, one per new notification.
+    @Sendable func stream(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let account = try context.requireAccount()
+        let notifications = await hub.subscribe(accountId: account.id)
+        let keepAliveInterval = keepAliveInterval
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            let (events, continuation) = AsyncStream.makeStream(of: StreamEvent.self)
+            let forward = Task {
+                for await notification in notifications { continuation.yield(.notification(notification)) }
+                continuation.finish()
+            }
+            let ticker = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: keepAliveInterval)
+                    continuation.yield(.keepAlive)
+                }
+            }
+            defer {
+                forward.cancel()
+                ticker.cancel()
+            }
+            let encoder = WireCoding.makeEncoder()
+            try await writer.write(ByteBuffer(string: ": connected\n\n"))
+            for await event in events {
+                switch event {
+                case .keepAlive:
+                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                case .notification(let notification):
+                    let json = String(decoding: try encoder.encode(API.Notification(notification)), as: UTF8.self)
+                    try await writer.write(ByteBuffer(string: "event: notification\nid: \(notification.id)\ndata: \(json)\n\n"))
+                }
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    private enum StreamEvent: Sendable {
+        case notification(AccountNotification)
+        case keepAlive
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import LatchkeyProtocol
+import Logging
+import ServiceLifecycle
+
+/// Fans new notifications out to the accounts listening on `GET /notifications/stream`.
+///
+/// This node's subscribers only; several nodes on one PostgreSQL would relay through `LISTEN/NOTIFY` (not built yet).
+public actor NotificationHub: NotificationPublisher, Service {
+    private var subscribers: [UUID: [UUID: AsyncStream<AccountNotification>.Continuation]] = [:]
+    private var closed = false
+
+    public init() {}
+
+    /// A stream of the account's notifications from now on; it ends when the listener goes or the service stops.
+    public func subscribe(accountId: UUID) -> AsyncStream<AccountNotification> {
+        let (stream, continuation) = AsyncStream.makeStream(of: AccountNotification.self, bufferingPolicy: .bufferingNewest(100))
+        guard !closed else {
+            continuation.finish()
+            return stream
+        }
+        let subscription = UUID()
+        subscribers[accountId, default: [:]][subscription] = continuation
+        continuation.onTermination = { _ in
+            Task { await self.unsubscribe(accountId: accountId, subscription: subscription) }
+        }
+        return stream
+    }
+
+    public func publish(_ notifications: [AccountNotification]) {
+        for notification in notifications {
+            for continuation in subscribers[notification.accountId, default: [:]].values {
+                continuation.yield(notification)
+            }
+        }
+    }
+
+    private func unsubscribe(accountId: UUID, subscription: UUID) {
+        subscribers[accountId]?[subscription] = nil
+        if subscribers[accountId]?.isEmpty == true { subscribers[accountId] = nil }
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        closeAll()
+    }
+
+    private func closeAll() {
+        closed = true
+        for continuation in subscribers.values.flatMap(\.values) { continuation.finish() }
+        subscribers = [:]
+    }
+}
+
+/// Writes down expired requests and tells both sides, so that notifications go out even when nobody reads.
+/// Correctness does not depend on it: every read and action applies expiry itself.
+struct ExpirySweeper: Service {
+    let resets: PasswordResetService
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            do {
+                let expired = try await resets.expireDue()
+                if expired > 0 { logger.info("Expired password reset requests", metadata: ["count": "\(expired)"]) }
+            } catch {
+                logger.error("Expiry sweep failed", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Hummingbird
+import LatchkeyProtocol
+
+/// The reset-request lifecycle over HTTP.
+struct PasswordResetController {
+    let resets: PasswordResetService
+
+    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+        group.post("devices/:serial/password-resets", use: create)
+        group.get("password-resets", use: list)
+        group.get("password-resets/:id", use: show)
+        group.post("password-resets/:id/approve", use: approve)
+        group.post("password-resets/:id/decline", use: decline)
+        group.post("password-resets/:id/cancel", use: cancel)
+    }
+
+    @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<API.PasswordReset> {
+        let form = try await request.decodeBody(API.RequestPasswordReset.self, context: context)
+        let view = try await resets.request(
+            serial: context.parameters.get("serial") ?? "", mode: form.mode, by: try context.requireAccount())
+        return EditedResponse(
+            status: .created, response: API.PasswordReset(view, reminder: API.PasswordReset.sameLANReminder(for: form.mode)))
+    }
+
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> [API.PasswordReset] {
+        let status = try request.uri.queryParameters.get("status").map { text in
+            guard let status = ResetStatus(rawValue: text) else {
+                throw LatchkeyError.invalidRequest("status must be one of \(ResetStatus.allowedValues).")
+            }
+            return status
+        }
+        return try await resets.list(for: try context.requireAccount(), status: status).map { API.PasswordReset($0) }
+    }
+
+    @Sendable func show(_ request: Request, context: AppRequestContext) async throws -> API.PasswordReset {
+        API.PasswordReset(try await resets.get(id: try requestId(context), for: try context.requireAccount()))
+    }
+
+    @Sendable func approve(_ request: Request, context: AppRequestContext) async throws -> API.PasswordReset {
+        let id = try requestId(context)
+        let form = try await request.decodeBody(API.ApprovePasswordReset.self, context: context)
+        return API.PasswordReset(try await resets.approve(id: id, sealedPassword: form.sealedPassword, by: try context.requireAccount()))
+    }
+
+    @Sendable func decline(_ request: Request, context: AppRequestContext) async throws -> API.PasswordReset {
+        API.PasswordReset(try await resets.decline(id: try requestId(context), by: try context.requireAccount()))
+    }
+
+    @Sendable func cancel(_ request: Request, context: AppRequestContext) async throws -> API.PasswordReset {
+        API.PasswordReset(try await resets.cancel(id: try requestId(context), by: try context.requireAccount()))
+    }
+
+    private func requestId(_ context: AppRequestContext) throws -> UUID {
+        try context.uuid("id", of: "password reset request")
+    }
+}

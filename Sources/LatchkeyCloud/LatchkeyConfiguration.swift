@@ -1,0 +1,84 @@
+import Configuration
+import Foundation
+import Logging
+
+/// Every setting of `latchkey serve`, read once at start.
+public struct LatchkeyConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var database: DatabaseLocation = .sqliteFile(path: ".latchkey/latchkey.sqlite")
+    public var windows = ResetWindows.standard
+    /// bcrypt's cost; tests lower it, production keeps 12.
+    public var bcryptCost: UInt8 = 12
+    public var sessionLifetime: TimeInterval = 30 * 24 * 60 * 60
+    public var sweepInterval: Duration = .seconds(10)
+    public var keepAliveInterval: Duration = .seconds(15)
+    public var logLevel: Logger.Level = .info
+
+    public init() {}
+
+    /// A configuration for tests: in-memory SQLite (or `DATABASE_URL`'s PostgreSQL), fast bcrypt.
+    public static func testing(database: DatabaseLocation = .sqliteInMemory) -> LatchkeyConfiguration {
+        var configuration = LatchkeyConfiguration()
+        configuration.database = database
+        configuration.bcryptCost = 4
+        configuration.port = 0
+        configuration.logLevel = .warning
+        return configuration
+    }
+}
+
+/// Why the service cannot start: every bad setting at once, not the first only.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public var problems: [String]
+    public var description: String {
+        "Latchkey cannot start:\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
+    }
+}
+
+extension LatchkeyConfiguration {
+    /// Reads flags, then the environment, then the defaults, through one reader.
+    ///
+    /// Keys: `host`, `port`, `data.dir`, `database.url` (`DATABASE_URL`), `on.site.window`, `off.site.window`,
+    /// `log.level`; windows take `90s`, `5m`, `24h` or plain seconds.
+    public init(reader: ConfigReader) throws {
+        self.init()
+        var problems: [String] = []
+        host = reader.string(forKey: "host", default: host)
+        if let text = reader.string(forKey: "port") {
+            if let port = Int(text), (0...65535).contains(port) { self.port = port } else {
+                problems.append("port '\(text)' is not a port number (0–65535).")
+            }
+        }
+        if let url = reader.string(forKey: "database.url"), !url.isEmpty {
+            if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+                database = .postgres(url: url)
+            } else {
+                problems.append("DATABASE_URL must start with postgres:// (got '\(url.prefix(20))…').")
+            }
+        } else {
+            let directory = reader.string(forKey: "data.dir", default: ".latchkey")
+            database = .sqliteFile(path: URL(fileURLWithPath: directory).appendingPathComponent("latchkey.sqlite").path)
+        }
+        for (key, keyPath) in [("on.site.window", \ResetWindows.onSite), ("off.site.window", \ResetWindows.offSite)] {
+            guard let text = reader.string(forKey: ConfigKey(key)) else { continue }
+            if let seconds = Self.seconds(text), seconds > 0 { windows[keyPath: keyPath] = seconds } else {
+                problems.append("\(key.replacingOccurrences(of: ".", with: "-")) '\(text)' is not a duration such as 90s, 5m or 24h.")
+            }
+        }
+        if let text = reader.string(forKey: "log.level") {
+            if let level = Logger.Level(rawValue: text) { logLevel = level } else {
+                problems.append("log-level '\(text)' is not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")).")
+            }
+        }
+        if !problems.isEmpty { throw ConfigurationError(problems: problems) }
+    }
+
+    /// `90s`, `5m`, `24h`, `300`.
+    static func seconds(_ text: String) -> TimeInterval? {
+        let text = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        if let unit = text.last, let multiplier = units[unit], let value = Double(text.dropLast()) { return value * multiplier }
+        return Double(text)
+    }
+}

@@ -1,0 +1,66 @@
+import FluentKit
+import FluentPostgresDriver
+import FluentSQLiteDriver
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// Where the service keeps its data.
+public enum DatabaseLocation: Sendable, Equatable {
+    /// A fresh database that lives as long as the process: for tests.
+    case sqliteInMemory
+    case sqliteFile(path: String)
+    /// `postgres://user:password@host:port/database`.
+    case postgres(url: String)
+}
+
+/// Opens FluentKit without Vapor, migrates on start, and closes the connections on graceful shutdown.
+///
+/// There is no hummingbird-fluent package here: this is the small glue it would have been.
+public final class DatabaseService: Service, Sendable {
+    public let databases: Databases
+    let logger: Logger
+
+    public var database: any Database {
+        databases.database(logger: logger, on: databases.eventLoopGroup.any())!
+    }
+
+    /// Opens the database and brings its schema up to date.
+    public init(location: DatabaseLocation, logger: Logger) async throws {
+        self.logger = logger
+        switch location {
+        case .sqliteInMemory, .sqliteFile:
+            // One event loop gives SQLite one connection: its writers are serialized instead of failing busy.
+            databases = Databases(threadPool: .singleton, on: MultiThreadedEventLoopGroup.singleton.next())
+            let storage: SQLiteConfiguration.Storage =
+                if case .sqliteFile(let path) = location { .file(path: path) } else { .memory }
+            databases.use(.sqlite(SQLiteConfiguration(storage: storage, enableForeignKeys: true)), as: .sqlite)
+        case .postgres(let url):
+            databases = Databases(threadPool: .singleton, on: MultiThreadedEventLoopGroup.singleton)
+            let configuration = try SQLPostgresConfiguration(url: url)
+            databases.use(.postgres(configuration: configuration, maxConnectionsPerEventLoop: 8), as: .psql)
+        }
+        do {
+            try await migrate()
+        } catch {
+            await databases.shutdownAsync()
+            throw error
+        }
+    }
+
+    private func migrate() async throws {
+        let migrations = Migrations()
+        migrations.add(LatchkeyMigrations.all)
+        let migrator = Migrator(
+            databases: databases, migrations: migrations, logger: logger, on: databases.eventLoopGroup.any())
+        try await migrator.setupIfNeeded().get()
+        try await migrator.prepareBatch().get()
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await databases.shutdownAsync()
+    }
+}

@@ -1,0 +1,54 @@
+import FluentKit
+import Foundation
+import LatchkeyProtocol
+
+struct FluentAccountRepository: AccountRepository {
+    let database: any Database
+
+    func find(id: UUID) async throws -> Account? {
+        let model: AccountModel? = try await AccountModel.find(id, on: database)
+        return try model.map(Self.account)
+    }
+
+    func find(email: String) async throws -> Account? {
+        let model: AccountModel? = try await AccountModel.query(on: database).filter(\.$email == email).first()
+        return try model.map(Self.account)
+    }
+
+    func insert(_ account: Account) async throws {
+        let model = AccountModel()
+        model.id = account.id
+        model.email = account.email
+        model.name = account.name
+        model.role = account.role.rawValue
+        model.passwordHash = account.passwordHash
+        model.createdAt = account.createdAt
+        try await insertChecked(.accountExists(email: account.email)) { try await model.create(on: database) }
+    }
+
+    func insert(_ token: SessionToken) async throws {
+        let model = SessionTokenModel()
+        model.id = token.tokenHash
+        model.accountId = token.accountId
+        model.createdAt = token.createdAt
+        model.expiresAt = token.expiresAt
+        try await model.create(on: database)
+    }
+
+    func findToken(hash: String) async throws -> SessionToken? {
+        let model: SessionTokenModel? = try await SessionTokenModel.find(hash, on: database)
+        return model.map {
+            SessionToken(tokenHash: hash, accountId: $0.accountId, createdAt: $0.createdAt, expiresAt: $0.expiresAt)
+        }
+    }
+
+    func deleteToken(hash: String) async throws {
+        try await SessionTokenModel.query(on: database).filter(\.$id == hash).delete()
+    }
+
+    static func account(_ model: AccountModel) throws -> Account {
+        Account(
+            id: try model.requireID(), email: model.email, name: model.name, role: try decodeStored(AccountRole.self, model.role),
+            passwordHash: model.passwordHash, createdAt: model.createdAt)
+    }
+}

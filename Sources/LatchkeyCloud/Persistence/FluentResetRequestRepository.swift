@@ -1,0 +1,149 @@
+import FluentKit
+import Foundation
+import LatchkeyProtocol
+
+struct FluentResetRequestRepository: ResetRequestRepository {
+    let database: any Database
+
+    private static let openStatuses = [ResetStatus.pending, .approved].map(\.rawValue)
+
+    func find(id: UUID) async throws -> PasswordResetRequest? {
+        let model: PasswordResetRequestModel? = try await PasswordResetRequestModel.find(id, on: database)
+        return try model.map(Self.request)
+    }
+
+    func open(deviceSerial: String) async throws -> [PasswordResetRequest] {
+        try await PasswordResetRequestModel.query(on: database)
+            .filter(\.$deviceSerial == deviceSerial).filter(\.$status ~~ Self.openStatuses).all().map(Self.request)
+    }
+
+    func open(siteId: UUID, installerId: UUID) async throws -> [PasswordResetRequest] {
+        try await PasswordResetRequestModel.query(on: database)
+            .filter(\.$siteId == siteId).filter(\.$installerId == installerId).filter(\.$status ~~ Self.openStatuses)
+            .all().map(Self.request)
+    }
+
+    func involving(accountId: UUID, limit: Int) async throws -> [PasswordResetRequest] {
+        try await PasswordResetRequestModel.query(on: database)
+            .group(.or) { $0.filter(\.$ownerId == accountId).filter(\.$installerId == accountId) }
+            .sort(\.$createdAt, .descending).limit(limit).all().map(Self.request)
+    }
+
+    func due(at now: Date, limit: Int) async throws -> [PasswordResetRequest] {
+        try await PasswordResetRequestModel.query(on: database)
+            .filter(\.$status ~~ Self.openStatuses).filter(\.$expiresAt <= now)
+            .sort(\.$expiresAt).limit(limit).all().map(Self.request)
+    }
+
+    func insert(_ request: PasswordResetRequest) async throws {
+        let model = PasswordResetRequestModel()
+        model.id = request.id
+        Self.copy(request, into: model)
+        try await insertChecked(.requestAlreadyOpen(serial: request.deviceSerial)) { try await model.create(on: database) }
+    }
+
+    func update(_ request: PasswordResetRequest) async throws {
+        guard let model = try await PasswordResetRequestModel.find(request.id, on: database) else {
+            throw LatchkeyError.notFound("No password reset request with id \(request.id).")
+        }
+        Self.copy(request, into: model)
+        try await model.update(on: database)
+    }
+
+    func countByStatus() async throws -> [ResetStatus: Int] {
+        var counts: [ResetStatus: Int] = [:]
+        for status in ResetStatus.allCases {
+            counts[status] = try await PasswordResetRequestModel.query(on: database).filter(\.$status == status.rawValue).count()
+        }
+        return counts
+    }
+
+    private static func copy(_ request: PasswordResetRequest, into model: PasswordResetRequestModel) {
+        model.deviceSerial = request.deviceSerial
+        model.siteId = request.siteId
+        model.ownerId = request.ownerId
+        model.installerId = request.installerId
+        model.mode = request.mode.rawValue
+        model.status = request.storedStatus.rawValue
+        model.createdAt = request.createdAt
+        model.expiresAt = request.expiresAt
+        model.updatedAt = request.updatedAt
+        model.sealedPassword = request.sealedPassword
+    }
+
+    static func request(_ model: PasswordResetRequestModel) throws -> PasswordResetRequest {
+        PasswordResetRequest(
+            id: try model.requireID(), deviceSerial: model.deviceSerial, siteId: model.siteId, ownerId: model.ownerId,
+            installerId: model.installerId, mode: try decodeStored(ResetMode.self, model.mode),
+            storedStatus: try decodeStored(ResetStatus.self, model.status), createdAt: model.createdAt,
+            expiresAt: model.expiresAt, updatedAt: model.updatedAt, sealedPassword: model.sealedPassword)
+    }
+}
+
+struct FluentNotificationRepository: NotificationRepository {
+    let database: any Database
+
+    func insert(_ notification: AccountNotification) async throws {
+        let model = NotificationModel()
+        model.id = notification.id
+        model.accountId = notification.accountId
+        model.category = notification.category.rawValue
+        model.kind = notification.kind.rawValue
+        model.title = notification.title
+        model.body = notification.body
+        model.requestId = notification.requestId
+        model.createdAt = notification.createdAt
+        model.read = notification.read
+        try await model.create(on: database)
+    }
+
+    func list(accountId: UUID, category: NotificationCategory?, limit: Int) async throws -> [AccountNotification] {
+        var query = NotificationModel.query(on: database).filter(\.$accountId == accountId)
+        if let category { query = query.filter(\.$category == category.rawValue) }
+        return try await query.sort(\.$createdAt, .descending).limit(limit).all().map(Self.notification)
+    }
+
+    func find(id: UUID) async throws -> AccountNotification? {
+        let model: NotificationModel? = try await NotificationModel.find(id, on: database)
+        return try model.map(Self.notification)
+    }
+
+    func markRead(id: UUID) async throws {
+        try await NotificationModel.query(on: database).filter(\.$id == id).set(\.$read, to: true).update()
+    }
+
+    static func notification(_ model: NotificationModel) throws -> AccountNotification {
+        AccountNotification(
+            id: try model.requireID(), accountId: model.accountId,
+            category: try decodeStored(NotificationCategory.self, model.category),
+            kind: try decodeStored(NotificationKind.self, model.kind), title: model.title, body: model.body,
+            requestId: model.requestId, createdAt: model.createdAt, read: model.read)
+    }
+}
+
+struct FluentAuditLog: AuditLog {
+    let database: any Database
+
+    func append(_ entry: AuditEntry) async throws {
+        let model = AuditEntryModel()
+        model.id = entry.id
+        model.at = entry.at
+        model.actorId = entry.actorId
+        model.siteId = entry.siteId
+        model.deviceSerial = entry.deviceSerial
+        model.requestId = entry.requestId
+        model.action = entry.action
+        model.outcome = entry.outcome
+        model.detail = entry.detail
+        try await model.create(on: database)
+    }
+
+    func entries(deviceSerial: String, limit: Int) async throws -> [AuditEntry] {
+        try await AuditEntryModel.query(on: database).filter(\.$deviceSerial == deviceSerial)
+            .sort(\.$at).limit(limit).all().map { model in
+                AuditEntry(id: try model.requireID(), at: model.at, actorId: model.actorId, siteId: model.siteId,
+                           deviceSerial: model.deviceSerial, requestId: model.requestId, action: model.action,
+                           outcome: model.outcome, detail: model.detail)
+            }
+    }
+}

@@ -1,0 +1,107 @@
+import FluentKit
+import Foundation
+import LatchkeyProtocol
+
+struct FluentSiteRepository: SiteRepository {
+    let database: any Database
+
+    func find(id: UUID) async throws -> Site? {
+        let model: SiteModel? = try await SiteModel.find(id, on: database)
+        return try model.map(Self.site)
+    }
+
+    func owned(by ownerId: UUID) async throws -> [Site] {
+        try await SiteModel.query(on: database).filter(\.$ownerId == ownerId).sort(\.$createdAt).all().map(Self.site)
+    }
+
+    func authorized(for installerId: UUID) async throws -> [(Site, SiteAuthorization)] {
+        let authorizations = try await SiteAuthorizationModel.query(on: database)
+            .filter(\.$installerId == installerId).all().map(Self.authorization)
+        guard !authorizations.isEmpty else { return [] }
+        let sites = try await SiteModel.query(on: database).filter(\.$id ~~ authorizations.map(\.siteId))
+            .sort(\.$createdAt).all().map(Self.site)
+        let byId = Dictionary(uniqueKeysWithValues: authorizations.map { ($0.siteId, $0) })
+        return sites.compactMap { site in byId[site.id].map { (site, $0) } }
+    }
+
+    func insert(_ site: Site) async throws {
+        let model = SiteModel()
+        model.id = site.id
+        model.ownerId = site.ownerId
+        model.name = site.name
+        model.address = site.address
+        model.createdAt = site.createdAt
+        try await model.create(on: database)
+    }
+
+    func authorizations(siteId: UUID) async throws -> [SiteAuthorization] {
+        try await SiteAuthorizationModel.query(on: database).filter(\.$siteId == siteId).sort(\.$createdAt).all()
+            .map(Self.authorization)
+    }
+
+    func authorization(siteId: UUID, installerId: UUID) async throws -> SiteAuthorization? {
+        try await model(siteId: siteId, installerId: installerId).map(Self.authorization)
+    }
+
+    func save(_ authorization: SiteAuthorization) async throws {
+        let model = try await model(siteId: authorization.siteId, installerId: authorization.installerId) ?? SiteAuthorizationModel()
+        model.siteId = authorization.siteId
+        model.installerId = authorization.installerId
+        model.permissions = authorization.permissions.map(\.rawValue).sorted().joined(separator: ",")
+        model.expiresAt = authorization.expiresAt
+        model.createdAt = authorization.createdAt
+        try await model.save(on: database)
+    }
+
+    func deleteAuthorization(siteId: UUID, installerId: UUID) async throws {
+        try await SiteAuthorizationModel.query(on: database)
+            .filter(\.$siteId == siteId).filter(\.$installerId == installerId).delete()
+    }
+
+    private func model(siteId: UUID, installerId: UUID) async throws -> SiteAuthorizationModel? {
+        try await SiteAuthorizationModel.query(on: database)
+            .filter(\.$siteId == siteId).filter(\.$installerId == installerId).first()
+    }
+
+    static func site(_ model: SiteModel) throws -> Site {
+        Site(id: try model.requireID(), ownerId: model.ownerId, name: model.name, address: model.address,
+             createdAt: model.createdAt)
+    }
+
+    static func authorization(_ model: SiteAuthorizationModel) throws -> SiteAuthorization {
+        let permissions = try model.permissions.split(separator: ",").map { try decodeStored(Permission.self, String($0)) }
+        return SiteAuthorization(siteId: model.siteId, installerId: model.installerId, permissions: Set(permissions),
+                                 expiresAt: model.expiresAt, createdAt: model.createdAt)
+    }
+}
+
+struct FluentDeviceRepository: DeviceRepository {
+    let database: any Database
+
+    func find(serial: String) async throws -> Device? {
+        let model: DeviceModel? = try await DeviceModel.find(serial, on: database)
+        return try model.map(Self.device)
+    }
+
+    func onSite(_ siteId: UUID) async throws -> [Device] {
+        try await DeviceModel.query(on: database).filter(\.$siteId == siteId).sort(\.$id).all().map(Self.device)
+    }
+
+    func save(_ device: Device) async throws {
+        let existing: DeviceModel? = try await DeviceModel.find(device.serial, on: database)
+        let model = existing ?? DeviceModel()
+        model.id = device.serial
+        model.model = device.model
+        model.deviceType = device.deviceType.rawValue
+        model.firmware = device.firmware
+        model.siteId = device.siteId
+        model.online = device.online
+        model.lastSeenAt = device.lastSeenAt
+        try await model.save(on: database)
+    }
+
+    static func device(_ model: DeviceModel) throws -> Device {
+        Device(serial: try model.requireID(), model: model.model, deviceType: try decodeStored(DeviceType.self, model.deviceType),
+               firmware: model.firmware, siteId: model.siteId, online: model.online, lastSeenAt: model.lastSeenAt)
+    }
+}

@@ -1,0 +1,16 @@
+import FluentKit
+
+/// Every migration, in the order it landed. Append only: a landed migration is never edited.
+enum LatchkeyMigrations {
+    static let all: [any Migration] = [
+        CreateAccount(),
+        CreateSessionToken(),
+        CreateSite(),
+        CreateSiteAuthorization(),
+        CreateDevice(),
+        CreatePasswordResetRequest(),
+        CreateNotification(),
+        CreateAuditEntry(),
+        CreatePlatformKey(),
+    ]
+}

@@ -1,0 +1,83 @@
+import Crypto
+import Foundation
+import Hummingbird
+import LatchkeyProtocol
+import Logging
+import Prometheus
+
+/// The Latchkey cloud service, assembled: the HTTP application and the domain services behind it.
+/// Tests use the same assembly as `latchkey serve`, reaching the store to put fixtures in place.
+public struct Platform: Sendable {
+    public let application: Application<RouterResponder<AppRequestContext>>
+    public let store: any LatchkeyStore
+    public let passwordResets: PasswordResetService
+    public let compatibility: CompatibilityList
+    public let signingKey: Curve25519.Signing.PrivateKey
+}
+
+/// Builds the service from its configuration: opens and migrates the database, loads the platform key, wires routes.
+public func buildPlatform(
+    _ configuration: LatchkeyConfiguration, clock: LatchkeyClock = .system, logger: Logger? = nil
+) async throws -> Platform {
+    var logger = logger ?? Logger(label: "latchkey")
+    logger.logLevel = configuration.logLevel
+
+    let databaseService = try await DatabaseService(location: configuration.database, logger: logger)
+    let store = FluentStore(database: databaseService.database)
+    let signingKey = try await PlatformKeyStore.loadOrCreate(on: databaseService.database, now: clock.now())
+    let compatibility = try CompatibilityList.bundled()
+    let hub = NotificationHub()
+
+    let accounts = AccountService(
+        store: store, hasher: BcryptPasswordHasher(cost: configuration.bcryptCost), clock: clock,
+        sessionLifetime: configuration.sessionLifetime)
+    let resets = PasswordResetService(
+        store: store, clock: clock, windows: configuration.windows, compatibility: compatibility, publisher: hub)
+    let sites = SiteService(store: store, clock: clock, resets: resets)
+    let registry = PrometheusCollectorRegistry()
+    let metricsFactory = PrometheusMetricsFactory(registry: registry)
+
+    let router = Router(context: AppRequestContext.self)
+    router.add(middleware: RequestMetricsMiddleware(factory: metricsFactory))
+    router.add(middleware: ErrorMiddleware())
+    OperationsController(store: store, registry: registry, factory: metricsFactory).addRoutes(to: router)
+
+    let api = router.group("api/v1")
+    AccountController(accounts: accounts).addPublicRoutes(to: api)
+    PublicController(compatibility: compatibility, keySet: .platform(signingKey.publicKey)).addRoutes(to: api)
+
+    let signedIn = api.group().add(middleware: BearerAuthMiddleware(accounts: accounts))
+    AccountController(accounts: accounts).addRoutes(to: signedIn)
+    SiteController(sites: sites, compatibility: compatibility).addRoutes(to: signedIn)
+    PasswordResetController(resets: resets).addRoutes(to: signedIn)
+    NotificationController(inbox: InboxService(store: store), hub: hub, keepAliveInterval: configuration.keepAliveInterval)
+        .addRoutes(to: signedIn)
+
+    let application = Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "latchkey"),
+        services: [
+            databaseService, hub,
+            ExpirySweeper(resets: resets, interval: configuration.sweepInterval, logger: logger),
+        ],
+        logger: logger
+    )
+    return Platform(
+        application: application, store: store, passwordResets: resets, compatibility: compatibility, signingKey: signingKey)
+}
+
+/// The HTTP application alone, for callers that need nothing else.
+public func buildApplication(_ configuration: LatchkeyConfiguration) async throws -> some ApplicationProtocol {
+    try await buildPlatform(configuration).application
+}
+
+extension API.KeySet {
+    /// The platform's Ed25519 public key as a JWK set (RFC 8037: `kty` OKP, `crv` Ed25519).
+    static func platform(_ key: Curve25519.Signing.PublicKey) -> API.KeySet {
+        let raw = key.rawRepresentation
+        let kid = SHA256.hash(data: raw).prefix(8).map { String(format: "%02x", $0) }.joined()
+        return API.KeySet(keys: [
+            .init(kty: "OKP", crv: "Ed25519", x: raw.base64URLEncoded, kid: kid, alg: "EdDSA", use: "sig")
+        ])
+    }
+}

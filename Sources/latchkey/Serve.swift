@@ -1,0 +1,52 @@
+import ArgumentParser
+import Configuration
+import Hummingbird
+import Foundation
+import LatchkeyCloud
+
+/// `latchkey serve`: each setting from its flag, else the environment (`PORT`, `DATABASE_URL`, …), else its default.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the Latchkey cloud service (HTTP API) on this machine.",
+        discussion: """
+            Uses an SQLite file under --data-dir unless DATABASE_URL names a PostgreSQL database.
+            Every flag can also come from the environment: HOST, PORT, DATA_DIR, DATABASE_URL, ON_SITE_WINDOW,
+            OFF_SITE_WINDOW, LOG_LEVEL.
+            """
+    )
+
+    @Option(help: "Address to listen on (default 127.0.0.1).") var host: String?
+    @Option(help: "Port to listen on (default 8080).") var port: Int?
+    @Option(name: .customLong("data-dir"), help: "Folder for the SQLite database (default ./.latchkey).") var dataDir: String?
+    @Option(name: .customLong("database-url"), help: "postgres://user:password@host:port/database") var databaseURL: String?
+    @Option(name: .customLong("on-site-window"), help: "How long an on-site request stays open (default 5m).") var onSiteWindow: String?
+    @Option(name: .customLong("off-site-window"), help: "How long an off-site request stays open (default 24h).") var offSiteWindow: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info).") var logLevel: String?
+
+    func run() async throws {
+        let flags: [(String, String?)] = [
+            ("host", host), ("port", port.map(String.init)), ("data.dir", dataDir), ("database.url", databaseURL),
+            ("on.site.window", onSiteWindow), ("off.site.window", offSiteWindow), ("log.level", logLevel),
+        ]
+        var values: [AbsoluteConfigKey: ConfigValue] = [:]
+        for case let (key, value?) in flags {
+            values[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = ConfigValue(.string(value), isSecret: key == "database.url")
+        }
+        let reader = ConfigReader(providers: [
+            InMemoryProvider(name: "flags", values: values),
+            EnvironmentVariablesProvider(),
+        ])
+        let configuration: LatchkeyConfiguration
+        do {
+            configuration = try LatchkeyConfiguration(reader: reader)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+        if case .sqliteFile(let path) = configuration.database {
+            try FileManager.default.createDirectory(
+                at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+        }
+        let platform = try await buildPlatform(configuration)
+        try await platform.application.runService()
+    }
+}

@@ -1,0 +1,1 @@
+import Testing; import HummingbirdTesting; import AsyncHTTPClient
