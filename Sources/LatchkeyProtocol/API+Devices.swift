@@ -40,7 +40,7 @@ extension API {
 
     /// One line of a device's audit history: who did what, when, with what outcome.
     public struct AuditEntry: Codable, Sendable, Equatable {
-        public var id: UUID
+        public var sequence: Int
         public var at: Date
         public var actorId: UUID?
         public var deviceSerial: String?
@@ -50,10 +50,10 @@ extension API {
         public var detail: String?
 
         public init(
-            id: UUID, at: Date, actorId: UUID?, deviceSerial: String?, requestId: UUID?,
+            sequence: Int, at: Date, actorId: UUID?, deviceSerial: String?, requestId: UUID?,
             action: String, outcome: String, detail: String?
         ) {
-            self.id = id
+            self.sequence = sequence
             self.at = at
             self.actorId = actorId
             self.deviceSerial = deviceSerial

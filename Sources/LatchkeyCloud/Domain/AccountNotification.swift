@@ -31,7 +31,8 @@ public struct AccountNotification: Sendable, Equatable {
 
 /// One line of the append-only audit log.
 public struct AuditEntry: Sendable, Equatable {
-    public var id: UUID
+    /// The position in the log, given by the database when the line is appended: lines of one instant keep their order.
+    public var sequence: Int?
     public var at: Date
     public var actorId: UUID?
     public var siteId: UUID?
@@ -42,10 +43,10 @@ public struct AuditEntry: Sendable, Equatable {
     public var detail: String?
 
     public init(
-        id: UUID = UUID(), at: Date, actorId: UUID?, siteId: UUID?, deviceSerial: String?, requestId: UUID?,
+        sequence: Int? = nil, at: Date, actorId: UUID?, siteId: UUID?, deviceSerial: String?, requestId: UUID?,
         action: String, outcome: String, detail: String? = nil
     ) {
-        self.id = id
+        self.sequence = sequence
         self.at = at
         self.actorId = actorId
         self.siteId = siteId

@@ -56,7 +56,7 @@ struct SiteController {
     @Sendable func audit(_ request: Request, context: AppRequestContext) async throws -> [API.AuditEntry] {
         let serial = context.parameters.get("serial") ?? ""
         return try await sites.auditHistory(serial: serial, visibleTo: try context.requireAccount()).map { entry in
-            API.AuditEntry(id: entry.id, at: entry.at, actorId: entry.actorId, deviceSerial: entry.deviceSerial,
+            API.AuditEntry(sequence: entry.sequence ?? 0, at: entry.at, actorId: entry.actorId, deviceSerial: entry.deviceSerial,
                            requestId: entry.requestId, action: entry.action, outcome: entry.outcome, detail: entry.detail)
         }
     }

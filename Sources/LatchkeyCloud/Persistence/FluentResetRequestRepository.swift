@@ -126,7 +126,6 @@ struct FluentAuditLog: AuditLog {
 
     func append(_ entry: AuditEntry) async throws {
         let model = AuditEntryModel()
-        model.id = entry.id
         model.at = entry.at
         model.actorId = entry.actorId
         model.siteId = entry.siteId
@@ -140,8 +139,8 @@ struct FluentAuditLog: AuditLog {
 
     func entries(deviceSerial: String, limit: Int) async throws -> [AuditEntry] {
         try await AuditEntryModel.query(on: database).filter(\.$deviceSerial == deviceSerial)
-            .sort(\.$at).limit(limit).all().map { model in
-                AuditEntry(id: try model.requireID(), at: model.at, actorId: model.actorId, siteId: model.siteId,
+            .sort(\.$id).limit(limit).all().map { model in
+                AuditEntry(sequence: try model.requireID(), at: model.at, actorId: model.actorId, siteId: model.siteId,
                            deviceSerial: model.deviceSerial, requestId: model.requestId, action: model.action,
                            outcome: model.outcome, detail: model.detail)
             }

@@ -90,7 +90,7 @@ final class NotificationModel: Model, @unchecked Sendable {
 
 final class AuditEntryModel: Model, @unchecked Sendable {
     static let schema = "audit_entries"
-    @ID(key: .id) var id: UUID?
+    @ID(custom: "sequence", generatedBy: .database) var id: Int?
     @Field(key: "at") var at: Date
     @OptionalField(key: "actor_id") var actorId: UUID?
     @OptionalField(key: "site_id") var siteId: UUID?

@@ -4,7 +4,7 @@ import SQLKit
 struct CreateAuditEntry: AsyncMigration {
     func prepare(on database: any Database) async throws {
         try await database.schema("audit_entries")
-            .id()
+            .field("sequence", .int, .identifier(auto: true))
             .field("at", .datetime, .required)
             .field("actor_id", .uuid)
             .field("site_id", .uuid)
