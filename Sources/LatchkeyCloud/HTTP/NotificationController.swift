@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import LatchkeyProtocol
+import ServiceLifecycle
 
 /// The inbox, and its live stream as server-sent events.
 struct NotificationController {
@@ -55,14 +56,19 @@ struct NotificationController {
             }
             let encoder = WireCoding.makeEncoder()
             try await writer.write(ByteBuffer(string: ": connected\n\n"))
-            for await event in events {
-                switch event {
-                case .keepAlive:
-                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                case .notification(let notification):
-                    let json = String(decoding: try encoder.encode(API.Notification(notification)), as: UTF8.self)
-                    try await writer.write(ByteBuffer(string: "event: notification\nid: \(notification.id)\ndata: \(json)\n\n"))
+            // A server shutting down waits for open connections: end the stream so that it need not wait.
+            try await withGracefulShutdownHandler {
+                for await event in events {
+                    switch event {
+                    case .keepAlive:
+                        try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                    case .notification(let notification):
+                        let json = String(decoding: try encoder.encode(API.Notification(notification)), as: UTF8.self)
+                        try await writer.write(ByteBuffer(string: "event: notification\nid: \(notification.id)\ndata: \(json)\n\n"))
+                    }
                 }
+            } onGracefulShutdown: {
+                continuation.finish()
             }
             try await writer.finish(nil)
         })

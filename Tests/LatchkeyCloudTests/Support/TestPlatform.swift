@@ -116,6 +116,7 @@ struct TestPlatform {
         return ResetScene(owner: owner, installer: installer, site: site, device: device)
     }
 
+    @discardableResult
     func requestReset(_ scene: ResetScene, mode: ResetMode = .offSite) async throws -> Answer {
         try await call(.post, "/api/v1/devices/\(scene.device.serial)/password-resets", token: scene.installer.token,
                        body: API.RequestPasswordReset(mode: mode))
