@@ -197,7 +197,7 @@ struct PasswordResetAPITests {
             #expect(try await app.call(.post, "/api/v1/password-resets/\(second.id)/cancel", token: scene.owner.token).status == .forbidden)
             let cancelled: API.PasswordReset = try await app.call(.post, "/api/v1/password-resets/\(second.id)/cancel", token: scene.installer.token).decode()
             #expect(cancelled.status == .cancelled)
-            #expect(try await app.notifications(of: scene.owner).first?.kind == .resetCancelled)
+            #expect(try await app.notifications(of: scene.owner).contains { $0.kind == .resetCancelled && $0.requestId == second.id })
             let again = try await app.call(.post, "/api/v1/password-resets/\(second.id)/cancel", token: scene.installer.token)
             #expect(again.errorCode == .requestNotPending)
         }
