@@ -13,6 +13,12 @@ public struct Platform: Sendable {
     public let passwordResets: PasswordResetService
     public let compatibility: CompatibilityList
     public let signingKey: Curve25519.Signing.PrivateKey
+    let databaseService: DatabaseService
+
+    /// Closes the database for callers that never run the application (it closes itself on graceful shutdown).
+    public func closeDatabase() async {
+        await databaseService.close()
+    }
 }
 
 /// Builds the service from its configuration: opens and migrates the database, loads the platform key, wires routes.
@@ -63,7 +69,8 @@ public func buildPlatform(
         logger: logger
     )
     return Platform(
-        application: application, store: store, passwordResets: resets, compatibility: compatibility, signingKey: signingKey)
+        application: application, store: store, passwordResets: resets, compatibility: compatibility, signingKey: signingKey,
+        databaseService: databaseService)
 }
 
 /// The HTTP application alone, for callers that need nothing else.

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Configuration
 import Hummingbird
 import Foundation
 import LatchkeyCloud
@@ -24,27 +23,15 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info).") var logLevel: String?
 
     func run() async throws {
-        let flags: [(String, String?)] = [
+        let flags: [(key: String, value: String?)] = [
             ("host", host), ("port", port.map(String.init)), ("data.dir", dataDir), ("database.url", databaseURL),
             ("on.site.window", onSiteWindow), ("off.site.window", offSiteWindow), ("log.level", logLevel),
         ]
-        var values: [AbsoluteConfigKey: ConfigValue] = [:]
-        for case let (key, value?) in flags {
-            values[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = ConfigValue(.string(value), isSecret: key == "database.url")
-        }
-        let reader = ConfigReader(providers: [
-            InMemoryProvider(name: "flags", values: values),
-            EnvironmentVariablesProvider(),
-        ])
         let configuration: LatchkeyConfiguration
         do {
-            configuration = try LatchkeyConfiguration(reader: reader)
+            configuration = try readConfiguration(flags: flags)
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
-        }
-        if case .sqliteFile(let path) = configuration.database {
-            try FileManager.default.createDirectory(
-                at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
         }
         let platform = try await buildPlatform(configuration)
         try await platform.application.runService()

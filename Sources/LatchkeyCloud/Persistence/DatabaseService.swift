@@ -34,8 +34,12 @@ public final class DatabaseService: Service, Sendable {
         case .sqliteInMemory, .sqliteFile:
             // One event loop gives SQLite one connection: its writers are serialized instead of failing busy.
             databases = Databases(threadPool: .singleton, on: MultiThreadedEventLoopGroup.singleton.next())
-            let storage: SQLiteConfiguration.Storage =
-                if case .sqliteFile(let path) = location { .file(path: path) } else { .memory }
+            var storage: SQLiteConfiguration.Storage = .memory(identifier: UUID().uuidString)
+            if case .sqliteFile(let path) = location {
+                try FileManager.default.createDirectory(
+                    at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+                storage = .file(path: path)
+            }
             databases.use(.sqlite(SQLiteConfiguration(storage: storage, enableForeignKeys: true)), as: .sqlite)
         case .postgres(let url):
             databases = Databases(threadPool: .singleton, on: MultiThreadedEventLoopGroup.singleton)
@@ -61,6 +65,10 @@ public final class DatabaseService: Service, Sendable {
 
     public func run() async throws {
         try? await gracefulShutdown()
+        await close()
+    }
+
+    func close() async {
         await databases.shutdownAsync()
     }
 }

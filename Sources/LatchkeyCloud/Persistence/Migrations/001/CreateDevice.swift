@@ -1,4 +1,5 @@
 import FluentKit
+import SQLKit
 
 struct CreateDevice: AsyncMigration {
     func prepare(on database: any Database) async throws {
@@ -11,6 +12,8 @@ struct CreateDevice: AsyncMigration {
             .field("online", .bool, .required)
             .field("last_seen_at", .datetime)
             .create()
+        guard let sql = database as? any SQLDatabase else { return }
+        try await sql.raw("CREATE INDEX devices_by_site ON devices (site_id)").run()
     }
 
     func revert(on database: any Database) async throws {

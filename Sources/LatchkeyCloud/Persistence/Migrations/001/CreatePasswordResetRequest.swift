@@ -22,6 +22,8 @@ struct CreatePasswordResetRequest: AsyncMigration {
             CREATE UNIQUE INDEX password_reset_requests_one_open_per_device
             ON password_reset_requests (device_serial) WHERE status IN ('pending', 'approved')
             """).run()
+        try await sql.raw("CREATE INDEX password_reset_requests_by_owner ON password_reset_requests (owner_id, created_at)").run()
+        try await sql.raw("CREATE INDEX password_reset_requests_by_installer ON password_reset_requests (installer_id, created_at)").run()
         try await sql.raw("CREATE INDEX password_reset_requests_by_expiry ON password_reset_requests (status, expires_at)").run()
     }
 

@@ -1,0 +1,233 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import LatchkeyCloud
+import LatchkeyProtocol
+import NIOCore
+import NIOHTTP1
+
+/// Throughput of the service on SQLite and PostgreSQL, side by side in one run:
+/// `GET /healthz`, listing a site's devices, and the create → read → approve cycle of reset requests.
+@main
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "latchkey-bench")
+
+    @Option(help: "PostgreSQL to measure as well (default $DATABASE_URL; none: SQLite only).") var postgresURL: String?
+    @Option(help: "Seconds per measurement.") var seconds: Double = 3
+    @Option(help: "Measurements per scenario; the median is reported.") var rounds: Int = 3
+    @Option(help: "Requests in flight at once.") var concurrency: Int = 16
+    @Option(help: "First port to serve on (loopback).") var port: Int = 18_480
+
+    func run() async throws {
+        var backends: [(String, DatabaseLocation)] = []
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("latchkey-bench-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        backends.append(("SQLite", .sqliteFile(path: directory.appendingPathComponent("bench.sqlite").path)))
+        if let url = postgresURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty {
+            backends.append(("PostgreSQL", .postgres(url: url)))
+        }
+
+        let client = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: .init(connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)))
+        var results: [String: [String: Double]] = [:]
+        for (index, (name, location)) in backends.enumerated() {
+            print("Measuring \(name)…")
+            var configuration = LatchkeyConfiguration.testing(database: location)
+            configuration.port = port + index
+            configuration.logLevel = .error
+            let platform = try await buildPlatform(configuration)
+            let server = Task { try await platform.application.runService(gracefulShutdownSignals: []) }
+            defer { server.cancel() }
+            let load = Load(client: client, base: "http://127.0.0.1:\(configuration.port)", seconds: seconds, concurrency: concurrency)
+            try await load.waitUntilUp()
+            let fixture = try await Fixture.make(on: platform, load: load)
+            for scenario in Scenario.allCases {
+                var measured: [Double] = []
+                for _ in 0..<rounds { measured.append(try await load.measure(scenario, fixture: fixture)) }
+                results[scenario.rawValue, default: [:]][name] = measured.sorted()[measured.count / 2]
+            }
+            server.cancel()
+            _ = await server.result
+        }
+        try await client.shutdown()
+
+        print("\nrequests/s, median of \(rounds) × \(seconds) s, \(concurrency) in flight, debug=\(Self.isDebug)")
+        let names = backends.map(\.0)
+        print(["scenario"].plus(names).plus(names.count == 2 ? ["PostgreSQL / SQLite"] : []).joined(separator: " | "))
+        for scenario in Scenario.allCases {
+            let row = names.map { String(format: "%.0f", results[scenario.rawValue]?[$0] ?? 0) }
+            var ratio: [String] = []
+            if names.count == 2, let sqlite = results[scenario.rawValue]?[names[0]], let postgres = results[scenario.rawValue]?[names[1]], sqlite > 0 {
+                ratio = [String(format: "%.2f", postgres / sqlite)]
+            }
+            print([scenario.rawValue].plus(row).plus(ratio).joined(separator: " | "))
+        }
+    }
+
+    static var isDebug: Bool {
+        #if DEBUG
+        true
+        #else
+        false
+        #endif
+    }
+}
+
+extension Array {
+    fileprivate func plus(_ other: [Element]) -> [Element] { self + other }
+}
+
+enum Scenario: String, CaseIterable {
+    case health = "GET /healthz"
+    case listDevices = "GET /sites/{id}/devices (20 devices)"
+    case resetCycle = "reset create → read → approve (3 requests)"
+}
+
+/// Accounts, a site with 20 devices to list, and a site with a fresh device for every reset cycle.
+struct Fixture: Sendable {
+    let ownerToken: String
+    let installerToken: String
+    let listedSiteId: UUID
+    let serials: Serials
+
+    /// Hands out each reset device once: an approved request stays open, so a device serves one cycle.
+    final class Serials: @unchecked Sendable {
+        private let lock = NSLock()
+        private var next = 0
+        private let all: [String]
+        init(_ all: [String]) { self.all = all }
+        func take() -> String? {
+            lock.withLock {
+                guard next < all.count else { return nil }
+                defer { next += 1 }
+                return all[next]
+            }
+        }
+    }
+
+    static func make(on platform: Platform, load: Load) async throws -> Fixture {
+        let tag = UUID().uuidString.prefix(8).lowercased()
+        let owner = try await load.signUp(email: "owner-\(tag)@example.com", role: .owner)
+        let installer = try await load.signUp(email: "installer-\(tag)@example.com", role: .installer)
+        let listed: API.Site = try await load.send(.POST, "/api/v1/sites", token: owner, body: API.CreateSite(name: "Listed"))
+        let resets: API.Site = try await load.send(.POST, "/api/v1/sites", token: owner, body: API.CreateSite(name: "Resets"))
+        let grant = API.GrantAuthorization(installerEmail: "installer-\(tag)@example.com", permissions: [.view, .passwordReset])
+        let _: API.SiteAuthorization = try await load.send(.POST, "/api/v1/sites/\(resets.id)/authorizations", token: owner, body: grant)
+        let serials = (0..<40_000).map { "BENCH-\(tag)-\($0)" }
+        try await platform.store.transaction { session in
+            for index in 0..<20 {
+                try await session.devices.save(Device(serial: "LIST-\(tag)-\(index)", model: "DS-2CD2143G2-I", deviceType: .camera,
+                                                      firmware: "V5.7.3", siteId: listed.id, online: true))
+            }
+        }
+        // Devices for the cycles, written in batches so setup stays short.
+        for batch in stride(from: 0, to: serials.count, by: 2000) {
+            let slice = Array(serials[batch..<min(batch + 2000, serials.count)])
+            try await platform.store.transaction { session in
+                for serial in slice {
+                    try await session.devices.save(Device(serial: serial, model: "DS-7608NI-K2", deviceType: .nvr,
+                                                          firmware: "V4.62.200", siteId: resets.id, online: true))
+                }
+            }
+        }
+        return Fixture(ownerToken: owner, installerToken: installer, listedSiteId: listed.id, serials: Serials(serials))
+    }
+}
+
+/// Closed-loop load on loopback: `concurrency` workers, each sending its next request when the last one answered.
+struct Load: Sendable {
+    let client: HTTPClient
+    let base: String
+    let seconds: Double
+    let concurrency: Int
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    func waitUntilUp() async throws {
+        for _ in 0..<100 {
+            if let response = try? await client.execute(HTTPClientRequest(url: base + "/healthz"), timeout: .seconds(1)),
+               response.status == .ok {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw Failure(description: "the service did not come up at \(base)")
+    }
+
+    func signUp(email: String, role: AccountRole) async throws -> String {
+        let _: API.Account = try await send(.POST, "/api/v1/accounts", body: API.SignUp(email: email, password: "bench password 1", name: "Bench", role: role))
+        let session: API.Session = try await send(.POST, "/api/v1/sessions", body: API.SignIn(email: email, password: "bench password 1"))
+        return session.token
+    }
+
+    func send<Answer: Decodable>(_ method: HTTPMethod, _ path: String, token: String? = nil, body: (some Encodable)? = Optional<String>.none) async throws -> Answer {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(data: try WireCoding.makeEncoder().encode(body)))
+        }
+        let response = try await client.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
+        guard (200..<300).contains(response.status.code) else {
+            throw Failure(description: "\(method) \(path) answered \(response.status): \(String(buffer: bytes))")
+        }
+        return try WireCoding.makeDecoder().decode(Answer.self, from: Data(buffer: bytes))
+    }
+
+    func get(_ path: String, token: String?) async throws {
+        var request = HTTPClientRequest(url: base + path)
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        let response = try await client.execute(request, timeout: .seconds(30))
+        _ = try await response.body.collect(upTo: 16 * 1024 * 1024)
+        guard response.status == .ok else { throw Failure(description: "GET \(path) answered \(response.status)") }
+    }
+
+    /// Requests per second over `seconds`.
+    func measure(_ scenario: Scenario, fixture: Fixture) async throws -> Double {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        let started = ContinuousClock.now
+        let total = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    var requests = 0
+                    while ContinuousClock.now < deadline {
+                        requests += try await once(scenario, fixture: fixture)
+                    }
+                    return requests
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        let elapsed = ContinuousClock.now - started
+        return Double(total) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+
+    /// One unit of the scenario; returns how many HTTP requests it made.
+    private func once(_ scenario: Scenario, fixture: Fixture) async throws -> Int {
+        switch scenario {
+        case .health:
+            try await get("/healthz", token: nil)
+            return 1
+        case .listDevices:
+            try await get("/api/v1/sites/\(fixture.listedSiteId)/devices", token: fixture.ownerToken)
+            return 1
+        case .resetCycle:
+            guard let serial = fixture.serials.take() else { throw Failure(description: "out of devices: raise the fixture size") }
+            let created: API.PasswordReset = try await send(.POST, "/api/v1/devices/\(serial)/password-resets", token: fixture.installerToken,
+                                                            body: API.RequestPasswordReset(mode: .offSite))
+            try await get("/api/v1/password-resets/\(created.id)", token: fixture.ownerToken)
+            let _: API.PasswordReset = try await send(.POST, "/api/v1/password-resets/\(created.id)/approve", token: fixture.ownerToken,
+                                                      body: API.ApprovePasswordReset(sealedPassword: Self.sealed))
+            return 3
+        }
+    }
+
+    static let sealed = Data((0..<80).map { UInt8($0) }).base64EncodedString()
+        .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+}

@@ -1,1 +1,0 @@
-import LatchkeyCloud; import AsyncHTTPClient; print("x")
