@@ -13,6 +13,8 @@ public struct LatchkeyConfiguration: Sendable {
     public var sessionLifetime: TimeInterval = 30 * 24 * 60 * 60
     public var sweepInterval: Duration = .seconds(10)
     public var keepAliveInterval: Duration = .seconds(15)
+    /// How often a device channel is pinged and the device's last-seen time refreshed; three missed make it offline.
+    public var deviceHeartbeatInterval: Duration = .seconds(10)
     public var logLevel: Logger.Level = .info
 
     public init() {}

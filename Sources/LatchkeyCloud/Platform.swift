@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import LatchkeyProtocol
 import Logging
 import Prometheus
@@ -11,6 +12,7 @@ public struct Platform: Sendable {
     public let application: Application<RouterResponder<AppRequestContext>>
     public let store: any LatchkeyStore
     public let passwordResets: PasswordResetService
+    public let devices: DeviceService
     public let compatibility: CompatibilityList
     public let signingKey: Curve25519.Signing.PrivateKey
     let databaseService: DatabaseService
@@ -38,8 +40,11 @@ public func buildPlatform(
         store: store, hasher: BcryptPasswordHasher(cost: configuration.bcryptCost), clock: clock,
         sessionLifetime: configuration.sessionLifetime)
     let resets = PasswordResetService(
-        store: store, clock: clock, windows: configuration.windows, compatibility: compatibility, publisher: hub)
+        store: store, clock: clock, windows: configuration.windows, compatibility: compatibility, publisher: hub,
+        signingKey: signingKey)
     let sites = SiteService(store: store, clock: clock, resets: resets)
+    let channels = DeviceChannelHub()
+    let devices = DeviceService(store: store, clock: clock, resets: resets, notifier: channels)
     let registry = PrometheusCollectorRegistry()
     let metricsFactory = PrometheusMetricsFactory(registry: registry)
 
@@ -54,22 +59,34 @@ public func buildPlatform(
 
     let signedIn = api.group().add(middleware: BearerAuthMiddleware(accounts: accounts))
     AccountController(accounts: accounts).addRoutes(to: signedIn)
-    SiteController(sites: sites, compatibility: compatibility).addRoutes(to: signedIn)
+    SiteController(sites: sites, compatibility: compatibility, clock: clock).addRoutes(to: signedIn)
+    DeviceController(devices: devices, compatibility: compatibility, clock: clock).addRoutes(to: signedIn)
     PasswordResetController(resets: resets).addRoutes(to: signedIn)
     NotificationController(inbox: InboxService(store: store), hub: hub, keepAliveInterval: configuration.keepAliveInterval)
         .addRoutes(to: signedIn)
 
+    let channel = DeviceChannel(
+        devices: devices, resets: resets, hub: channels, platformKey: Base64URL.encode(signingKey.publicKey.rawRepresentation),
+        heartbeatInterval: configuration.deviceHeartbeatInterval, logger: logger)
     let application = Application(
         router: router,
+        server: .http1WebSocketUpgrade(
+            configuration: .init(ws: .init(autoPing: .enabled(timePeriod: configuration.deviceHeartbeatInterval)))
+        ) { request, _, _ in
+            guard request.path == DeviceChannel.path else { return .dontUpgrade }
+            return .upgrade([:]) { inbound, outbound, _ in
+                try await channel.run(inbound: inbound, outbound: outbound)
+            }
+        },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "latchkey"),
         services: [
             databaseService, hub,
-            ExpirySweeper(resets: resets, interval: configuration.sweepInterval, logger: logger),
+            ExpirySweeper(resets: resets, devices: devices, interval: configuration.sweepInterval, logger: logger),
         ],
         logger: logger
     )
     return Platform(
-        application: application, store: store, passwordResets: resets, compatibility: compatibility, signingKey: signingKey,
+        application: application, store: store, passwordResets: resets, devices: devices, compatibility: compatibility, signingKey: signingKey,
         databaseService: databaseService)
 }
 
@@ -81,10 +98,9 @@ public func buildApplication(_ configuration: LatchkeyConfiguration) async throw
 extension API.KeySet {
     /// The platform's Ed25519 public key as a JWK set (RFC 8037: `kty` OKP, `crv` Ed25519).
     static func platform(_ key: Curve25519.Signing.PublicKey) -> API.KeySet {
-        let raw = key.rawRepresentation
-        let kid = SHA256.hash(data: raw).prefix(8).map { String(format: "%02x", $0) }.joined()
-        return API.KeySet(keys: [
-            .init(kty: "OKP", crv: "Ed25519", x: raw.base64URLEncoded, kid: kid, alg: "EdDSA", use: "sig")
+        API.KeySet(keys: [
+            .init(kty: "OKP", crv: "Ed25519", x: Base64URL.encode(key.rawRepresentation), kid: ResetGrant.keyID(of: key),
+                  alg: "EdDSA", use: "sig")
         ])
     }
 }

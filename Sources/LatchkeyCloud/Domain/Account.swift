@@ -84,8 +84,7 @@ public struct SessionToken: Sendable, Equatable {
 
     /// A new random token (256 bits, base64url) and its stored form.
     static func issue(for accountId: UUID, at now: Date, lifetime: TimeInterval) -> (token: String, stored: SessionToken) {
-        let bytes = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
-        let token = bytes.base64URLEncoded
+        let token = Base64URL.random(bytes: 32)
         return (token, SessionToken(tokenHash: hash(token), accountId: accountId, createdAt: now, expiresAt: now + lifetime))
     }
 
@@ -100,17 +99,4 @@ public protocol PasswordHasher: Sendable {
     func verify(_ password: String, against hash: String) async throws -> Bool
     /// Takes as long as `verify` and matches nothing: used for e-mails that have no account.
     func verifyDecoy(_ password: String) async
-}
-
-extension Data {
-    var base64URLEncoded: String {
-        base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    init?(base64URLEncoded text: String) {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        self.init(base64Encoded: base64)
-    }
 }

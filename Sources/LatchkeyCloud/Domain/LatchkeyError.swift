@@ -15,6 +15,14 @@ public enum LatchkeyError: Error, Equatable, Sendable {
     case requestExpired(id: UUID)
     case requestNotPending(id: UUID, status: ResetStatus)
     case weakPassword(String)
+    case deviceOffline(serial: String)
+    case deviceAlreadyBound(serial: String)
+    case verificationCodeMismatch(serial: String, attemptsLeft: Int)
+    case locked(until: Date)
+    case deviceKeyMismatch(serial: String)
+    case proximityInvalid(String)
+    case grantInvalid(String)
+    case receiptInvalid(String)
 
     /// The stable code clients branch on.
     public var code: APIErrorCode {
@@ -30,6 +38,14 @@ public enum LatchkeyError: Error, Equatable, Sendable {
         case .requestExpired: .requestExpired
         case .requestNotPending: .requestNotPending
         case .weakPassword: .weakPassword
+        case .deviceOffline: .deviceOffline
+        case .deviceAlreadyBound: .deviceAlreadyBound
+        case .verificationCodeMismatch: .verificationCodeMismatch
+        case .locked: .locked
+        case .deviceKeyMismatch: .deviceKeyMismatch
+        case .proximityInvalid: .proximityInvalid
+        case .grantInvalid: .grantInvalid
+        case .receiptInvalid: .receiptInvalid
         }
     }
 
@@ -37,7 +53,8 @@ public enum LatchkeyError: Error, Equatable, Sendable {
     public var message: String {
         switch self {
         case .invalidRequest(let message), .unauthenticated(let message), .forbidden(let message),
-            .notFound(let message), .weakPassword(let message):
+            .notFound(let message), .weakPassword(let message), .proximityInvalid(let message),
+            .grantInvalid(let message), .receiptInvalid(let message):
             message
         case .accountExists(let email):
             "An account with e-mail \(email) already exists: sign in instead."
@@ -55,6 +72,16 @@ public enum LatchkeyError: Error, Equatable, Sendable {
             "Password reset request \(id) has expired: send a new request."
         case .requestNotPending(let id, let status):
             "Password reset request \(id) is \(status.rawValue), so it can no longer be changed that way."
+        case .deviceOffline(let serial):
+            "Device \(serial) is not connected to Latchkey: power it on, connect it to the internet and try again."
+        case .deviceAlreadyBound(let serial):
+            "Device \(serial) is already bound to a site: its owner must unbind it first."
+        case .verificationCodeMismatch(let serial, let attemptsLeft):
+            "The verification code does not match the one on the label of \(serial); \(attemptsLeft) attempts left before binding locks."
+        case .locked(let until):
+            "Too many wrong attempts: locked until \(until.formatted(.iso8601))."
+        case .deviceKeyMismatch(let serial):
+            "Device \(serial) presented keys other than the ones pinned when it was bound; the connection is refused."
         }
     }
 }

@@ -39,10 +39,12 @@ public struct PasswordResetRequest: Sendable, Equatable {
     public var updatedAt: Date
     /// The new password sealed to the device's key (HPKE). The platform cannot open it.
     public var sealedPassword: String?
+    public var completedAt: Date?
 
     public init(
         id: UUID, deviceSerial: String, siteId: UUID, ownerId: UUID, installerId: UUID, mode: ResetMode,
-        storedStatus: ResetStatus, createdAt: Date, expiresAt: Date, updatedAt: Date, sealedPassword: String?
+        storedStatus: ResetStatus, createdAt: Date, expiresAt: Date, updatedAt: Date, sealedPassword: String?,
+        completedAt: Date? = nil
     ) {
         self.id = id
         self.deviceSerial = deviceSerial
@@ -55,6 +57,7 @@ public struct PasswordResetRequest: Sendable, Equatable {
         self.expiresAt = expiresAt
         self.updatedAt = updatedAt
         self.sealedPassword = sealedPassword
+        self.completedAt = completedAt
     }
 
     /// A new pending request, open for the mode's window.
@@ -116,16 +119,41 @@ public struct PasswordResetRequest: Sendable, Equatable {
         end(as: .cancelled, at: now)
     }
 
-    /// The owner took the installer's authorization away: the request dies with it.
-    public mutating func cancelForRevokedAuthorization(at now: Date) throws(LatchkeyError) {
+    /// The owner took away what the request stood on (the installer's authorization, or the device itself).
+    public mutating func cancelByOwnerAction(at now: Date) throws(LatchkeyError) {
         try requireOpen(at: now)
         end(as: .cancelled, at: now)
+    }
+
+    /// The courier, standing at the device, asks for the platform's grant; only the mode's courier may.
+    public func checkGrant(to accountId: UUID, at now: Date) throws(LatchkeyError) {
+        guard involves(accountId) else { throw .notFound("No password reset request with id \(id) is visible to you.") }
+        guard accountId == courierId else {
+            throw .forbidden(
+                mode == .offSite
+                    ? "An off-site reset is carried to the device by the owner's app, on the device's LAN."
+                    : "An on-site reset is carried to the device by the requesting installer's app, on the device's LAN.")
+        }
+        try requireStatus(.approved, at: now)
+    }
+
+    /// The device applied the new password. Its signed receipt completes the request even if the window closed in
+    /// between: the device, which checked the grant's own expiry, is the authority on what it did.
+    public mutating func complete(at now: Date) throws(LatchkeyError) {
+        guard storedStatus == .approved || storedStatus == .expired else {
+            throw .requestNotPending(id: id, status: storedStatus)
+        }
+        storedStatus = .completed
+        sealedPassword = nil
+        completedAt = now
+        updatedAt = now
     }
 
     /// Writes down what `status(at:)` already says.
     public mutating func expire(at now: Date) {
         guard isDue(at: now) else { return }
         storedStatus = .expired
+        sealedPassword = nil
         updatedAt = now
     }
 
@@ -156,8 +184,7 @@ public enum SealedPasswordFormat {
     public static let maximumCharacters = 4096
 
     public static func check(_ sealed: String) throws(LatchkeyError) {
-        guard sealed.count <= maximumCharacters, let bytes = Data(base64URLEncoded: sealed),
-            !sealed.contains("="), bytes.count >= minimumBytes
+        guard sealed.count <= maximumCharacters, let bytes = Base64URL.decode(sealed), bytes.count >= minimumBytes
         else {
             throw .invalidRequest(
                 "sealedPassword must be the new password sealed to the device's key (HPKE), base64url-encoded; never send a clear password."

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import LatchkeyProtocol
 
@@ -16,24 +17,19 @@ public struct PasswordResetService: Sendable {
     let windows: ResetWindows
     let compatibility: CompatibilityList
     let publisher: any NotificationPublisher
+    /// The platform's Ed25519 key, which signs grants.
+    let signingKey: Curve25519.Signing.PrivateKey
 
     public init(
         store: any LatchkeyStore, clock: LatchkeyClock, windows: ResetWindows, compatibility: CompatibilityList,
-        publisher: any NotificationPublisher
+        publisher: any NotificationPublisher, signingKey: Curve25519.Signing.PrivateKey
     ) {
         self.store = store
         self.clock = clock
         self.windows = windows
         self.compatibility = compatibility
         self.publisher = publisher
-    }
-
-    /// The outcome of one transaction: the notifications to publish once it commits, and an error to raise after
-    /// it — an expired request is written as expired even though the action on it fails.
-    private struct Outcome<Value: Sendable>: Sendable {
-        var value: Value?
-        var notifications: [AccountNotification] = []
-        var failure: LatchkeyError?
+        self.signingKey = signingKey
     }
 
     // MARK: - Request
@@ -108,7 +104,7 @@ public struct PasswordResetService: Sendable {
     public func cancel(id: UUID, by account: Account) async throws -> ResetRequestView {
         try await transition(id: id, by: account, action: "reset.cancelled") { request, now in
             try request.cancel(by: account.id, at: now)
-        } notices: { parties, now in ResetNotices.cancelled(parties, revoked: false, at: now) }
+        } notices: { parties, now in ResetNotices.cancelled(parties, reason: nil, at: now) }
     }
 
     /// Writes down every request whose window closed, and tells both sides. Returns how many expired.
@@ -131,18 +127,30 @@ public struct PasswordResetService: Sendable {
     func cancelOpenRequests(
         siteId: UUID, installerId: UUID, by owner: Account, at now: Date, in session: any StoreSession
     ) async throws -> [AccountNotification] {
+        try await cancel(try await session.resetRequests.open(siteId: siteId, installerId: installerId),
+                         reason: "authorization revoked", by: owner, at: now, in: session)
+    }
+
+    /// Cancels a device's open requests, inside the caller's transaction (unbinding the device).
+    func cancelOpenRequests(deviceSerial: String, by owner: Account, at now: Date, in session: any StoreSession) async throws -> [AccountNotification] {
+        try await cancel(try await session.resetRequests.open(deviceSerial: deviceSerial),
+                         reason: "device unbound", by: owner, at: now, in: session)
+    }
+
+    private func cancel(
+        _ requests: [PasswordResetRequest], reason: String, by owner: Account, at now: Date, in session: any StoreSession
+    ) async throws -> [AccountNotification] {
         var notifications: [AccountNotification] = []
-        for var request in try await session.resetRequests.open(siteId: siteId, installerId: installerId) {
+        for var request in requests {
             if request.isDue(at: now) {
                 notifications += try await expire(&request, at: now, in: session)
                 continue
             }
-            try request.cancelForRevokedAuthorization(at: now)
+            try request.cancelByOwnerAction(at: now)
             try await session.resetRequests.update(request)
             let parties = try await ResetParties.load(request, in: session)
-            try await audit(parties, action: "reset.cancelled", actor: owner.id, at: now, in: session,
-                            detail: "authorization revoked")
-            notifications += try await notify(ResetNotices.cancelled(parties, revoked: true, at: now), in: session)
+            try await audit(parties, action: "reset.cancelled", actor: owner.id, at: now, in: session, detail: reason)
+            notifications += try await notify(ResetNotices.cancelled(parties, reason: reason, at: now), in: session)
         }
         return notifications
     }
@@ -180,14 +188,11 @@ public struct PasswordResetService: Sendable {
         return try await finish(outcome)
     }
 
-    private func finish<Value>(_ outcome: Outcome<Value>) async throws -> Value {
-        await publisher.publish(outcome.notifications)
-        if let failure = outcome.failure { throw failure }
-        guard let value = outcome.value else { throw LatchkeyError.notFound("Nothing was changed.") }
-        return value
+    func finish<Value>(_ outcome: Outcome<Value>) async throws -> Value {
+        try await outcome.settle(publishingWith: publisher)
     }
 
-    private func expire(
+    func expire(
         _ request: inout PasswordResetRequest, at now: Date, in session: any StoreSession
     ) async throws -> [AccountNotification] {
         request.expire(at: now)
@@ -197,12 +202,12 @@ public struct PasswordResetService: Sendable {
         return try await notify(ResetNotices.expired(parties, at: now), in: session)
     }
 
-    private func notify(_ notifications: [AccountNotification], in session: any StoreSession) async throws -> [AccountNotification] {
+    func notify(_ notifications: [AccountNotification], in session: any StoreSession) async throws -> [AccountNotification] {
         for notification in notifications { try await session.notifications.insert(notification) }
         return notifications
     }
 
-    private func audit(
+    func audit(
         _ parties: ResetParties, action: String, actor: UUID?, at now: Date, in session: any StoreSession,
         outcome: String? = nil, detail: String? = nil
     ) async throws {
@@ -213,7 +218,7 @@ public struct PasswordResetService: Sendable {
                        detail: detail ?? request.mode.rawValue))
     }
 
-    private func view(_ request: PasswordResetRequest, owner: Account, at now: Date) -> ResetRequestView {
+    func view(_ request: PasswordResetRequest, owner: Account, at now: Date) -> ResetRequestView {
         ResetRequestView(request: request, status: request.status(at: now), ownerEmailMasked: EmailMask.mask(owner.email))
     }
 

@@ -45,6 +45,8 @@ public protocol DeviceRepository: Sendable {
     func find(serial: String) async throws -> Device?
     func onSite(_ siteId: UUID) async throws -> [Device]
     func save(_ device: Device) async throws
+    /// Devices whose channel is marked open on every node, for the sweep of silent ones.
+    func markedOnline() async throws -> [Device]
 }
 
 public protocol ResetRequestRepository: Sendable {
@@ -60,6 +62,9 @@ public protocol ResetRequestRepository: Sendable {
     func insert(_ request: PasswordResetRequest) async throws
     func update(_ request: PasswordResetRequest) async throws
     func countByStatus() async throws -> [ResetStatus: Int]
+    /// Remembers a device nonce spent on a grant; throws `proximityInvalid` when the nonce was spent before.
+    func recordGrant(requestId: UUID, serial: String, nonce: String, at now: Date) async throws
+    func grantIssued(requestId: UUID, nonce: String) async throws -> Bool
 }
 
 public protocol NotificationRepository: Sendable {
@@ -77,4 +82,9 @@ public protocol AuditLog: Sendable {
 /// Hands notifications to whoever listens live (server-sent events), after the transaction that wrote them commits.
 public protocol NotificationPublisher: Sendable {
     func publish(_ notifications: [AccountNotification]) async
+}
+
+/// Tells a connected device that its binding changed, so it voids the nonces it handed out before.
+public protocol DeviceNotifier: Sendable {
+    func bindingChanged(serial: String, siteId: UUID?) async
 }

@@ -70,14 +70,20 @@ enum ResetNotices {
         ]
     }
 
-    static func cancelled(_ parties: ResetParties, revoked: Bool, at now: Date) -> [AccountNotification] {
-        let reason =
-            revoked
-            ? "because the installer's authorization on site '\(parties.site.name)' was revoked"
-            : "by installer \(parties.installer.name)"
+    /// `reason` nil: the installer cancelled; otherwise what the owner did that ended it.
+    static func cancelled(_ parties: ResetParties, reason: String?, at now: Date) -> [AccountNotification] {
+        let why = reason.map { "by the owner (\($0))" } ?? "by installer \(parties.installer.name)"
         return [parties.owner, parties.installer].map { account in
             notice(to: account, .resetCancelled, "Password reset cancelled",
-                   "The password reset of \(parties.deviceName) was cancelled \(reason).", parties, now)
+                   "The password reset of \(parties.deviceName) at site '\(parties.site.name)' was cancelled \(why).", parties, now)
+        }
+    }
+
+    static func completed(_ parties: ResetParties, at now: Date) -> [AccountNotification] {
+        [parties.owner, parties.installer].map { account in
+            notice(to: account, .resetCompleted, "Password reset successfully",
+                   "The admin password of \(parties.deviceName) at site '\(parties.site.name)' was reset successfully.",
+                   parties, now)
         }
     }
 

@@ -44,26 +44,3 @@ public struct SiteAuthorization: Sendable, Equatable {
     }
 }
 
-/// A device known to the platform; it reaches a site when its owner binds it.
-public struct Device: Sendable, Equatable {
-    public var serial: String
-    public var model: String
-    public var deviceType: DeviceType
-    public var firmware: String
-    public var siteId: UUID?
-    public var online: Bool
-    public var lastSeenAt: Date?
-
-    public init(
-        serial: String, model: String, deviceType: DeviceType, firmware: String, siteId: UUID?, online: Bool,
-        lastSeenAt: Date? = nil
-    ) {
-        self.serial = serial
-        self.model = model
-        self.deviceType = deviceType
-        self.firmware = firmware
-        self.siteId = siteId
-        self.online = online
-        self.lastSeenAt = lastSeenAt
-    }
-}

@@ -10,11 +10,13 @@ extension LatchkeyError: HTTPResponseError {
         switch self {
         case .invalidRequest: .badRequest
         case .unauthenticated: .unauthorized
-        case .forbidden, .siteNotAuthorized: .forbidden
+        case .forbidden, .siteNotAuthorized, .verificationCodeMismatch, .proximityInvalid, .grantInvalid: .forbidden
         case .notFound: .notFound
-        case .accountExists, .requestAlreadyOpen, .requestNotPending: .conflict
+        case .accountExists, .requestAlreadyOpen, .requestNotPending, .deviceOffline, .deviceAlreadyBound, .deviceKeyMismatch:
+            .conflict
         case .requestExpired: .gone
-        case .deviceNotCompatible, .weakPassword: .unprocessableContent
+        case .deviceNotCompatible, .weakPassword, .receiptInvalid: .unprocessableContent
+        case .locked: HTTPResponse.Status(code: 423, reasonPhrase: "Locked")
         }
     }
 

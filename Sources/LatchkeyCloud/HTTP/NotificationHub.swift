@@ -52,10 +52,11 @@ public actor NotificationHub: NotificationPublisher, Service {
     }
 }
 
-/// Writes down expired requests and tells both sides, so that notifications go out even when nobody reads.
-/// Correctness does not depend on it: every read and action applies expiry itself.
+/// Writes down expired requests and tells both sides, so that notifications go out even when nobody reads; and marks
+/// offline devices whose channel went silent. Correctness does not depend on it: reads apply expiry and silence themselves.
 struct ExpirySweeper: Service {
     let resets: PasswordResetService
+    let devices: DeviceService
     let interval: Duration
     let logger: Logger
 
@@ -64,6 +65,7 @@ struct ExpirySweeper: Service {
             do {
                 let expired = try await resets.expireDue()
                 if expired > 0 { logger.info("Expired password reset requests", metadata: ["count": "\(expired)"]) }
+                try await devices.markSilentDevicesOffline()
             } catch {
                 logger.error("Expiry sweep failed", metadata: ["error": "\(error)"])
             }

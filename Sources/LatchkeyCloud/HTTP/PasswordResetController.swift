@@ -13,6 +13,23 @@ struct PasswordResetController {
         group.post("password-resets/:id/approve", use: approve)
         group.post("password-resets/:id/decline", use: decline)
         group.post("password-resets/:id/cancel", use: cancel)
+        group.post("password-resets/:id/grant", use: grant)
+        group.post("password-resets/:id/receipt", use: receipt)
+    }
+
+    /// The courier, on the device's LAN, trades the device's proximity proof for the grant and the sealed password.
+    @Sendable func grant(_ request: Request, context: AppRequestContext) async throws -> API.Grant {
+        let id = try requestId(context)
+        let form = try await request.decodeBody(API.GrantRequest.self, context: context)
+        let issued = try await resets.grant(id: id, proof: form.proximityProof, by: try context.requireAccount())
+        return API.Grant(grant: issued.token, sealedPassword: issued.sealedPassword, expiresAt: issued.expiresAt)
+    }
+
+    @Sendable func receipt(_ request: Request, context: AppRequestContext) async throws -> API.PasswordReset {
+        let id = try requestId(context)
+        let form = try await request.decodeBody(API.ReceiptDelivery.self, context: context)
+        guard form.receipt.requestId == id else { throw LatchkeyError.receiptInvalid("The receipt is for another request.") }
+        return API.PasswordReset(try await resets.complete(with: form.receipt, from: .courier(try context.requireAccount())))
     }
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<API.PasswordReset> {

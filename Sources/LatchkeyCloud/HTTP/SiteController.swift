@@ -6,6 +6,7 @@ import LatchkeyProtocol
 struct SiteController {
     let sites: SiteService
     let compatibility: CompatibilityList
+    let clock: LatchkeyClock
 
     func addRoutes(to group: RouterGroup<AppRequestContext>) {
         group.post("sites", use: create)
@@ -50,7 +51,7 @@ struct SiteController {
 
     @Sendable func devices(_ request: Request, context: AppRequestContext) async throws -> [API.Device] {
         try await sites.devices(siteId: try context.uuid("id", of: "site"), visibleTo: try context.requireAccount())
-            .map { API.Device($0, compatibility: compatibility) }
+            .map { API.Device($0, compatibility: compatibility, at: clock.now()) }
     }
 
     @Sendable func audit(_ request: Request, context: AppRequestContext) async throws -> [API.AuditEntry] {

@@ -28,9 +28,9 @@ extension API.SiteAuthorization: ResponseEncodable {
 }
 
 extension API.Device: ResponseEncodable {
-    init(_ device: Device, compatibility: CompatibilityList) {
+    init(_ device: Device, compatibility: CompatibilityList, at now: Date) {
         self.init(serial: device.serial, model: device.model, deviceType: device.deviceType, firmware: device.firmware,
-                  siteId: device.siteId, online: device.online,
+                  siteId: device.siteId, online: device.isOnline(at: now),
                   compatible: compatibility.supports(model: device.model, firmware: device.firmware))
     }
 }
@@ -63,5 +63,7 @@ extension API.Notification: ResponseEncodable {
 }
 
 extension API.AuditEntry: ResponseEncodable {}
+extension API.DeviceDetail: ResponseEncodable {}
+extension API.Grant: ResponseEncodable {}
 extension API.CompatibilityEntry: ResponseEncodable {}
 extension API.KeySet: ResponseEncodable {}

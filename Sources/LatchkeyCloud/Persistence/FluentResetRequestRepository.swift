@@ -58,6 +58,21 @@ struct FluentResetRequestRepository: ResetRequestRepository {
         return counts
     }
 
+    func recordGrant(requestId: UUID, serial: String, nonce: String, at now: Date) async throws {
+        let model = ResetGrantModel()
+        model.id = nonce
+        model.requestId = requestId
+        model.deviceSerial = serial
+        model.grantedAt = now
+        try await insertChecked(.proximityInvalid("This proximity proof was used before: ask the device for a fresh challenge.")) {
+            try await model.create(on: database)
+        }
+    }
+
+    func grantIssued(requestId: UUID, nonce: String) async throws -> Bool {
+        try await ResetGrantModel.query(on: database).filter(\.$id == nonce).filter(\.$requestId == requestId).count() > 0
+    }
+
     private static func copy(_ request: PasswordResetRequest, into model: PasswordResetRequestModel) {
         model.deviceSerial = request.deviceSerial
         model.siteId = request.siteId
@@ -69,6 +84,7 @@ struct FluentResetRequestRepository: ResetRequestRepository {
         model.expiresAt = request.expiresAt
         model.updatedAt = request.updatedAt
         model.sealedPassword = request.sealedPassword
+        model.completedAt = request.completedAt
     }
 
     static func request(_ model: PasswordResetRequestModel) throws -> PasswordResetRequest {
@@ -76,7 +92,8 @@ struct FluentResetRequestRepository: ResetRequestRepository {
             id: try model.requireID(), deviceSerial: model.deviceSerial, siteId: model.siteId, ownerId: model.ownerId,
             installerId: model.installerId, mode: try decodeStored(ResetMode.self, model.mode),
             storedStatus: try decodeStored(ResetStatus.self, model.status), createdAt: model.createdAt,
-            expiresAt: model.expiresAt, updatedAt: model.updatedAt, sealedPassword: model.sealedPassword)
+            expiresAt: model.expiresAt, updatedAt: model.updatedAt, sealedPassword: model.sealedPassword,
+            completedAt: model.completedAt)
     }
 }
 

@@ -97,11 +97,32 @@ struct FluentDeviceRepository: DeviceRepository {
         model.siteId = device.siteId
         model.online = device.online
         model.lastSeenAt = device.lastSeenAt
+        model.signingKey = device.identity?.signingKey
+        model.agreementKey = device.identity?.agreementKey
+        model.codeSalt = device.identity?.verificationCodeSalt
+        model.codeHash = device.identity?.verificationCodeHash
+        model.keysPinned = device.keysPinned
+        model.bindFailures = device.bindFailures
+        model.bindLockedUntil = device.bindLockedUntil
         try await model.save(on: database)
     }
 
+    func markedOnline() async throws -> [Device] {
+        try await DeviceModel.query(on: database).filter(\.$online == true).all().map(Self.device)
+    }
+
     static func device(_ model: DeviceModel) throws -> Device {
-        Device(serial: try model.requireID(), model: model.model, deviceType: try decodeStored(DeviceType.self, model.deviceType),
-               firmware: model.firmware, siteId: model.siteId, online: model.online, lastSeenAt: model.lastSeenAt)
+        var identity: DeviceIdentity?
+        if let signingKey = model.signingKey, let agreementKey = model.agreementKey, let salt = model.codeSalt,
+            let hash = model.codeHash
+        {
+            identity = DeviceIdentity(signingKey: signingKey, agreementKey: agreementKey, verificationCodeSalt: salt,
+                                      verificationCodeHash: hash)
+        }
+        return Device(
+            serial: try model.requireID(), model: model.model, deviceType: try decodeStored(DeviceType.self, model.deviceType),
+            firmware: model.firmware, siteId: model.siteId, online: model.online, lastSeenAt: model.lastSeenAt,
+            identity: identity, keysPinned: model.keysPinned, bindFailures: model.bindFailures,
+            bindLockedUntil: model.bindLockedUntil)
     }
 }

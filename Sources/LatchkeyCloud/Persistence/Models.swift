@@ -55,6 +55,13 @@ final class DeviceModel: Model, @unchecked Sendable {
     @OptionalField(key: "site_id") var siteId: UUID?
     @Field(key: "online") var online: Bool
     @OptionalField(key: "last_seen_at") var lastSeenAt: Date?
+    @OptionalField(key: "signing_key") var signingKey: String?
+    @OptionalField(key: "agreement_key") var agreementKey: String?
+    @OptionalField(key: "code_salt") var codeSalt: String?
+    @OptionalField(key: "code_hash") var codeHash: String?
+    @Field(key: "keys_pinned") var keysPinned: Bool
+    @Field(key: "bind_failures") var bindFailures: Int
+    @OptionalField(key: "bind_locked_until") var bindLockedUntil: Date?
     init() {}
 }
 
@@ -71,6 +78,16 @@ final class PasswordResetRequestModel: Model, @unchecked Sendable {
     @Field(key: "expires_at") var expiresAt: Date
     @Field(key: "updated_at") var updatedAt: Date
     @OptionalField(key: "sealed_password") var sealedPassword: String?
+    @OptionalField(key: "completed_at") var completedAt: Date?
+    init() {}
+}
+
+final class ResetGrantModel: Model, @unchecked Sendable {
+    static let schema = "reset_grants"
+    @ID(custom: "nonce", generatedBy: .user) var id: String?
+    @Field(key: "request_id") var requestId: UUID
+    @Field(key: "device_serial") var deviceSerial: String
+    @Field(key: "granted_at") var grantedAt: Date
     init() {}
 }
 

@@ -12,5 +12,8 @@ enum LatchkeyMigrations {
         CreateNotification(),
         CreateAuditEntry(),
         CreatePlatformKey(),
+        // 002: devices for real
+        AddDeviceIdentity(),
+        CreateResetGrant(),
     ]
 }

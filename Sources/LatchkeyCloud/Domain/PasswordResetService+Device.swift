@@ -1,0 +1,115 @@
+import Crypto
+import Foundation
+import LatchkeyProtocol
+
+/// How long a proximity proof and a grant stay good: long enough to walk a request through, short enough that a
+/// proof or grant overheard on the LAN is soon worthless.
+public enum GrantRules {
+    public static let proofFreshness: TimeInterval = 60
+    /// Device clocks drift; a proof from slightly in the future is still accepted.
+    public static let clockSkew: TimeInterval = 30
+    public static let grantLifetime: TimeInterval = 120
+}
+
+/// What the platform hands the courier for the device.
+public struct IssuedGrant: Sendable, Equatable {
+    public var token: String
+    public var sealedPassword: String
+    public var expiresAt: Date
+}
+
+extension PasswordResetService {
+    /// The courier presents the device's proximity proof and receives the signed grant with the sealed password.
+    public func grant(id: UUID, proof: ProximityProof, by account: Account) async throws -> IssuedGrant {
+        let now = clock.now()
+        let outcome = try await store.transaction { session -> Outcome<ResetGrantClaims> in
+            var request = try await Self.visibleRequest(id: id, to: account, in: session)
+            if request.isDue(at: now) {
+                let notifications = try await self.expire(&request, at: now, in: session)
+                return Outcome(notifications: notifications, failure: .requestExpired(id: id))
+            }
+            let parties = try await ResetParties.load(request, in: session)
+            do {
+                try request.checkGrant(to: account.id, at: now)
+                try Self.checkProof(proof, for: parties.device, at: now)
+                guard request.sealedPassword != nil else { throw LatchkeyError.grantInvalid("The request holds no sealed password.") }
+                try await session.resetRequests.recordGrant(requestId: request.id, serial: proof.serial, nonce: proof.nonce, at: now)
+            } catch let error as LatchkeyError {
+                try await self.audit(parties, action: "reset.granted", actor: account.id, at: now, in: session,
+                                     outcome: "refused: \(error.code.rawValue)")
+                return Outcome(failure: error)
+            }
+            try await self.audit(parties, action: "reset.granted", actor: account.id, at: now, in: session, outcome: "granted")
+            let expiresAt = min(now + GrantRules.grantLifetime, request.expiresAt)
+            return Outcome(value: ResetGrantClaims(requestId: request.id, serial: request.deviceSerial, nonce: proof.nonce,
+                                                   issuedAt: now, expiresAt: expiresAt))
+        }
+        // A refused grant leaves its audit line; only then does the refusal reach the caller.
+        let claims = try await finish(outcome)
+        guard let sealed = try await store.read({ try await $0.resetRequests.find(id: id)?.sealedPassword }) else {
+            throw LatchkeyError.grantInvalid("The request holds no sealed password.")
+        }
+        let token = try await ResetGrant.sign(claims, with: signingKey)
+        return IssuedGrant(token: token, sealedPassword: sealed, expiresAt: claims.exp.value)
+    }
+
+    /// Where a receipt came from: the courier's app, or the device's own channel.
+    public enum ReceiptSource: Sendable {
+        case courier(Account)
+        case deviceChannel(serial: String)
+    }
+
+    /// The first valid device-signed receipt completes the request and tells both sides: *password reset successfully*.
+    public func complete(with receipt: ResetReceipt, from source: ReceiptSource) async throws -> ResetRequestView {
+        let now = clock.now()
+        let outcome = try await store.transaction { session -> Outcome<ResetRequestView> in
+            guard var request = try await session.resetRequests.find(id: receipt.requestId) else {
+                throw LatchkeyError.notFound("No password reset request with id \(receipt.requestId).")
+            }
+            var actor: UUID?
+            switch source {
+            case .courier(let account):
+                guard request.involves(account.id) else {
+                    throw LatchkeyError.notFound("No password reset request with id \(receipt.requestId) is visible to you.")
+                }
+                actor = account.id
+            case .deviceChannel(let serial):
+                guard serial == request.deviceSerial else { throw LatchkeyError.receiptInvalid("The receipt is for another device.") }
+            }
+            var parties = try await ResetParties.load(request, in: session)
+            guard receipt.serial == request.deviceSerial, let key = parties.device.identity?.signingPublicKey,
+                receipt.isSigned(by: key)
+            else { throw LatchkeyError.receiptInvalid("The receipt is not signed by device \(request.deviceSerial).") }
+            guard try await session.resetRequests.grantIssued(requestId: request.id, nonce: receipt.nonce) else {
+                throw LatchkeyError.receiptInvalid("The receipt names no grant of this request.")
+            }
+            if request.storedStatus == .completed {
+                return Outcome(value: self.view(request, owner: parties.owner, at: now))
+            }
+            try request.complete(at: now)
+            try await session.resetRequests.update(request)
+            parties.request = request
+            let via = if case .deviceChannel = source { "via device channel" } else { "via courier" }
+            try await self.audit(parties, action: "reset.completed", actor: actor, at: now, in: session, detail: via)
+            let notifications = try await self.notify(ResetNotices.completed(parties, at: now), in: session)
+            return Outcome(value: self.view(request, owner: parties.owner, at: now), notifications: notifications)
+        }
+        return try await finish(outcome)
+    }
+
+    /// A proof counts when it names the request's device, carries that device's pinned signature, and is fresh.
+    static func checkProof(_ proof: ProximityProof, for device: Device, at now: Date) throws(LatchkeyError) {
+        guard proof.serial == device.serial else {
+            throw .proximityInvalid("The proximity proof comes from device \(proof.serial), not from \(device.serial).")
+        }
+        guard device.keysPinned, let key = device.identity?.signingPublicKey else {
+            throw .proximityInvalid("Device \(device.serial) has no pinned key: bind it to its site first.")
+        }
+        guard proof.isSigned(by: key) else {
+            throw .proximityInvalid("The proximity proof is not signed by device \(device.serial).")
+        }
+        guard proof.issuedAt >= now - GrantRules.proofFreshness, proof.issuedAt <= now + GrantRules.clockSkew else {
+            throw .proximityInvalid("The proximity proof is stale: ask the device for a fresh challenge on its LAN.")
+        }
+    }
+}
