@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "latchkey", targets: ["latchkey"]),
         .library(name: "LatchkeyProtocol", targets: ["LatchkeyProtocol"]),
         .library(name: "LatchkeyCloud", targets: ["LatchkeyCloud"]),
+        .library(name: "LatchkeyDevice", targets: ["LatchkeyDevice"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -57,10 +58,24 @@ let package = Package(
             ],
             resources: [.copy("Resources/compatibility.json")]
         ),
+        .target(
+            name: "LatchkeyDevice",
+            dependencies: [
+                "LatchkeyProtocol",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "latchkey",
             dependencies: [
                 "LatchkeyCloud",
+                "LatchkeyDevice",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -83,6 +98,7 @@ let package = Package(
             name: "LatchkeyCloudTests",
             dependencies: [
                 "LatchkeyCloud",
+                "LatchkeyDevice",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "FluentKit", package: "fluent-kit"),

@@ -1,0 +1,77 @@
+import Foundation
+import HummingbirdWSClient
+import LatchkeyProtocol
+import Logging
+import ServiceLifecycle
+
+/// The device's outbound WebSocket to the platform: proves its key, learns the platform's, reports receipts, and
+/// reconnects with backoff whenever the connection drops.
+struct CloudChannel: Service {
+    let device: EmulatedDevice
+    let url: String
+    let logger: Logger
+    let heartbeat: Duration
+
+    func run() async throws {
+        var backoff = Duration.milliseconds(250)
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let started = ContinuousClock.now
+            do {
+                try await cancelWhenGracefulShutdown { try await connectOnce() }
+            } catch {
+                logger.info("Cloud channel down", metadata: ["error": "\(error)"])
+            }
+            if ContinuousClock.now - started > .seconds(30) { backoff = .milliseconds(250) }
+            let wait = backoff
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
+            backoff = min(backoff * 2, .seconds(30))
+        }
+    }
+
+    private func connectOnce() async throws {
+        let configuration = WebSocketClientConfiguration(autoPing: .enabled(timePeriod: heartbeat))
+        try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) { inbound, outbound, _ in
+            var messages = inbound.messages(maxSize: 64 * 1024).makeAsyncIterator()
+            guard case .text(let text)? = try await messages.next(), case .challenge(let nonce)? = decode(text) else { return }
+            try await send(.hello(try await device.hello(challenge: nonce)), outbound)
+            guard case .text(let answer)? = try await messages.next(), let welcome = decode(answer) else { return }
+            switch welcome {
+            case .welcome(let platformKey, let bound):
+                try await device.learnPlatformKey(platformKey)
+                logger.info("Connected to Latchkey", metadata: ["bound": "\(bound)"])
+            case .refused(let code, let message):
+                logger.error("The platform refused this device", metadata: ["code": "\(code.rawValue)", "message": "\(message)"])
+                return
+            default:
+                return
+            }
+            // Receipts go out as they appear, including ones applied while the channel was down.
+            let receipts = await device.receiptsToReport()
+            let reporter = Task {
+                for await receipt in receipts { try await send(.receipt(receipt), outbound) }
+            }
+            defer { reporter.cancel() }
+            while let message = try await messages.next() {
+                guard case .text(let text) = message, let decoded = decode(text) else { continue }
+                switch decoded {
+                case .bound:
+                    await device.bindingChanged()
+                case .receiptAccepted(let requestId):
+                    await device.receiptReported(requestId: requestId)
+                case .refused(let code, let message):
+                    logger.warning("The platform refused a message", metadata: ["code": "\(code.rawValue)", "message": "\(message)"])
+                default:
+                    continue
+                }
+            }
+        }
+    }
+
+    private func send(_ message: DeviceChannelMessage, _ outbound: WebSocketOutboundWriter) async throws {
+        try await outbound.write(.text(String(decoding: try WireCoding.makeEncoder().encode(message), as: UTF8.self)))
+    }
+
+    private func decode(_ text: String) -> DeviceChannelMessage? {
+        try? WireCoding.makeDecoder().decode(DeviceChannelMessage.self, from: Data(text.utf8))
+    }
+}

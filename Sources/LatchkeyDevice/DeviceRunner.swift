@@ -1,0 +1,64 @@
+import Foundation
+import Hummingbird
+import LatchkeyProtocol
+import Logging
+import ServiceLifecycle
+
+/// A running emulated device: its local HTTP API, its discovery responder and its channel to the platform.
+public struct DeviceRunner: Sendable {
+    public let device: EmulatedDevice
+    let configuration: DeviceConfiguration
+    let logger: Logger
+    let heartbeat: Duration
+
+    public init(configuration: DeviceConfiguration, logger: Logger = Logger(label: "latchkey-device"),
+                heartbeat: Duration = .seconds(10), now: @escaping @Sendable () -> Date = { Date() }) throws {
+        self.device = try EmulatedDevice(configuration: configuration, now: now)
+        self.configuration = configuration
+        self.logger = logger
+        self.heartbeat = heartbeat
+    }
+
+    /// Runs until cancelled or until SIGTERM/SIGINT (when `signals`), calling `onListening` with the bound address.
+    public func run(handlingSignals signals: Bool = true, onListening: @escaping @Sendable (String, Int) async -> Void = { _, _ in }) async throws {
+        let boundPort = BoundPort(configuration.listenPort)
+        let host = configuration.listenHost
+        let application = Application(
+            router: DeviceLocalAPI(device: device).buildRouter(),
+            configuration: .init(address: .hostname(host, port: configuration.listenPort), serverName: "latchkey-device"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.listenPort
+                await boundPort.set(port)
+                await onListening(host, port)
+            },
+            logger: logger
+        )
+        let advertised = configuration.advertisedAddress ?? (host == "0.0.0.0" ? "127.0.0.1" : host)
+        let services: [any Service] = [
+            application,
+            DiscoveryResponder(device: device, port: configuration.discoveryPort, advertisedAddress: advertised,
+                               httpPort: { await boundPort.value }, logger: logger),
+            CloudChannel(device: device, url: Self.channelURL(configuration.cloudURL), logger: logger, heartbeat: heartbeat),
+        ]
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) },
+            gracefulShutdownSignals: signals ? [.sigterm, .sigint] : [],
+            logger: logger))
+        try await group.run()
+    }
+
+    /// `http://host:port` → `ws://host:port/api/v1/devices/channel`.
+    static func channelURL(_ cloud: String) -> String {
+        var base = cloud.hasSuffix("/") ? String(cloud.dropLast()) : cloud
+        if base.hasPrefix("https://") { base = "wss://" + base.dropFirst("https://".count) }
+        if base.hasPrefix("http://") { base = "ws://" + base.dropFirst("http://".count) }
+        return base + "/api/v1/devices/channel"
+    }
+}
+
+/// The HTTP port actually bound (the configured one may be 0).
+actor BoundPort {
+    private(set) var value: Int
+    init(_ value: Int) { self.value = value }
+    func set(_ port: Int) { value = port }
+}
