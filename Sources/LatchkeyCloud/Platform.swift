@@ -1,4 +1,5 @@
 import Crypto
+import FluentKit
 import Foundation
 import Hummingbird
 import HummingbirdWebSocket
@@ -16,6 +17,9 @@ public struct Platform: Sendable {
     public let compatibility: CompatibilityList
     public let signingKey: Curve25519.Signing.PrivateKey
     let databaseService: DatabaseService
+
+    /// The database itself, for operator tools and for tests that inspect what is stored.
+    public var database: any Database { databaseService.database }
 
     /// Closes the database for callers that never run the application (it closes itself on graceful shutdown).
     public func closeDatabase() async {

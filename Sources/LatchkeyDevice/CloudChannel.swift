@@ -51,18 +51,28 @@ struct CloudChannel: Service {
                 for await receipt in receipts { try await send(.receipt(receipt), outbound) }
             }
             defer { reporter.cancel() }
-            while let message = try await messages.next() {
-                guard case .text(let text) = message, let decoded = decode(text) else { continue }
-                switch decoded {
-                case .bound:
-                    await device.bindingChanged()
-                case .receiptAccepted(let requestId):
-                    await device.receiptReported(requestId: requestId)
-                case .refused(let code, let message):
-                    logger.warning("The platform refused a message", metadata: ["code": "\(code.rawValue)", "message": "\(message)"])
-                default:
-                    continue
+            // A device that stops says goodbye, so the platform shows it offline at once rather than after pings fail.
+            let goodbye: @Sendable () -> Void = { Task { try? await outbound.close(.goingAway, reason: "device stopping") } }
+            try await withTaskCancellationHandler {
+                try await withGracefulShutdownHandler {
+                    while let message = try await messages.next() {
+                        guard case .text(let text) = message, let decoded = decode(text) else { continue }
+                        switch decoded {
+                        case .bound:
+                            await device.bindingChanged()
+                        case .receiptAccepted(let requestId):
+                            await device.receiptReported(requestId: requestId)
+                        case .refused(let code, let message):
+                            logger.warning("The platform refused a message", metadata: ["code": "\(code.rawValue)", "message": "\(message)"])
+                        default:
+                            continue
+                        }
+                    }
+                } onGracefulShutdown: {
+                    goodbye()
                 }
+            } onCancel: {
+                goodbye()
             }
         }
     }

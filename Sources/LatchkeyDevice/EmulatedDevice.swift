@@ -45,6 +45,8 @@ public actor EmulatedDevice {
     public var serial: String { state.serial }
     public var verificationCode: String { state.verificationCode }
     public var isActivated: Bool { state.adminPassword != nil }
+    /// Whether the channel's welcome has told it the platform key yet; until then it can verify no grant.
+    public var knowsPlatformKey: Bool { state.platformKey != nil }
     public var signingPublicKey: Curve25519.Signing.PublicKey { signingKey.publicKey }
     public var agreementPublicKey: Curve25519.KeyAgreement.PublicKey { agreementKey.publicKey }
 

@@ -55,8 +55,8 @@ public struct DeviceService: Sendable {
     public func heartbeat(serial: String) async throws {
         let now = clock.now()
         try await store.transaction { session in
-            guard var device = try await session.devices.find(serial: serial) else { return }
-            device.online = true
+            // Only refreshes: a heartbeat racing the channel's close must not bring the device back online.
+            guard var device = try await session.devices.find(serial: serial), device.online else { return }
             device.lastSeenAt = now
             try await session.devices.save(device)
         }

@@ -83,6 +83,7 @@ struct DeviceChannel: Sendable {
         } catch {
             logger.info("Device channel closed", metadata: ["serial": "\(serial)", "error": "\(error)"])
         }
+        heartbeat.cancel()
         if await hub.unregister(serial: serial, id: connection) {
             try? await devices.disconnect(serial: serial)
         }

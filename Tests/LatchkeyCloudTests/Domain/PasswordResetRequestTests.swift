@@ -127,6 +127,16 @@ struct DomainRuleTests {
         #expect(!authorization.allows(.configure, at: now))
     }
 
+    @Test func aDeviceSilentForThirtySecondsIsOffline() {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let device = Device(serial: "S", model: "M", deviceType: .camera, firmware: "V1", siteId: nil, online: true, lastSeenAt: now)
+        #expect(device.isOnline(at: now + 29))
+        #expect(!device.isOnline(at: now + 30))
+        var closed = device
+        closed.online = false
+        #expect(!closed.isOnline(at: now))
+    }
+
     @Test func accountFieldsAreCheckedBeforeStorage() throws {
         #expect(try AccountRules.normalizedEmail("  Laura.Rossi@Gmail.COM ") == "laura.rossi@gmail.com")
         for bad in ["", "no-at", "a@b", "@x.it", "a b@x.it", String(repeating: "a", count: 250) + "@x.it"] {

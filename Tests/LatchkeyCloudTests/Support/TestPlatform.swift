@@ -21,6 +21,8 @@ struct TestPlatform {
             var configuration = LatchkeyConfiguration.testing(database: location)
             configuration.windows = windows
             configuration.sweepInterval = .seconds(3600)
+            // Channels are pinged and refreshed often, so tests see liveness change in moments.
+            configuration.deviceHeartbeatInterval = .milliseconds(200)
             let clock = ManualClock()
             let platform = try await buildPlatform(configuration, clock: clock.clock)
             try await platform.application.test(mode) { client in

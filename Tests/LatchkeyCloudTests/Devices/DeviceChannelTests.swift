@@ -1,0 +1,148 @@
+import Crypto
+import Foundation
+import Hummingbird
+import HummingbirdWSClient
+import LatchkeyCloud
+import LatchkeyDevice
+import LatchkeyProtocol
+import Logging
+import Testing
+
+@Suite("Device channel and binding")
+struct DeviceChannelTests {
+    @Test func aDeviceProvesItsKeyAndIsBoundWithTheCodeOnItsLabel() async throws {
+        try await TestPlatform.run(.live) { app in
+            let owner = try await app.signUp(.owner)
+            let site = try await app.createSite(by: owner)
+            let device = try await DeviceHarness.start(on: app)
+            let stored = try #require(try await app.platform.store.read { try await $0.devices.find(serial: device.serial) })
+            #expect(stored.identity?.signingKey == Base64URL.encode(await device.device.signingPublicKey.rawRepresentation))
+            #expect(!stored.keysPinned)
+            #expect(stored.siteId == nil)
+
+            let bind = try await app.call(.post, "/api/v1/sites/\(site.id)/devices", token: owner.token,
+                                          body: API.BindDevice(serial: device.serial, verificationCode: device.verificationCode.lowercased()))
+            #expect(bind.status == .created)
+            let bound: API.Device = try bind.decode()
+            #expect(bound.online && bound.compatible && bound.siteId == site.id)
+            #expect(try await app.platform.store.read { try await $0.devices.find(serial: device.serial) }?.keysPinned == true)
+            let again = try await app.call(.post, "/api/v1/sites/\(site.id)/devices", token: owner.token,
+                                           body: API.BindDevice(serial: device.serial, verificationCode: device.verificationCode))
+            #expect(again.errorCode == .deviceAlreadyBound)
+            await device.stop()
+        }
+    }
+
+    @Test func onlyAConnectedDeviceCanBeBound() async throws {
+        try await TestPlatform.run(.live) { app in
+            let owner = try await app.signUp(.owner)
+            let site = try await app.createSite(by: owner)
+            let unknown = try await app.call(.post, "/api/v1/sites/\(site.id)/devices", token: owner.token,
+                                             body: API.BindDevice(serial: "NEVER-SEEN", verificationCode: "ABCDEF"))
+            #expect(unknown.status == .conflict)
+            #expect(unknown.errorCode == .deviceOffline)
+
+            let device = try await DeviceHarness.start(on: app)
+            await device.stop()
+            // Closing the channel takes the device offline at once.
+            var online = true
+            for _ in 0..<100 where online {
+                online = try await app.platform.store.read { try await $0.devices.find(serial: device.serial) }?.online ?? true
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(!online)
+            let offline = try await app.call(.post, "/api/v1/sites/\(site.id)/devices", token: owner.token,
+                                             body: API.BindDevice(serial: device.serial, verificationCode: device.verificationCode))
+            #expect(offline.errorCode == .deviceOffline)
+        }
+    }
+
+    @Test func fiveWrongCodesLockBindingForThirtyMinutes() async throws {
+        try await TestPlatform.run(.live) { app in
+            let owner = try await app.signUp(.owner)
+            let site = try await app.createSite(by: owner)
+            let device = try await DeviceHarness.start(on: app)
+            let wrong = device.verificationCode == "ZZZZZZ" ? "YYYYYY" : "ZZZZZZ"
+            for attempt in 1...5 {
+                let answer = try await app.call(.post, "/api/v1/sites/\(site.id)/devices", token: owner.token,
+                                                body: API.BindDevice(serial: device.serial, verificationCode: wrong))
+                if attempt < 5 {
+                    #expect(answer.status == .forbidden)
+                    #expect(answer.errorCode == .verificationCodeMismatch)
+                } else {
+                    #expect(answer.status.code == 423)
+                    #expect(answer.errorCode == .locked)
+                }
+            }
+            let rightButLocked = try await app.call(.post, "/api/v1/sites/\(site.id)/devices", token: owner.token,
+                                                    body: API.BindDevice(serial: device.serial, verificationCode: device.verificationCode))
+            #expect(rightButLocked.errorCode == .locked)
+            #expect(try await app.platform.store.read { try await $0.devices.find(serial: device.serial) }?.siteId == nil)
+
+            app.clock.advance(by: 30 * 60)
+            try await device.waitUntilConnected(to: app, freshAt: app.clock.now)
+            let afterLock = try await app.call(.post, "/api/v1/sites/\(site.id)/devices", token: owner.token,
+                                               body: API.BindDevice(serial: device.serial, verificationCode: device.verificationCode))
+            #expect(afterLock.status == .created)
+            await device.stop()
+        }
+    }
+
+    @Test func aBoundSerialWithOtherKeysIsRefusedAndAudited() async throws {
+        try await TestPlatform.run(.live) { app in
+            let scene = try await BoundDeviceScene.start(on: app)
+            // An impostor: same serial, keys of its own.
+            let impostor = try await ImpostorDevice.connect(to: app, serial: scene.device.serial)
+            #expect(impostor == .refused(code: .deviceKeyMismatch, message: LatchkeyError.deviceKeyMismatch(serial: scene.device.serial).message))
+            let stored = try #require(try await app.platform.store.read { try await $0.devices.find(serial: scene.device.serial) })
+            #expect(stored.identity?.signingKey == Base64URL.encode(await scene.device.device.signingPublicKey.rawRepresentation))
+            let history: [API.AuditEntry] = try await app.call(.get, "/api/v1/devices/\(scene.device.serial)/audit", token: scene.owner.token).decode()
+            #expect(history.contains { $0.action == "device.connected" && $0.outcome == "refused: device_key_mismatch" })
+            await scene.stop()
+        }
+    }
+
+    @Test func unbindingReleasesTheDeviceAndEndsItsRequests() async throws {
+        try await TestPlatform.run(.live) { app in
+            let scene = try await BoundDeviceScene.start(on: app)
+            let request = try await scene.approvedRequest(on: app, mode: .offSite)
+            #expect(try await app.call(.delete, "/api/v1/sites/\(scene.site.id)/devices/\(scene.device.serial)", token: scene.owner.token).status == .noContent)
+            #expect(try await app.call(.get, "/api/v1/password-resets/\(request.id)", token: scene.owner.token).decode(API.PasswordReset.self).status == .cancelled)
+            let stored = try await app.platform.store.read { try await $0.devices.find(serial: scene.device.serial) }
+            #expect(stored?.siteId == nil && stored?.keysPinned == false)
+            await scene.stop()
+        }
+    }
+}
+
+/// A device that claims a serial with keys of its own, speaking the channel protocol by hand.
+enum ImpostorDevice {
+    static func connect(to app: TestPlatform, serial: String) async throws -> DeviceChannelMessage? {
+        let port = try #require(app.client.port)
+        let signing = Curve25519.Signing.PrivateKey()
+        let agreement = Curve25519.KeyAgreement.PrivateKey()
+        let answer = AnswerBox()
+        try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/api/v1/devices/channel", logger: Logger(label: "impostor")) { inbound, outbound, _ in
+            var messages = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
+            guard case .text(let text)? = try await messages.next(),
+                case .challenge(let nonce) = try WireCoding.makeDecoder().decode(DeviceChannelMessage.self, from: Data(text.utf8))
+            else { return }
+            let hello = DeviceHello(
+                serial: serial, model: "DS-7608NI-K2", deviceType: .nvr, firmware: "V4.62.200",
+                signingKey: Base64URL.encode(signing.publicKey.rawRepresentation),
+                agreementKey: Base64URL.encode(agreement.publicKey.rawRepresentation), verificationCodeSalt: "s",
+                verificationCodeHash: VerificationCode.hash("ABCDEF", salt: "s"),
+                challengeSignature: Base64URL.encode(try signing.signature(for: ChannelProof.signedBytes(nonce: nonce, serial: serial))))
+            try await outbound.write(.text(String(decoding: try WireCoding.makeEncoder().encode(DeviceChannelMessage.hello(hello)), as: UTF8.self)))
+            if case .text(let reply)? = try await messages.next() {
+                await answer.set(try WireCoding.makeDecoder().decode(DeviceChannelMessage.self, from: Data(reply.utf8)))
+            }
+        }
+        return await answer.value
+    }
+
+    actor AnswerBox {
+        var value: DeviceChannelMessage?
+        func set(_ value: DeviceChannelMessage) { self.value = value }
+    }
+}
