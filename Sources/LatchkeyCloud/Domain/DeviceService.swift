@@ -54,20 +54,12 @@ public struct DeviceService: Sendable {
     /// The channel is alive: refreshes the time the device was last heard from.
     public func heartbeat(serial: String) async throws {
         let now = clock.now()
-        try await store.transaction { session in
-            // Only refreshes: a heartbeat racing the channel's close must not bring the device back online.
-            guard var device = try await session.devices.find(serial: serial), device.online else { return }
-            device.lastSeenAt = now
-            try await session.devices.save(device)
-        }
+        // Only refreshes: a heartbeat racing the channel's close must not bring the device back online.
+        try await store.transaction { try await $0.devices.touch(serial: serial, at: now) }
     }
 
     public func disconnect(serial: String) async throws {
-        try await store.transaction { session in
-            guard var device = try await session.devices.find(serial: serial) else { return }
-            device.online = false
-            try await session.devices.save(device)
-        }
+        try await store.transaction { try await $0.devices.markOffline(serial: serial) }
     }
 
     /// Marks offline every device whose channel has been silent past the limit, on whichever node it was.
@@ -76,9 +68,8 @@ public struct DeviceService: Sendable {
         let now = clock.now()
         return try await store.transaction { session in
             var count = 0
-            for var device in try await session.devices.markedOnline() where !device.isOnline(at: now) {
-                device.online = false
-                try await session.devices.save(device)
+            for device in try await session.devices.markedOnline() where !device.isOnline(at: now) {
+                try await session.devices.markOffline(serial: device.serial)
                 count += 1
             }
             return count

@@ -33,12 +33,16 @@ extension PasswordResetService {
                 try request.checkGrant(to: account.id, at: now)
                 try Self.checkProof(proof, for: parties.device, at: now)
                 guard request.sealedPassword != nil else { throw LatchkeyError.grantInvalid("The request holds no sealed password.") }
-                try await session.resetRequests.recordGrant(requestId: request.id, serial: proof.serial, nonce: proof.nonce, at: now)
+                if try await session.resetRequests.nonceSpent(proof.nonce) {
+                    throw LatchkeyError.proximityInvalid("This proximity proof was used before: ask the device for a fresh challenge.")
+                }
             } catch let error as LatchkeyError {
                 try await self.audit(parties, action: "reset.granted", actor: account.id, at: now, in: session,
                                      outcome: "refused: \(error.code.rawValue)")
                 return Outcome(failure: error)
             }
+            // The database's key on the nonce settles a race between two couriers with the same proof.
+            try await session.resetRequests.recordGrant(requestId: request.id, serial: proof.serial, nonce: proof.nonce, at: now)
             try await self.audit(parties, action: "reset.granted", actor: account.id, at: now, in: session, outcome: "granted")
             let expiresAt = min(now + GrantRules.grantLifetime, request.expiresAt)
             return Outcome(value: ResetGrantClaims(requestId: request.id, serial: request.deviceSerial, nonce: proof.nonce,

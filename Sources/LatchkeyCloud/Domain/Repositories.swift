@@ -47,6 +47,9 @@ public protocol DeviceRepository: Sendable {
     func save(_ device: Device) async throws
     /// Devices whose channel is marked open on every node, for the sweep of silent ones.
     func markedOnline() async throws -> [Device]
+    /// Refreshes the last-seen time of a device marked online; touches nothing else, so it never undoes a binding.
+    func touch(serial: String, at now: Date) async throws
+    func markOffline(serial: String) async throws
 }
 
 public protocol ResetRequestRepository: Sendable {
@@ -65,6 +68,7 @@ public protocol ResetRequestRepository: Sendable {
     /// Remembers a device nonce spent on a grant; throws `proximityInvalid` when the nonce was spent before.
     func recordGrant(requestId: UUID, serial: String, nonce: String, at now: Date) async throws
     func grantIssued(requestId: UUID, nonce: String) async throws -> Bool
+    func nonceSpent(_ nonce: String) async throws -> Bool
 }
 
 public protocol NotificationRepository: Sendable {

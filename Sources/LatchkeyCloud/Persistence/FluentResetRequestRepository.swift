@@ -69,6 +69,10 @@ struct FluentResetRequestRepository: ResetRequestRepository {
         }
     }
 
+    func nonceSpent(_ nonce: String) async throws -> Bool {
+        try await ResetGrantModel.query(on: database).filter(\.$id == nonce).count() > 0
+    }
+
     func grantIssued(requestId: UUID, nonce: String) async throws -> Bool {
         try await ResetGrantModel.query(on: database).filter(\.$id == nonce).filter(\.$requestId == requestId).count() > 0
     }

@@ -107,6 +107,15 @@ struct FluentDeviceRepository: DeviceRepository {
         try await model.save(on: database)
     }
 
+    func touch(serial: String, at now: Date) async throws {
+        try await DeviceModel.query(on: database).filter(\.$id == serial).filter(\.$online == true)
+            .set(\.$lastSeenAt, to: now).update()
+    }
+
+    func markOffline(serial: String) async throws {
+        try await DeviceModel.query(on: database).filter(\.$id == serial).set(\.$online, to: false).update()
+    }
+
     func markedOnline() async throws -> [Device] {
         try await DeviceModel.query(on: database).filter(\.$online == true).all().map(Self.device)
     }

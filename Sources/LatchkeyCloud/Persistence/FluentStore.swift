@@ -1,15 +1,39 @@
 import FluentKit
 import Foundation
 import LatchkeyProtocol
+import PostgresNIO
+import SQLKit
 
 /// The store on FluentKit: SQLite or PostgreSQL, whichever `Databases` was opened with.
+///
+/// On PostgreSQL every transaction is SERIALIZABLE and retried when the database reports a conflict, so that two
+/// nodes changing the same request or device at once cannot lose one of the changes. SQLite has one connection and
+/// runs transactions one after another anyway.
 struct FluentStore: LatchkeyStore {
     let database: any Database
+    static let attempts = 5
 
     func transaction<T: Sendable>(_ work: @escaping @Sendable (any StoreSession) async throws -> T) async throws -> T {
-        try await database.transaction { database in
-            try await work(FluentSession(database: database))
+        let serializable = (database as? any SQLDatabase)?.dialect.name == "postgresql"
+        var attempt = 1
+        while true {
+            do {
+                return try await database.transaction { database in
+                    if serializable, let sql = database as? any SQLDatabase {
+                        try await sql.raw("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE").run()
+                    }
+                    return try await work(FluentSession(database: database))
+                }
+            } catch let error as PSQLError where attempt < Self.attempts && Self.isConflict(error) {
+                try await Task.sleep(for: .milliseconds(Int.random(in: 1...10) * attempt))
+                attempt += 1
+            }
         }
+    }
+
+    /// serialization_failure and deadlock_detected: the transaction did nothing and may simply run again.
+    private static func isConflict(_ error: PSQLError) -> Bool {
+        ["40001", "40P01"].contains(error.serverInfo?[.sqlState] ?? "")
     }
 
     func read<T: Sendable>(_ work: @escaping @Sendable (any StoreSession) async throws -> T) async throws -> T {

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Crypto
 import Foundation
 import LatchkeyCloud
 import LatchkeyDevice
@@ -51,6 +52,13 @@ struct DeviceHarness: Sendable {
             try await Task.sleep(for: .milliseconds(25))
         }
         Issue.record("device \(serial) never connected")
+    }
+
+    /// The device's private key, read from its state folder: what an attacker who cloned the device would hold.
+    func privateSigningKeyFromState() throws -> Curve25519.Signing.PrivateKey {
+        struct Keys: Decodable { var signingKey: Data }
+        let data = try Data(contentsOf: stateDirectory.appendingPathComponent("device.json"))
+        return try Curve25519.Signing.PrivateKey(rawRepresentation: WireCoding.makeDecoder().decode(Keys.self, from: data).signingKey)
     }
 
     func stop() async {
