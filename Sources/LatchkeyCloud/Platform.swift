@@ -20,11 +20,6 @@ public struct Platform: Sendable {
 
     /// The database itself, for operator tools and for tests that inspect what is stored.
     public var database: any Database { databaseService.database }
-
-    /// Closes the database for callers that never run the application (it closes itself on graceful shutdown).
-    public func closeDatabase() async {
-        await databaseService.close()
-    }
 }
 
 /// Builds the service from its configuration: opens and migrates the database, loads the platform key, wires routes.

@@ -6,6 +6,6 @@ struct Latchkey: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "latchkey",
         abstract: "Owner-approved password reset for security devices.",
-        subcommands: [Serve.self, DeviceCommand.self, RegisterDevice.self]
+        subcommands: [Serve.self, DeviceCommand.self]
     )
 }

@@ -185,6 +185,32 @@ struct PasswordResetAPITests {
         }
     }
 
+    @Test func concurrentApprovalsLetExactlyOneThrough() async throws {
+        try await TestPlatform.run { app in
+            let scene = try await app.resetScene()
+            let request: API.PasswordReset = try await app.requestReset(scene).decode()
+            // Straight at the service, so the approvals really overlap on separate database connections.
+            let owner = try #require(try await app.platform.store.read { try await $0.accounts.find(id: scene.owner.id) })
+            let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<6 {
+                    group.addTask {
+                        do {
+                            _ = try await app.platform.passwordResets.approve(id: request.id, sealedPassword: sampleSealedPassword, by: owner)
+                            return true
+                        } catch LatchkeyError.requestNotPending {
+                            return false
+                        }
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(outcomes.filter { $0 }.count == 1)
+            #expect(outcomes.filter { !$0 }.count == 5)
+            let history: [API.AuditEntry] = try await app.call(.get, "/api/v1/devices/\(scene.device.serial)/audit", token: scene.owner.token).decode()
+            #expect(history.filter { $0.action == "reset.approved" && $0.outcome == "approved" }.count == 1)
+        }
+    }
+
     @Test func declineAndCancelEndTheRequestForBothSides() async throws {
         try await TestPlatform.run { app in
             let scene = try await app.resetScene()
