@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "LatchkeyProtocol", targets: ["LatchkeyProtocol"]),
         .library(name: "LatchkeyCloud", targets: ["LatchkeyCloud"]),
         .library(name: "LatchkeyDevice", targets: ["LatchkeyDevice"]),
+        .library(name: "LatchkeyClient", targets: ["LatchkeyClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -73,12 +74,26 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(
+            name: "LatchkeyClient",
+            dependencies: [
+                "LatchkeyProtocol",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "latchkey",
             dependencies: [
                 "LatchkeyCloud",
                 "LatchkeyDevice",
+                "LatchkeyClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
@@ -93,6 +108,10 @@ let package = Package(
             path: "Benchmarks/latchkey-bench"
         ),
         .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["LatchkeyProtocol"]
+        ),
+        .testTarget(
             name: "LatchkeyProtocolTests",
             dependencies: ["LatchkeyProtocol"]
         ),
@@ -101,6 +120,7 @@ let package = Package(
             dependencies: [
                 "LatchkeyCloud",
                 "LatchkeyDevice",
+                "LatchkeyClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),

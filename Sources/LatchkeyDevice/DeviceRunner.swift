@@ -36,7 +36,7 @@ public struct DeviceRunner: Sendable {
         let advertised = configuration.advertisedAddress ?? (host == "0.0.0.0" ? "127.0.0.1" : host)
         let services: [any Service] = [
             application,
-            DiscoveryResponder(device: device, port: configuration.discoveryPort, advertisedAddress: advertised,
+            DiscoveryResponder(device: device, host: configuration.discoveryHost, port: configuration.discoveryPort, advertisedAddress: advertised,
                                httpPort: { await boundPort.value }, logger: logger),
             CloudChannel(device: device, url: Self.channelURL(configuration.cloudURL), logger: logger, heartbeat: heartbeat),
         ]

@@ -12,6 +12,7 @@ import ServiceLifecycle
 /// sender: a forged source address cannot turn it into an amplifier.
 struct DiscoveryResponder: Service {
     let device: EmulatedDevice
+    let host: String
     let port: Int
     let advertisedAddress: String
     let httpPort: @Sendable () async -> Int
@@ -21,14 +22,14 @@ struct DiscoveryResponder: Service {
         let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.socketOption(.so_broadcast), value: 1)
-            .bind(host: "0.0.0.0", port: port) { channel in
+            .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try NIOAsyncChannel(wrappingChannelSynchronously: channel,
                                         configuration: .init(inboundType: AddressedEnvelope<ByteBuffer>.self,
                                                              outboundType: AddressedEnvelope<ByteBuffer>.self))
                 }
             }
-        await joinMulticastGroup(channel.channel)
+        if host == "0.0.0.0" { await joinMulticastGroup(channel.channel) }
         logger.info("Answering discovery", metadata: ["port": "\(port)"])
         var limiter = ReplyLimiter()
         try await withGracefulShutdownHandler {

@@ -202,13 +202,15 @@ public struct DeviceConfiguration: Sendable {
     public var adminPassword: String?
     public var verificationCode: String?
     public var discoveryPort: Int
+    /// Where the discovery responder listens: every interface by default, so broadcasts reach it.
+    public var discoveryHost: String
     /// The address put in discovery answers; the listen address when that is a specific one.
     public var advertisedAddress: String?
 
     public init(
         serial: String, model: String, deviceType: DeviceType, firmware: String, cloudURL: String, listenHost: String,
         listenPort: Int, stateDirectory: String, adminPassword: String? = nil, verificationCode: String? = nil,
-        discoveryPort: Int = SADP.port, advertisedAddress: String? = nil
+        discoveryPort: Int = SADP.port, discoveryHost: String = "0.0.0.0", advertisedAddress: String? = nil
     ) {
         self.serial = serial
         self.model = model
@@ -221,6 +223,7 @@ public struct DeviceConfiguration: Sendable {
         self.adminPassword = adminPassword
         self.verificationCode = verificationCode
         self.discoveryPort = discoveryPort
+        self.discoveryHost = discoveryHost
         self.advertisedAddress = advertisedAddress
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Hummingbird
 import Foundation
 import LatchkeyCloud
+import Logging
 
 /// `latchkey serve`: each setting from its flag, else the environment (`PORT`, `DATABASE_URL`, …), else its default.
 struct Serve: AsyncParsableCommand {
@@ -21,6 +22,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("on-site-window"), help: "How long an on-site request stays open (default 5m).") var onSiteWindow: String?
     @Option(name: .customLong("off-site-window"), help: "How long an off-site request stays open (default 24h).") var offSiteWindow: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info).") var logLevel: String?
+    @Flag(help: "Also seed a demo owner, installer and site, and run three emulated devices on loopback.") var demo = false
 
     func run() async throws {
         let flags: [(key: String, value: String?)] = [
@@ -34,6 +36,16 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
         let platform = try await buildPlatform(configuration)
-        try await platform.application.runService()
+        guard demo else { return try await platform.application.runService() }
+        let dataDirectory = dataDir ?? ProcessInfo.processInfo.environment["DATA_DIR"] ?? ".latchkey"
+        let demo = Demo(server: "http://\(configuration.host):\(configuration.port)", dataDirectory: dataDirectory,
+                        logger: Logger(label: "latchkey-demo"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await platform.application.runService() }
+            group.addTask { try await demo.run() }
+            // The service stopping (SIGTERM, Ctrl-C) ends the demo devices with it.
+            try await group.next()
+            group.cancelAll()
+        }
     }
 }

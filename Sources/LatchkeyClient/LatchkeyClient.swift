@@ -1,0 +1,178 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import LatchkeyProtocol
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+
+/// The Latchkey service as an app sees it: every call of the HTTP API, typed, with a bearer token once signed in.
+///
+/// Imports `LatchkeyProtocol` only, never the service; an iOS or Swift app embeds it the same way the CLI does.
+public struct LatchkeyClient: Sendable {
+    public let server: String
+    public var token: String?
+    let transport: HTTPTransport
+
+    public init(server: String, token: String? = nil, httpClient: HTTPClient = .shared) {
+        let server = server.hasSuffix("/") ? String(server.dropLast()) : server
+        self.server = server
+        self.token = token
+        self.transport = HTTPTransport(baseURL: server + "/api/v1", client: httpClient)
+    }
+
+    private func signedIn() throws(ClientError) -> String {
+        guard let token else { throw .notSignedIn }
+        return token
+    }
+
+    // MARK: - Accounts
+
+    public func signUp(_ form: API.SignUp) async throws(ClientError) -> API.Account {
+        try await transport.send(.POST, "/accounts", body: form)
+    }
+
+    public func signIn(email: String, password: String) async throws(ClientError) -> API.Session {
+        try await transport.send(.POST, "/sessions", body: API.SignIn(email: email, password: password))
+    }
+
+    public func signOut() async throws(ClientError) {
+        try await transport.send(.DELETE, "/sessions", token: try signedIn())
+    }
+
+    // MARK: - Sites and devices
+
+    public func compatibility(model: String? = nil) async throws(ClientError) -> [API.CompatibilityEntry] {
+        let query = model.flatMap { $0.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) }.map { "?model=\($0)" } ?? ""
+        return try await transport.send(.GET, "/compatibility" + query)
+    }
+
+    public func sites() async throws(ClientError) -> [API.Site] {
+        try await transport.send(.GET, "/sites", token: try signedIn())
+    }
+
+    public func site(_ id: UUID) async throws(ClientError) -> API.Site {
+        try await transport.send(.GET, "/sites/\(id)", token: try signedIn())
+    }
+
+    public func createSite(name: String, address: String? = nil) async throws(ClientError) -> API.Site {
+        try await transport.send(.POST, "/sites", token: try signedIn(), body: API.CreateSite(name: name, address: address))
+    }
+
+    public func authorize(site: UUID, installerEmail: String, permissions: [Permission], expiresAt: Date? = nil)
+        async throws(ClientError) -> API.SiteAuthorization
+    {
+        try await transport.send(.POST, "/sites/\(site)/authorizations", token: try signedIn(),
+                                 body: API.GrantAuthorization(installerEmail: installerEmail, permissions: permissions, expiresAt: expiresAt))
+    }
+
+    public func revoke(site: UUID, installer: UUID) async throws(ClientError) {
+        try await transport.send(.DELETE, "/sites/\(site)/authorizations/\(installer)", token: try signedIn())
+    }
+
+    public func devices(site: UUID) async throws(ClientError) -> [API.Device] {
+        try await transport.send(.GET, "/sites/\(site)/devices", token: try signedIn())
+    }
+
+    public func bind(site: UUID, serial: String, verificationCode: String) async throws(ClientError) -> API.Device {
+        try await transport.send(.POST, "/sites/\(site)/devices", token: try signedIn(),
+                                 body: API.BindDevice(serial: serial, verificationCode: verificationCode))
+    }
+
+    public func device(_ serial: String) async throws(ClientError) -> API.DeviceDetail {
+        try await transport.send(.GET, "/devices/\(Self.pathComponent(serial))", token: try signedIn())
+    }
+
+    // MARK: - Password resets
+
+    public func requestReset(serial: String, mode: ResetMode) async throws(ClientError) -> API.PasswordReset {
+        try await transport.send(.POST, "/devices/\(Self.pathComponent(serial))/password-resets", token: try signedIn(),
+                                 body: API.RequestPasswordReset(mode: mode))
+    }
+
+    public func resets(status: ResetStatus? = nil) async throws(ClientError) -> [API.PasswordReset] {
+        try await transport.send(.GET, "/password-resets" + (status.map { "?status=\($0.rawValue)" } ?? ""), token: try signedIn())
+    }
+
+    public func reset(_ id: UUID) async throws(ClientError) -> API.PasswordReset {
+        try await transport.send(.GET, "/password-resets/\(id)", token: try signedIn())
+    }
+
+    /// Checks the policy, seals the new password to the device's own key, and approves: the service only ever sees
+    /// the sealed form.
+    public func approveReset(_ id: UUID, newPassword: String) async throws(ClientError) -> API.PasswordReset {
+        do { try PasswordPolicy.device.check(newPassword) } catch { throw .weakPassword(error.description) }
+        let request = try await reset(id)
+        let detail = try await device(request.deviceSerial)
+        guard let raw = Base64URL.decode(detail.agreementKey),
+            let key = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: raw),
+            let sealed = try? PasswordSeal.seal(newPassword, to: key, requestId: id)
+        else { throw .unexpectedAnswer("the device's key cannot be used for sealing") }
+        return try await transport.send(.POST, "/password-resets/\(id)/approve", token: try signedIn(),
+                                        body: API.ApprovePasswordReset(sealedPassword: sealed))
+    }
+
+    public func declineReset(_ id: UUID) async throws(ClientError) -> API.PasswordReset {
+        try await transport.send(.POST, "/password-resets/\(id)/decline", token: try signedIn())
+    }
+
+    public func cancelReset(_ id: UUID) async throws(ClientError) -> API.PasswordReset {
+        try await transport.send(.POST, "/password-resets/\(id)/cancel", token: try signedIn())
+    }
+
+    public func grant(_ id: UUID, proof: ProximityProof) async throws(ClientError) -> API.Grant {
+        try await transport.send(.POST, "/password-resets/\(id)/grant", token: try signedIn(), body: API.GrantRequest(proximityProof: proof))
+    }
+
+    public func deliverReceipt(_ receipt: ResetReceipt) async throws(ClientError) -> API.PasswordReset {
+        try await transport.send(.POST, "/password-resets/\(receipt.requestId)/receipt", token: try signedIn(),
+                                 body: API.ReceiptDelivery(receipt: receipt))
+    }
+
+    // MARK: - Notifications
+
+    public func notifications(category: NotificationCategory? = nil) async throws(ClientError) -> [API.Notification] {
+        try await transport.send(.GET, "/notifications" + (category.map { "?category=\($0.rawValue)" } ?? ""), token: try signedIn())
+    }
+
+    public func markRead(_ id: UUID) async throws(ClientError) -> API.Notification {
+        try await transport.send(.POST, "/notifications/\(id)/read", token: try signedIn())
+    }
+
+    /// New notifications as they happen (server-sent events), until the stream or the task ends.
+    public func notificationStream() throws(ClientError) -> AsyncThrowingStream<API.Notification, any Error> {
+        let token = try signedIn()
+        let url = transport.baseURL + "/notifications/stream"
+        let client = transport.client
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    var request = HTTPClientRequest(url: url)
+                    request.headers.add(name: "Authorization", value: "Bearer \(token)")
+                    let response = try await client.execute(request, timeout: .hours(24 * 365))
+                    guard response.status == .ok else { throw ClientError.unreachable("The notification stream answered \(response.status).") }
+                    var pending = ""
+                    for try await chunk in response.body {
+                        pending += String(buffer: chunk)
+                        while let end = pending.range(of: "\n\n") {
+                            let event = pending[..<end.lowerBound]
+                            pending = String(pending[end.upperBound...])
+                            guard let data = event.split(separator: "\n").first(where: { $0.hasPrefix("data: ") })?.dropFirst(6),
+                                let notification = try? WireCoding.makeDecoder().decode(API.Notification.self, from: Data(data.utf8))
+                            else { continue }
+                            continuation.yield(notification)
+                        }
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    static func pathComponent(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? text
+    }
+}

@@ -1,0 +1,158 @@
+import ArgumentParser
+import Foundation
+import LatchkeyClient
+import LatchkeyProtocol
+
+struct Reset: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Device password reset: request, status, watch, approve, decline, cancel.",
+        subcommands: [Request.self, Status.self, Watch.self, Approve.self, Decline.self, Cancel.self])
+
+    /// How a courier reaches the device: discovery, or a given address where discovery cannot work.
+    struct Courier: ParsableArguments {
+        @OptionGroup var lan: LANOptions
+        @Option(name: .customLong("device-address"), help: "HOST:PORT of the device's local API, when discovery finds nothing.")
+        var deviceAddress: String?
+
+        /// Carries the approved request to the device and reports what happened.
+        func carry(_ request: API.PasswordReset, with client: LatchkeyClient) async throws -> API.PasswordReset {
+            say("On the device's LAN: asking \(request.deviceSerial) for a proximity proof…")
+            let courier = ResetCourier(client: client, discovery: lan.discovery)
+            return try await attempt { try await courier.carry(request, deviceAddress: deviceAddress) }
+        }
+    }
+
+    struct Request: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Ask the site owner to reset a device's password (installers).")
+        @OptionGroup var options: ClientOptions
+        @Option(help: "The device's serial number.") var device: String
+        @Option(help: "on-site (5 minutes, you carry it) or off-site (24 hours, the owner carries it).") var mode: String
+        @Flag(help: "Do not ask for confirmation.") var yes = false
+
+        func run() async throws {
+            guard let mode = ResetMode(rawValue: mode.replacingOccurrences(of: "-", with: "_")) else {
+                throw ValidationError("--mode must be on-site or off-site.")
+            }
+            let window = mode == .onSite ? "5 minutes" : "24 hours"
+            if !yes {
+                guard confirm("Reset the admin password of \(device)? The owner must approve it.") else { throw CLIError("Nothing was sent.") }
+                guard confirm("Send an \(mode == .onSite ? "on-site" : "off-site") request, valid \(window)?") else { throw CLIError("Nothing was sent.") }
+            }
+            let client = try options.client()
+            let request = try await attempt { try await client.requestReset(serial: device, mode: mode) }
+            try options.show(request, """
+                The request was sent (valid for \(window)). Ask the site owner (\(request.ownerEmailMasked)) to reset the password in the app.
+                \(request.reminder ?? "")
+                request: \(request.id)
+                expires: \(request.expiresAt.formatted(.iso8601))
+                """ + (mode == .onSite ? "\nNext: latchkey reset watch \(request.id)" : ""))
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Where a reset request stands.")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "The request's id.") var id: UUID
+
+        func run() async throws {
+            let client = try options.client()
+            let request = try await attempt { try await client.reset(id) }
+            let left = Int(request.expiresAt.timeIntervalSinceNow)
+            try options.show(request, "\(request.deviceSerial)  \(request.mode.rawValue)  \(request.status.rawValue)"
+                + (request.status.isOpen ? "  \(countdown(left)) left" : ""))
+        }
+    }
+
+    struct Watch: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Follow a request with a live countdown; for an on-site request, finish the reset once the owner approves.")
+        @OptionGroup var options: ClientOptions
+        @OptionGroup var courier: Courier
+
+        @Argument(help: "The request's id.") var id: UUID
+
+        func run() async throws {
+            let client = try options.client()
+            let me = try? Credentials.load()
+            let interactive = isatty(STDOUT_FILENO) == 1
+            var lastStatus: ResetStatus?
+            while true {
+                let request = try await attempt { try await client.reset(id) }
+                if request.status != lastStatus {
+                    if interactive { FileHandle.standardOutput.write(Data("\r\u{1B}[K".utf8)) }
+                    say("\(request.status.rawValue)")
+                    lastStatus = request.status
+                }
+                switch request.status {
+                case .completed:
+                    return say("password reset successfully")
+                case .declined: throw CLIError("The owner declined the request.")
+                case .cancelled: throw CLIError("The request was cancelled.")
+                case .expired: throw CLIError("The request expired before it was completed.")
+                case .approved where request.mode == .onSite && request.installerId == me?.accountId:
+                    let done = try await courier.carry(request, with: client)
+                    if done.status == .completed { return say("password reset successfully") }
+                case .pending, .approved:
+                    if interactive {
+                        let left = countdown(Int(request.expiresAt.timeIntervalSinceNow))
+                        FileHandle.standardOutput.write(Data("\r\u{1B}[K\(request.status.rawValue) · \(left) left".utf8))
+                    }
+                }
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    struct Approve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set the new password and approve (owners). For an off-site request this computer must be on the device's LAN.")
+        @OptionGroup var options: ClientOptions
+        @OptionGroup var courier: Courier
+        @Argument(help: "The request's id.") var id: UUID
+        @Flag(name: .customLong("new-password-stdin"), help: "Read the new password from standard input.") var newPasswordStdin = false
+
+        func run() async throws {
+            let client = try options.client()
+            let current = try await attempt { try await client.reset(id) }
+            if current.status == .approved {
+                // Approved before, but the LAN part did not happen (say, away from the device): carry it now.
+                guard current.mode == .offSite else { throw CLIError("Already approved: the installer completes the reset on site.") }
+                let done = try await courier.carry(current, with: client)
+                return try options.show(done, done.status == .completed ? "password reset successfully" : "Status \(done.status.rawValue).")
+            }
+            let password = try readSecret(prompt: "New device password: ", fromStdin: newPasswordStdin, confirm: true)
+            // The policy is checked here, before anything leaves this computer.
+            do { try PasswordPolicy.device.check(password) } catch { throw CLIError(error.description) }
+            let approved = try await attempt { try await client.approveReset(id, newPassword: password) }
+            guard approved.mode == .offSite else {
+                return try options.show(approved, "Approved. The installer completes the reset on site.")
+            }
+            let done = try await courier.carry(approved, with: client)
+            try options.show(done, done.status == .completed ? "password reset successfully" : "Approved; status \(done.status.rawValue).")
+        }
+    }
+
+    struct Decline: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Refuse a reset request (owners).")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "The request's id.") var id: UUID
+
+        func run() async throws {
+            let client = try options.client()
+            let request = try await attempt { try await client.declineReset(id) }
+            try options.show(request, "Declined.")
+        }
+    }
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Withdraw your reset request (installers).")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "The request's id.") var id: UUID
+
+        func run() async throws {
+            let client = try options.client()
+            let request = try await attempt { try await client.cancelReset(id) }
+            try options.show(request, "Cancelled.")
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import LatchkeyProtocol
+import Testing
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The seed's whole procedure from a terminal: real `serve`, real `device`, real CLI.
+@Suite("The reset from the CLI, end to end")
+struct CLIFlowTests {
+    @Test func offSite() async throws {
+        let world = try await World.start()
+        defer { world.stop() }
+        let devices = try await world.installer(["devices", "--site", world.siteId])
+        #expect(devices.output.contains(world.serial) && devices.output.contains("online"))
+        let id = try await world.request("off-site")
+        let inbox = try await world.owner(["notifications", "--services"])
+        #expect(inbox.output.contains("Reset device password"))
+        #expect(inbox.output.contains(id))
+
+        let weak = try await world.owner(["reset", "approve", id, "--new-password-stdin"] + world.lan, input: "admin123\n")
+        #expect(!weak.succeeded)
+        #expect(weak.text.contains("must not contain the user name"))
+        #expect(try await world.owner(["reset", "status", id]).output.contains("pending"))
+
+        let approve = try await world.owner(["reset", "approve", id, "--new-password-stdin"] + world.lan, input: "Nuova2026x\n")
+        #expect(approve.succeeded, "\(approve.text)")
+        #expect(approve.output.contains("password reset successfully"))
+        #expect(try await world.deviceLogin("Nuova2026x") == 200)
+        #expect(try await world.deviceLogin("Vecchia2023") == 401)
+        for home in [world.ownerHome, world.installerHome] {
+            let notices = try await Latchkey.run(["notifications", "--services"], home: home)
+            #expect(notices.output.contains("Password reset successfully"))
+        }
+    }
+
+    @Test func onSiteWithTheInstallerWatching() async throws {
+        let world = try await World.start()
+        defer { world.stop() }
+        let id = try await world.request("on-site")
+        let watch = try Latchkey.Background(["reset", "watch", id, "--device-address", world.deviceAddress], home: world.installerHome)
+        defer { watch.stop() }
+        _ = try await watch.line(startingWith: "pending")
+        let approve = try await world.owner(["reset", "approve", id, "--new-password-stdin"], input: "InSede2026!\n")
+        #expect(approve.succeeded, "\(approve.text)")
+        #expect(approve.output.contains("installer completes"))
+        #expect(try await watch.exit() == 0)
+        #expect(watch.text.contains("password reset successfully"))
+        #expect(try await world.deviceLogin("InSede2026!") == 200)
+    }
+
+    @Test func declineCancelAndExpiryEachEndTheFlow() async throws {
+        let world = try await World.start(onSiteWindow: "3s")
+        defer { world.stop() }
+        let declined = try await world.request("off-site")
+        let watch = try Latchkey.Background(["reset", "watch", declined], home: world.installerHome)
+        defer { watch.stop() }
+        _ = try await watch.line(startingWith: "pending")
+        #expect(try await world.owner(["reset", "decline", declined]).output.contains("Declined."))
+        #expect(try await watch.exit() != 0)
+        #expect(watch.text.contains("The owner declined the request."))
+
+        let cancelled = try await world.request("off-site")
+        #expect(try await world.installer(["reset", "cancel", cancelled]).output.contains("Cancelled."))
+        #expect(try await world.owner(["reset", "status", cancelled]).output.contains("cancelled"))
+        let late = try await world.owner(["reset", "approve", cancelled, "--new-password-stdin"] + world.lan, input: "Troppo2026x\n")
+        #expect(!late.succeeded)
+        #expect(late.text.contains("cancelled"))
+
+        let expiring = try await world.request("on-site")
+        let expiry = try await Latchkey.run(["reset", "watch", expiring], home: world.installerHome, timeout: .seconds(20))
+        #expect(expiry.status != 0)
+        #expect(expiry.text.contains("The request expired before it was completed."))
+        #expect(try await world.deviceLogin("Vecchia2023") == 200)
+    }
+
+    @Test func withoutDiscoveryTheMessageSaysWhatToDo() async throws {
+        let world = try await World.start()
+        defer { world.stop() }
+        let id = try await world.request("off-site")
+        // Nothing answers on this port: the owner is not on the device's LAN.
+        let run = try await world.owner(["reset", "approve", id, "--new-password-stdin", "--discovery-port", "9"], input: "Nuova2026x\n")
+        #expect(!run.succeeded)
+        #expect(run.text.contains("--device-address"))
+        #expect(try await world.deviceLogin("Vecchia2023") == 200)
+        // Back on the LAN, approving again carries the already approved request without asking for the password.
+        let retry = try await world.owner(["reset", "approve", id] + world.lan)
+        #expect(retry.succeeded, "\(retry.text)")
+        #expect(retry.output.contains("password reset successfully"))
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import LatchkeyProtocol
+import Testing
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A real `latchkey serve`, a real `latchkey device`, and the owner's and installer's CLI, each with its own home.
+struct World: Sendable {
+    let scratch: Scratch
+    let service: Latchkey.Background
+    let device: Latchkey.Background
+    let server: String
+    let serial: String
+    let deviceAddress: String
+    let discoveryPort: Int
+    let siteId: String
+    var ownerHome: URL { scratch.folder("owner") }
+    var installerHome: URL { scratch.folder("installer") }
+
+    static func start(onSiteWindow: String = "5m") async throws -> World {
+        let scratch = try Scratch()
+        let port = Int.random(in: 20_000..<30_000)
+        let server = "http://127.0.0.1:\(port)"
+        let service = try Latchkey.Background(["serve", "--port", String(port), "--data-dir", scratch.folder("service").path,
+                                               "--on-site-window", onSiteWindow, "--log-level", "warning"])
+        try await waitForHealth(server)
+        let serial = "NVR-\(UUID().uuidString.prefix(6))"
+        let devicePort = Int.random(in: 30_000..<40_000)
+        let discoveryPort = Int.random(in: 40_000..<50_000)
+        let device = try Latchkey.Background([
+            "device", "--serial", serial, "--model", "DS-7608NI-K2", "--firmware", "V4.62.200", "--type", "nvr",
+            "--cloud", server, "--listen", "127.0.0.1:\(devicePort)", "--state-dir", scratch.folder("device").path,
+            "--admin-password", "Vecchia2023", "--discovery-port", String(discoveryPort),
+        ])
+        let code = try await device.line(startingWith: "verification code: ")
+        _ = try await device.line(startingWith: "listening: ")
+
+        let owner = scratch.folder("owner")
+        let installer = scratch.folder("installer")
+        #expect(try await Latchkey.run(["signup", "--server", server, "--email", "lm.rossi@gmail.com", "--name", "Laura Rossi",
+                                        "--role", "owner", "--password-stdin"], input: "owner password 1\n").succeeded)
+        #expect(try await Latchkey.run(["signup", "--server", server, "--email", "ivan@impianti.it", "--name", "Ivan Bianchi",
+                                        "--role", "installer", "--password-stdin"], input: "installer password 1\n").succeeded)
+        #expect(try await Latchkey.run(["login", "--server", server, "--email", "lm.rossi@gmail.com", "--password-stdin"],
+                                       home: owner, input: "owner password 1\n").succeeded)
+        #expect(try await Latchkey.run(["login", "--server", server, "--email", "ivan@impianti.it", "--password-stdin"],
+                                       home: installer, input: "installer password 1\n").succeeded)
+        let site = try await Latchkey.run(["sites", "--create", "Bar Centrale", "--json"], home: owner)
+        let siteId = try WireCoding.makeDecoder().decode(API.Site.self, from: Data(site.output.utf8)).id.uuidString
+        #expect(try await Latchkey.run(["authorize", "--site", siteId, "--installer", "ivan@impianti.it",
+                                        "--permissions", "view,password_reset"], home: owner).succeeded)
+        var bound = try await Latchkey.run(["bind", "--site", siteId, "--serial", serial, "--code", code], home: owner)
+        for _ in 0..<50 where !bound.succeeded {
+            try await Task.sleep(for: .milliseconds(100))
+            bound = try await Latchkey.run(["bind", "--site", siteId, "--serial", serial, "--code", code], home: owner)
+        }
+        #expect(bound.succeeded, "\(bound.text)")
+        return World(scratch: scratch, service: service, device: device, server: server, serial: serial,
+                     deviceAddress: "127.0.0.1:\(devicePort)", discoveryPort: discoveryPort, siteId: siteId)
+    }
+
+    func owner(_ arguments: [String], input: String = "") async throws -> Latchkey.Run {
+        try await Latchkey.run(arguments, home: ownerHome, input: input)
+    }
+
+    func installer(_ arguments: [String], input: String = "") async throws -> Latchkey.Run {
+        try await Latchkey.run(arguments, home: installerHome, input: input)
+    }
+
+    /// The installer asks; answers the request id.
+    func request(_ mode: String) async throws -> String {
+        let run = try await installer(["reset", "request", "--device", serial, "--mode", mode, "--yes", "--json"])
+        #expect(run.succeeded, "\(run.text)")
+        return try WireCoding.makeDecoder().decode(API.PasswordReset.self, from: Data(run.output.utf8)).id.uuidString
+    }
+
+    /// Discovery here is unicast to loopback on the test's own port.
+    var lan: [String] { ["--discovery-port", String(discoveryPort), "--probe", "127.0.0.1"] }
+
+    /// Logs in to the device's local API: 200 or 401.
+    func deviceLogin(_ password: String) async throws -> Int {
+        var request = URLRequest(url: URL(string: "http://\(deviceAddress)/local/v1/login")!)
+        request.httpMethod = "POST"
+        request.httpBody = try WireCoding.makeEncoder().encode(LocalAPI.Login(username: "admin", password: password))
+        let (_, response) = try await URLSession.shared.data(for: request)
+        return (response as? HTTPURLResponse)?.statusCode ?? 0
+    }
+
+    func stop() {
+        device.stop()
+        service.stop()
+        scratch.remove()
+    }
+
+    static func waitForHealth(_ server: String) async throws {
+        for _ in 0..<200 {
+            if let (_, response) = try? await URLSession.shared.data(from: URL(string: server + "/healthz")!),
+                (response as? HTTPURLResponse)?.statusCode == 200
+            {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw Latchkey.Failure(description: "latchkey serve did not come up at \(server)")
+    }
+}
