@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 import FluentKit
 import Foundation
 import Hummingbird
@@ -47,9 +48,17 @@ public func buildPlatform(
     let registry = PrometheusCollectorRegistry()
     let metricsFactory = PrometheusMetricsFactory(registry: registry)
 
+    let renderer = try await PortalRenderer.bundled()
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestMetricsMiddleware(factory: metricsFactory))
-    router.add(middleware: ErrorMiddleware())
+    router.add(middleware: ErrorMiddleware { request, error in
+        // Outside the API, a person is reading: the error is a page in their language.
+        request.uri.path.hasPrefix("/api/") ? nil
+            : renderer.error(error, PortalVisit(request: request, account: nil, sessionToken: nil), back: "/")
+    })
+    if let staticFiles = Bundle.module.url(forResource: "static", withExtension: nil, subdirectory: "Portal") {
+        router.add(middleware: FileMiddleware(staticFiles.path, urlBasePath: "/static", searchForIndexHtml: false))
+    }
     OperationsController(store: store, registry: registry, factory: metricsFactory).addRoutes(to: router)
 
     let api = router.group("api/v1")
@@ -61,8 +70,13 @@ public func buildPlatform(
     SiteController(sites: sites, compatibility: compatibility, clock: clock).addRoutes(to: signedIn)
     DeviceController(devices: devices, compatibility: compatibility, clock: clock).addRoutes(to: signedIn)
     PasswordResetController(resets: resets).addRoutes(to: signedIn)
-    NotificationController(inbox: InboxService(store: store), hub: hub, keepAliveInterval: configuration.keepAliveInterval)
-        .addRoutes(to: signedIn)
+    let inbox = InboxService(store: store)
+    let notifications = NotificationController(inbox: inbox, hub: hub, keepAliveInterval: configuration.keepAliveInterval)
+    notifications.addRoutes(to: signedIn)
+    PortalController(
+        renderer: renderer, accounts: accounts, sites: sites, devices: devices, resets: resets, inbox: inbox,
+        compatibility: compatibility, clock: clock, sessionLifetime: configuration.sessionLifetime, events: notifications
+    ).addRoutes(to: router)
 
     let channel = DeviceChannel(
         devices: devices, resets: resets, hub: channels, platformKey: Base64URL.encode(signingKey.publicKey.rawRepresentation),

@@ -88,7 +88,7 @@ extension PasswordResetService {
                 throw LatchkeyError.receiptInvalid("The receipt names no grant of this request.")
             }
             if request.storedStatus == .completed {
-                return Outcome(value: self.view(request, owner: parties.owner, at: now))
+                return Outcome(value: self.view(request, parties: parties, at: now))
             }
             try request.complete(at: now)
             try await session.resetRequests.update(request)
@@ -96,7 +96,7 @@ extension PasswordResetService {
             let via = if case .deviceChannel = source { "via device channel" } else { "via courier" }
             try await self.audit(parties, action: "reset.completed", actor: actor, at: now, in: session, detail: via)
             let notifications = try await self.notify(ResetNotices.completed(parties, at: now), in: session)
-            return Outcome(value: self.view(request, owner: parties.owner, at: now), notifications: notifications)
+            return Outcome(value: self.view(request, parties: parties, at: now), notifications: notifications)
         }
         return try await finish(outcome)
     }

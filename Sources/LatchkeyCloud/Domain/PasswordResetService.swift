@@ -7,6 +7,7 @@ public struct ResetRequestView: Sendable, Equatable {
     public var request: PasswordResetRequest
     public var status: ResetStatus
     public var ownerEmailMasked: String
+    public var installerName: String
 }
 
 /// The reset-request lifecycle: request, approve, decline, cancel, expire. Each change writes the request, its
@@ -54,7 +55,7 @@ public struct PasswordResetService: Sendable {
                                               owner: parties.owner, installer: installer)
             try await self.audit(requestParties, action: "reset.requested", actor: installer.id, at: now, in: session)
             notifications += try await self.notify(ResetNotices.requested(requestParties, window: self.windows.window(for: mode), at: now), in: session)
-            return Outcome(value: self.view(request, owner: parties.owner, at: now), notifications: notifications)
+            return Outcome(value: self.view(request, parties: requestParties, at: now), notifications: notifications)
         }
         return try await finish(outcome)
     }
@@ -64,13 +65,15 @@ public struct PasswordResetService: Sendable {
     public func list(for account: Account, status: ResetStatus?) async throws -> [ResetRequestView] {
         let now = clock.now()
         return try await store.read { session in
-            var owners: [UUID: Account] = [:]
+            var people: [UUID: Account] = [:]
             var views: [ResetRequestView] = []
             for request in try await session.resetRequests.involving(accountId: account.id, limit: 500) {
                 if let status, request.status(at: now) != status { continue }
-                if owners[request.ownerId] == nil { owners[request.ownerId] = try await session.accounts.find(id: request.ownerId) }
-                guard let owner = owners[request.ownerId] else { continue }
-                views.append(self.view(request, owner: owner, at: now))
+                for id in [request.ownerId, request.installerId] where people[id] == nil {
+                    people[id] = try await session.accounts.find(id: id)
+                }
+                guard let owner = people[request.ownerId], let installer = people[request.installerId] else { continue }
+                views.append(self.view(request, owner: owner, installer: installer, at: now))
             }
             return views
         }
@@ -80,10 +83,10 @@ public struct PasswordResetService: Sendable {
         let now = clock.now()
         return try await store.read { session in
             let request = try await Self.visibleRequest(id: id, to: account, in: session)
-            guard let owner = try await session.accounts.find(id: request.ownerId) else {
-                throw LatchkeyError.notFound("No password reset request with id \(id).")
-            }
-            return self.view(request, owner: owner, at: now)
+            guard let owner = try await session.accounts.find(id: request.ownerId),
+                let installer = try await session.accounts.find(id: request.installerId)
+            else { throw LatchkeyError.notFound("No password reset request with id \(id).") }
+            return self.view(request, owner: owner, installer: installer, at: now)
         }
     }
 
@@ -183,7 +186,7 @@ public struct PasswordResetService: Sendable {
             parties.request = request
             try await self.audit(parties, action: action, actor: account.id, at: now, in: session)
             let notifications = try await self.notify(notices(parties, now), in: session)
-            return Outcome(value: self.view(request, owner: parties.owner, at: now), notifications: notifications)
+            return Outcome(value: self.view(request, parties: parties, at: now), notifications: notifications)
         }
         return try await finish(outcome)
     }
@@ -218,8 +221,13 @@ public struct PasswordResetService: Sendable {
                        detail: detail ?? request.mode.rawValue))
     }
 
-    func view(_ request: PasswordResetRequest, owner: Account, at now: Date) -> ResetRequestView {
-        ResetRequestView(request: request, status: request.status(at: now), ownerEmailMasked: EmailMask.mask(owner.email))
+    func view(_ request: PasswordResetRequest, owner: Account, installer: Account, at now: Date) -> ResetRequestView {
+        ResetRequestView(request: request, status: request.status(at: now), ownerEmailMasked: EmailMask.mask(owner.email),
+                         installerName: installer.name)
+    }
+
+    func view(_ request: PasswordResetRequest, parties: ResetParties, at now: Date) -> ResetRequestView {
+        view(request, owner: parties.owner, installer: parties.installer, at: now)
     }
 
     /// Checks everything a new request needs: a bound device, a live `password_reset` authorization, compatibility.

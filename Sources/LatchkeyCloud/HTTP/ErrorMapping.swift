@@ -62,13 +62,20 @@ struct ErrorAnswer {
     }
 }
 
-/// Turns every error below it into the API's error body, so no answer leaves without a stable code.
+/// Turns every error below it into the API's error body, so no answer leaves without a stable code — or, where
+/// `page` answers one, into a page for a person.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let page: @Sendable (Request, any Error) -> Response?
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch {
-            return try ErrorAnswer(error, logger: context.logger).response
+            let answer = ErrorAnswer(error, logger: context.logger)
+            // The router's own "no such address" reads, on a page, like any other not-found.
+            let shown: any Error = answer.body.error.code == .notFound ? LatchkeyError.notFound(answer.body.error.message) : error
+            if let page = page(request, shown) { return page }
+            return try answer.response
         }
     }
 }

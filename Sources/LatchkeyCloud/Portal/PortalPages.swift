@@ -1,0 +1,231 @@
+import Foundation
+import Hummingbird
+import LatchkeyProtocol
+
+/// The signed-in pages: each queries the domain, shapes what the template shows, and renders it.
+struct PortalPages: Sendable {
+    let controller: PortalController
+    var renderer: PortalRenderer { controller.renderer }
+
+    private func account(_ visit: PortalVisit) throws -> Account {
+        guard let account = visit.account else { throw LatchkeyError.unauthenticated("Sign in first.") }
+        return account
+    }
+
+    // MARK: - Sites & devices
+
+    @Sendable func sites(_ request: Request, _ visit: PortalVisit) async throws -> Response {
+        let account = try account(visit)
+        var rows: [[String: Any]] = []
+        for site in try await controller.sites.sites(visibleTo: account) {
+            let devices = try await controller.sites.devices(siteId: site.id, visibleTo: account)
+            rows.append(["id": site.id.uuidString, "name": site.name, "address": site.address ?? "", "owned": site.ownerId == account.id,
+                         "devices": devices.map { deviceRow($0, visit, history: site.ownerId == account.id) }, "has_devices": !devices.isEmpty])
+        }
+        return renderer.render("sites", visit, values: ["sites": rows])
+    }
+
+    @Sendable func createSite(_ request: Request, _ visit: PortalVisit) async throws -> Response {
+        let fields = try await FormFields(request)
+        let site = try await controller.sites.create(name: fields["name"] ?? "", address: fields["address"], by: try account(visit))
+        return visit.redirect(to: "/sites/\(site.id)")
+    }
+
+    func site(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
+        let account = try account(visit)
+        let (site, authorizations) = try await controller.sites.site(id: try context.uuid("id", of: "site"), visibleTo: account)
+        guard let authorizations else { throw LatchkeyError.notFound("Only the site's owner manages it.") }
+        let devices = try await controller.sites.devices(siteId: site.id, visibleTo: account)
+        let rows = authorizations.map { entry -> [String: Any] in
+            ["installer_id": entry.installer.id.uuidString, "installer_name": entry.installer.name, "installer_email": entry.installer.email,
+             "site_id": site.id.uuidString,
+             "permissions": entry.authorization.permissions.map { renderer.text("perm_\($0.rawValue)", visit) }.sorted().joined(separator: ", "),
+             "until": entry.authorization.expiresAt.map(Self.time) ?? renderer.text("until_revoked", visit)]
+        }
+        return renderer.render("site", visit, values: [
+            "site_id": site.id.uuidString, "site_name": site.name, "devices": devices.map { deviceRow($0, visit, history: true) },
+            "has_devices": !devices.isEmpty,
+            "authorizations": rows,
+        ])
+    }
+
+    func bind(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
+        let siteId = try context.uuid("id", of: "site")
+        let fields = try await FormFields(request)
+        _ = try await controller.devices.bind(siteId: siteId, serial: fields["serial"] ?? "", verificationCode: fields["code"] ?? "",
+                                              by: try account(visit))
+        return visit.redirect(to: "/sites/\(siteId)")
+    }
+
+    func authorize(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
+        let siteId = try context.uuid("id", of: "site")
+        let fields = try await FormFields(request)
+        let permissions = Permission.allCases.filter { fields[$0.rawValue] != nil }
+        var expiresAt: Date?
+        if let date = fields["expires"] {
+            guard let day = ISO8601DateFormatter.day.date(from: date) else { throw LatchkeyError.invalidRequest("'\(date)' is not a date.") }
+            expiresAt = day + 86400
+        }
+        _ = try await controller.sites.authorize(siteId: siteId, installerEmail: fields["installer_email"] ?? "", permissions: permissions,
+                                                 expiresAt: expiresAt, by: try account(visit))
+        return visit.redirect(to: "/sites/\(siteId)")
+    }
+
+    func revoke(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
+        let siteId = try context.uuid("id", of: "site")
+        try await controller.sites.revoke(siteId: siteId, installerId: try context.uuid("installerId", of: "installer"), by: try account(visit))
+        return visit.redirect(to: "/sites/\(siteId)")
+    }
+
+    func history(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
+        let serial = context.parameters.get("serial") ?? ""
+        let entries = try await controller.sites.auditHistory(serial: serial, visibleTo: try account(visit))
+        return renderer.render("history", visit, values: [
+            "heading": renderer.text("history_title", visit, ["device": serial]),
+            "entries": entries.reversed().map { ["at": Self.time($0.at), "action": $0.action, "outcome": $0.outcome] },
+        ])
+    }
+
+    // MARK: - Device password reset
+
+    @Sendable func resetForm(_ request: Request, _ visit: PortalVisit) async throws -> Response {
+        let account = try account(visit)
+        let chosen = request.uri.queryParameters.get("site").flatMap { UUID(uuidString: String($0)) }
+        let sites = try await controller.sites.sites(visibleTo: account)
+        var values: [String: Any] = [
+            "sites": sites.map { ["id": $0.id.uuidString, "name": $0.name, "selected": $0.id == chosen] as [String: Any] }
+        ]
+        if let chosen {
+            let devices = try await controller.sites.devices(siteId: chosen, visibleTo: account)
+            values["site_chosen"] = true
+            values["devices"] = devices.map { deviceRow($0, visit, history: false) }
+        }
+        return renderer.render("reset", visit, values: values)
+    }
+
+    @Sendable func sendReset(_ request: Request, _ visit: PortalVisit) async throws -> Response {
+        let fields = try await FormFields(request)
+        guard let mode = fields["mode"].flatMap(ResetMode.init(rawValue:)) else {
+            throw LatchkeyError.invalidRequest("mode must be one of \(ResetMode.allowedValues).")
+        }
+        let view = try await controller.resets.request(serial: fields["device"] ?? "", mode: mode, by: try account(visit))
+        return visit.redirect(to: "/requests/\(view.request.id)")
+    }
+
+    @Sendable func requests(_ request: Request, _ visit: PortalVisit) async throws -> Response {
+        let account = try account(visit)
+        let rows = try await controller.resets.list(for: account, status: nil).map { requestRow($0, visit, account) }
+        return renderer.render("requests", visit, values: ["requests": rows, "has_requests": !rows.isEmpty])
+    }
+
+    func request(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
+        let account = try account(visit)
+        let view = try await controller.resets.get(id: try context.uuid("id", of: "password reset request"), for: account)
+        let device = try await controller.devices.detail(serial: view.request.deviceSerial, visibleTo: account)
+        var values = requestRow(view, visit, account)
+        let onSite = view.request.mode == .onSite
+        values["heading"] = renderer.text(onSite ? "countdown_title" : (view.status == .pending ? "confirm_title" : "reset_title"), visit)
+        values["device_model"] = device.model
+        values["offsite_pending"] = !onSite && view.status == .pending
+        values["onsite_open"] = onSite && view.status.isOpen
+        values["approved_onsite"] = onSite && view.status == .approved
+        values["confirmation"] = renderer.text("confirm_offsite", visit, ["owner": view.ownerEmailMasked])
+        values["countdown_ask"] = renderer.text("countdown_ask", visit, ["owner": view.ownerEmailMasked])
+        values["approved_next"] = renderer.text("approved_onsite_next", visit, ["id": view.request.id.uuidString])
+        return renderer.render("request", visit, values: values)
+    }
+
+    enum Ending { case cancel, decline }
+
+    func end(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext, action: Ending) async throws -> Response {
+        let id = try context.uuid("id", of: "password reset request")
+        switch action {
+        case .cancel: _ = try await controller.resets.cancel(id: id, by: try account(visit))
+        case .decline: _ = try await controller.resets.decline(id: id, by: try account(visit))
+        }
+        return visit.redirect(to: "/requests/\(id)")
+    }
+
+    // MARK: - Notifications
+
+    @Sendable func notifications(_ request: Request, _ visit: PortalVisit) async throws -> Response {
+        let services = request.uri.queryParameters.get("category") == "services"
+        let inbox = try await controller.inbox.list(for: try account(visit), category: services ? .services : nil)
+        let rows = inbox.map { notice -> [String: Any] in
+            ["id": notice.id.uuidString, "title": renderer.text("kind_\(notice.kind.rawValue)", visit),
+             "request_id": notice.requestId?.uuidString ?? false, "created_at": Self.time(notice.createdAt), "read": notice.read]
+        }
+        return renderer.render("notifications", visit, values: ["notifications": rows, "services_tab": services])
+    }
+
+    func notification(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
+        let account = try account(visit)
+        let notice = try await controller.inbox.markRead(id: try context.uuid("id", of: "notification"), by: account)
+        guard let requestId = notice.requestId else { return visit.redirect(to: "/notifications") }
+        let view = try await controller.resets.get(id: requestId, for: account)
+        let device = try await controller.devices.detail(serial: view.request.deviceSerial, visibleTo: account)
+        let (site, _) = try await controller.sites.site(id: view.request.siteId, visibleTo: account)
+        var values = requestRow(view, visit, account)
+        values["title"] = renderer.text("kind_\(notice.kind.rawValue)", visit)
+        values["device_model"] = device.model
+        values["site_name"] = site.name
+        values["installer_name"] = view.installerName
+        values["pending"] = view.status.isOpen && account.id == view.request.ownerId
+        values["how_to"] = renderer.text("detail_how", visit, ["id": requestId.uuidString])
+        return renderer.render("notification", visit, values: values)
+    }
+
+    // MARK: - Rows
+
+    private func deviceRow(_ device: Device, _ visit: PortalVisit, history: Bool) -> [String: Any] {
+        var reason = ""
+        do {
+            try controller.compatibility.checkSupports(model: device.model, firmware: device.firmware)
+        } catch {
+            if case .deviceNotCompatible(_, _, let minimum?) = error {
+                reason = renderer.text("reset_needs_firmware", visit, ["minimum": minimum])
+            } else {
+                reason = renderer.text("reset_not_listed", visit)
+            }
+        }
+        return ["serial": device.serial, "model": device.model, "firmware": device.firmware,
+                "type_label": renderer.text("type_\(device.deviceType.rawValue)", visit),
+                "online": device.isOnline(at: controller.clock.now()), "compatible": reason.isEmpty, "reason": reason,
+                "history_link": history]
+    }
+
+    private func requestRow(_ view: ResetRequestView, _ visit: PortalVisit, _ account: Account) -> [String: Any] {
+        let left = Int(view.request.expiresAt.timeIntervalSince(controller.clock.now()))
+        return ["id": view.request.id.uuidString, "device_serial": view.request.deviceSerial, "status": view.status.rawValue,
+                "status_label": renderer.text("status_\(view.status.rawValue)", visit),
+                "mode_label": renderer.text("mode_\(view.request.mode.rawValue)", visit),
+                "time_left": view.status.isOpen ? Self.countdown(left) : "—",
+                "expires_at": ISO8601DateFormatter().string(from: view.request.expiresAt),
+                "open": view.status.isOpen, "live": view.status.isOpen,
+                "cancellable": view.status.isOpen && account.id == view.request.installerId]
+    }
+
+    static func countdown(_ seconds: Int) -> String {
+        let seconds = max(0, seconds)
+        if seconds >= 3600 { return String(format: "%d:%02d:%02d", seconds / 3600, seconds / 60 % 60, seconds % 60) }
+        return String(format: "%d:%02d", seconds / 60, seconds % 60)
+    }
+
+    /// `2026-11-26 10:59 UTC`: one form for both languages, with no time zone guessed for the reader.
+    static func time(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
+        return formatter.string(from: date)
+    }
+}
+
+extension ISO8601DateFormatter {
+    /// `2026-11-30`, as a date input sends it.
+    nonisolated(unsafe) static let day: ISO8601DateFormatter = {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate]
+        return formatter
+    }()
+}

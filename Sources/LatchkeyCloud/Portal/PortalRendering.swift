@@ -1,0 +1,98 @@
+import Foundation
+import Hummingbird
+import LatchkeyProtocol
+import Mustache
+
+/// Renders portal pages: a template, the reader's catalogue, who is signed in, and the page's own values.
+struct PortalRenderer: Sendable {
+    let library: MustacheLibrary
+    let catalog: PortalCatalog
+
+    static func bundled() async throws -> PortalRenderer {
+        guard let directory = PortalCatalog.templatesDirectory else {
+            throw LatchkeyError.notFound("The portal templates are missing.")
+        }
+        return PortalRenderer(library: try await MustacheLibrary(directory: directory.path), catalog: try .bundled())
+    }
+
+    func render(_ template: String, _ visit: PortalVisit, status: HTTPResponse.Status = .ok, values: [String: Any] = [:]) -> Response {
+        var context: [String: Any] = [
+            "t": catalog.strings[visit.language] ?? [:],
+            "lang": visit.language.rawValue,
+            "other_lang": visit.language.other.rawValue,
+            "csrf": visit.csrf,
+        ]
+        if let account = visit.account {
+            context["user"] = ["name": account.name, "is_owner": account.role == .owner, "is_installer": account.role == .installer]
+        }
+        context.merge(values) { _, page in page }
+        let html = library.render(context, withTemplate: template) ?? "template \(template) failed"
+        var headers = HTTPFields()
+        headers[.contentType] = "text/html; charset=utf-8"
+        headers[.cacheControl] = "no-store"
+        return visit.withCookies(Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html))))
+    }
+
+    /// The error as a page in the reader's language, with the status the API would answer.
+    func error(_ error: any Error, _ visit: PortalVisit, back: String) -> Response {
+        let latchkey = error as? LatchkeyError
+        let code = latchkey?.code ?? .internalError
+        var parameters = ["detail": latchkey?.message ?? ""]
+        if case .deviceNotCompatible(_, _, let minimum) = latchkey { parameters["minimum"] = minimum ?? "—" }
+        let message = catalog.text("error_\(code.rawValue)", visit.language, parameters)
+        return render("error", visit, status: latchkey?.status ?? .internalServerError,
+                      values: ["code": code.rawValue, "message": message, "back": back])
+    }
+
+    func text(_ key: String, _ visit: PortalVisit, _ parameters: [String: String] = [:]) -> String {
+        catalog.text(key, visit.language, parameters)
+    }
+}
+
+/// One request to the portal: who is signed in, in which language, and the CSRF token its forms carry.
+struct PortalVisit: Sendable {
+    static let sessionCookie = "lk_session"
+    static let csrfCookie = "lk_csrf"
+    static let languageCookie = "lk_lang"
+
+    var account: Account?
+    var sessionToken: String?
+    let language: PortalLanguage
+    let csrf: String
+    /// Cookies to set on the answer: a new CSRF token, a language chosen with the switch.
+    var newCookies: [Cookie] = []
+
+    init(request: Request, account: Account?, sessionToken: String?) {
+        self.account = account
+        self.sessionToken = sessionToken
+        if let chosen = request.uri.queryParameters.get("lang").flatMap(PortalLanguage.init(rawValue:)) {
+            language = chosen
+            newCookies.append(Cookie(name: Self.languageCookie, value: chosen.rawValue, maxAge: 365 * 86400, path: "/", sameSite: .lax))
+        } else if let remembered = request.cookies[Self.languageCookie].flatMap({ PortalLanguage(rawValue: $0.value) }) {
+            language = remembered
+        } else {
+            language = PortalLanguage.negotiate(request.headers[.acceptLanguage])
+        }
+        if let token = request.cookies[Self.csrfCookie]?.value, token.count >= 32 {
+            csrf = token
+        } else {
+            csrf = Base64URL.random()
+            newCookies.append(Cookie(name: Self.csrfCookie, value: csrf, path: "/", httpOnly: true, sameSite: .strict))
+        }
+    }
+
+    func withCookies(_ response: Response) -> Response {
+        var response = response
+        for cookie in newCookies { response.setCookie(cookie) }
+        return response
+    }
+
+    /// A redirect after a form, as POST-redirect-GET wants it.
+    func redirect(to location: String, extraCookies: [Cookie] = []) -> Response {
+        var headers = HTTPFields()
+        headers[.location] = location
+        var response = withCookies(Response(status: .seeOther, headers: headers))
+        for cookie in extraCookies { response.setCookie(cookie) }
+        return response
+    }
+}

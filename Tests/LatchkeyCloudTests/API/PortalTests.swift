@@ -1,0 +1,69 @@
+import Foundation
+import Hummingbird
+import LatchkeyCloud
+import LatchkeyProtocol
+import Testing
+
+@Suite("Web portal")
+struct PortalTests {
+    @Test func bothCataloguesHaveEveryKeyAndEveryTemplateKeyExists() throws {
+        let catalog = try PortalCatalog.bundled()
+        #expect(catalog.missingKeys == [])
+        let templates = try #require(PortalCatalog.templatesDirectory)
+        var used = Set<String>()
+        for file in try FileManager.default.contentsOfDirectory(at: templates, includingPropertiesForKeys: nil) {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            let pattern = /\{\{t\.([a-z_]+)\}\}/
+            for match in text.matches(of: pattern) { used.insert(String(match.1)) }
+        }
+        #expect(!used.isEmpty)
+        for language in PortalLanguage.allCases {
+            let missing = used.filter { catalog.strings[language]?[$0] == nil }.sorted()
+            #expect(missing == [], "\(language.rawValue) lacks \(missing)")
+        }
+        // Every stable error code has a message for people, in both languages.
+        for code in APIErrorCode.allCases {
+            for language in PortalLanguage.allCases {
+                #expect(catalog.strings[language]?["error_\(code.rawValue)"] != nil, "error_\(code.rawValue) in \(language.rawValue)")
+            }
+        }
+    }
+
+    @Test func languageFollowsAcceptLanguageAndTheSwitch() async throws {
+        try await TestPlatform.run { app in
+            let italian = try await app.client.execute(uri: "/signin", method: .get, headers: [.acceptLanguage: "it-IT,it;q=0.9,en;q=0.5"]) { $0 }
+            #expect(String(buffer: italian.body).contains("Accedi a Latchkey"))
+            let english = try await app.client.execute(uri: "/signin", method: .get, headers: [.acceptLanguage: "en-GB"]) { $0 }
+            #expect(String(buffer: english.body).contains("Sign in to Latchkey"))
+            let switched = try await app.client.execute(uri: "/signin?lang=it", method: .get, headers: [.acceptLanguage: "en"]) { $0 }
+            #expect(String(buffer: switched.body).contains("Accedi a Latchkey"))
+            #expect(switched.headers[values: .setCookie].contains { $0.hasPrefix("lk_lang=it") })
+        }
+    }
+
+    @Test func formsWithoutTheirCSRFTokenAreRefused() async throws {
+        try await TestPlatform.run { app in
+            let answer = try await app.client.execute(
+                uri: "/signin", method: .post, headers: [.contentType: "application/x-www-form-urlencoded", .cookie: "lk_csrf=\(String(repeating: "a", count: 43))"],
+                body: ByteBuffer(string: "email=a%40b.it&password=whatever1&csrf=forged")) { $0 }
+            #expect(answer.status == .forbidden)
+            #expect(String(buffer: answer.body).contains("error"))
+        }
+    }
+
+    @Test func errorsArePagesWithTheRealStatus() async throws {
+        try await TestPlatform.run { app in
+            let missing = try await app.client.execute(uri: "/no-such-page", method: .get, headers: [.acceptLanguage: "it"]) { $0 }
+            #expect(missing.status == .notFound)
+            #expect(String(buffer: missing.body).contains("Questa pagina o questo elemento non esiste"))
+            let api = try await app.call(.get, "/api/v1/no-such-thing")
+            #expect(api.errorCode == .notFound)
+            let signedOut = try await app.client.execute(uri: "/sites", method: .get) { $0 }
+            #expect(signedOut.status == .seeOther)
+            #expect(signedOut.headers[.location] == "/signin")
+            let compatibility = try await app.client.execute(uri: "/compatibility?model=7608", method: .get) { $0 }
+            #expect(String(buffer: compatibility.body).contains("DS-7608NI-K2"))
+            #expect(!String(buffer: compatibility.body).contains("DS-KV6113"))
+        }
+    }
+}
