@@ -115,7 +115,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LatchkeyProtocolTests",
-            dependencies: ["LatchkeyProtocol"]
+            dependencies: ["LatchkeyProtocol", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "LatchkeyCloudTests",

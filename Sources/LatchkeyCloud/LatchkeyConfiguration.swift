@@ -1,5 +1,6 @@
 import Configuration
 import Foundation
+import LatchkeyProtocol
 import Logging
 
 /// Every setting of `latchkey serve`, read once at start.
@@ -64,7 +65,7 @@ extension LatchkeyConfiguration {
         }
         for (key, keyPath) in [("on.site.window", \ResetWindows.onSite), ("off.site.window", \ResetWindows.offSite)] {
             guard let text = reader.string(forKey: ConfigKey(key)) else { continue }
-            if let seconds = Self.seconds(text), seconds > 0 { windows[keyPath: keyPath] = seconds } else {
+            if let seconds = TimeText.seconds(text) { windows[keyPath: keyPath] = seconds } else {
                 problems.append("\(key.replacingOccurrences(of: ".", with: "-")) '\(text)' is not a duration such as 90s, 5m or 24h.")
             }
         }
@@ -74,13 +75,5 @@ extension LatchkeyConfiguration {
             }
         }
         if !problems.isEmpty { throw ConfigurationError(problems: problems) }
-    }
-
-    /// `90s`, `5m`, `24h`, `300`.
-    static func seconds(_ text: String) -> TimeInterval? {
-        let text = text.trimmingCharacters(in: .whitespaces).lowercased()
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-        if let unit = text.last, let multiplier = units[unit], let value = Double(text.dropLast()) { return value * multiplier }
-        return Double(text)
     }
 }

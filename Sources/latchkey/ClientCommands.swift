@@ -115,13 +115,6 @@ func confirm(_ question: String) -> Bool {
     return answer == "y" || answer == "yes"
 }
 
-/// "4:59", "23:59:59".
-func countdown(_ seconds: Int) -> String {
-    let seconds = max(0, seconds)
-    if seconds >= 3600 { return String(format: "%d:%02d:%02d", seconds / 3600, seconds / 60 % 60, seconds % 60) }
-    return String(format: "%d:%02d", seconds / 60, seconds % 60)
-}
-
 /// A table with aligned columns, for people.
 func table(_ header: [String], _ rows: [[String]]) -> String {
     let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }

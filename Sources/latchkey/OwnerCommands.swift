@@ -21,7 +21,7 @@ struct Authorize: AsyncParsableCommand {
         }
         var expiresAt: Date?
         if let duration {
-            guard let seconds = Self.seconds(duration) else { throw ValidationError("--for takes a duration such as 90m, 8h or 7d.") }
+            guard let seconds = TimeText.seconds(duration) else { throw ValidationError("--for takes a duration such as 90m, 8h or 7d.") }
             expiresAt = Date() + seconds
         }
         let client = try options.client()
@@ -31,12 +31,6 @@ struct Authorize: AsyncParsableCommand {
         try options.show(authorization, "\(authorization.installerName) <\(authorization.installerEmail)> may now "
             + authorization.permissions.map(\.rawValue).joined(separator: ", ")
             + (authorization.expiresAt.map { " until \($0.formatted(.iso8601))" } ?? " until you revoke it") + ".")
-    }
-
-    static func seconds(_ text: String) -> TimeInterval? {
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-        guard let unit = text.last, let multiplier = units[unit], let value = Double(text.dropLast()), value > 0 else { return nil }
-        return value * multiplier
     }
 }
 

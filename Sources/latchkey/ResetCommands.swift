@@ -59,7 +59,7 @@ struct Reset: AsyncParsableCommand {
             let request = try await attempt { try await client.reset(id) }
             let left = Int(request.expiresAt.timeIntervalSinceNow)
             try options.show(request, "\(request.deviceSerial)  \(request.mode.rawValue)  \(request.status.rawValue)"
-                + (request.status.isOpen ? "  \(countdown(left)) left" : ""))
+                + (request.status.isOpen ? "  \(TimeText.countdown(left)) left" : ""))
         }
     }
 
@@ -94,7 +94,7 @@ struct Reset: AsyncParsableCommand {
                     if done.status == .completed { return say("password reset successfully") }
                 case .pending, .approved:
                     if interactive {
-                        let left = countdown(Int(request.expiresAt.timeIntervalSinceNow))
+                        let left = TimeText.countdown(Int(request.expiresAt.timeIntervalSinceNow))
                         FileHandle.standardOutput.write(Data("\r\u{1B}[K\(request.status.rawValue) · \(left) left".utf8))
                     }
                 }

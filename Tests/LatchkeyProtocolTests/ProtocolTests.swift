@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import LatchkeyProtocol
 import Testing
@@ -70,5 +71,68 @@ struct WireCodingTests {
     @Test func datesAreRFC3339() throws {
         let json = String(decoding: try WireCoding.makeEncoder().encode(["at": Date(timeIntervalSince1970: 0)]), as: UTF8.self)
         #expect(json == #"{"at":"1970-01-01T00:00:00Z"}"#)
+    }
+}
+
+@Suite("Durations and countdowns")
+struct TimeTextTests {
+    @Test func durationsAsPeopleTypeThem() {
+        #expect(TimeText.seconds("90s") == 90)
+        #expect(TimeText.seconds("5m") == 300)
+        #expect(TimeText.seconds("24h") == 86_400)
+        #expect(TimeText.seconds("7d") == 604_800)
+        #expect(TimeText.seconds("300") == 300)
+        for bad in ["", "5x", "m", "-5m", "0"] { #expect(TimeText.seconds(bad) == nil, "\(bad)") }
+    }
+
+    @Test func countdowns() {
+        #expect(TimeText.countdown(299) == "4:59")
+        #expect(TimeText.countdown(86_399) == "23:59:59")
+        #expect(TimeText.countdown(-3) == "0:00")
+    }
+}
+
+@Suite("Sealing, proofs and grants")
+struct SealAndGrantTests {
+    @Test func onlyTheDeviceKeyOpensTheSealAndOnlyForItsRequest() throws {
+        let device = Curve25519.KeyAgreement.PrivateKey()
+        let request = UUID()
+        let sealed = try PasswordSeal.seal("Nuova2026x", to: device.publicKey, requestId: request)
+        #expect(!sealed.contains("Nuova2026x"))
+        #expect(try PasswordSeal.open(sealed, with: device, requestId: request) == "Nuova2026x")
+        #expect(throws: PasswordSeal.Failure.cannotOpen) { try PasswordSeal.open(sealed, with: .init(), requestId: request) }
+        #expect(throws: PasswordSeal.Failure.cannotOpen) { try PasswordSeal.open(sealed, with: device, requestId: UUID()) }
+        #expect(throws: PasswordSeal.Failure.malformed) { try PasswordSeal.open("short", with: device, requestId: request) }
+    }
+
+    @Test func grantsVerifyOnlyWithThePlatformKeyForTheirDeviceBeforeExpiry() async throws {
+        let platform = Curve25519.Signing.PrivateKey()
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let claims = ResetGrantClaims(requestId: UUID(), serial: "S1", nonce: "n", issuedAt: now, expiresAt: now + 120)
+        let token = try await ResetGrant.sign(claims, with: platform)
+        #expect(try await ResetGrant.verify(token, platformKey: platform.publicKey, serial: "S1", now: now + 60) == claims)
+        await #expect(throws: ResetGrant.Failure.expired) { try await ResetGrant.verify(token, platformKey: platform.publicKey, serial: "S1", now: now + 120) }
+        await #expect(throws: ResetGrant.Failure.wrongDevice) { try await ResetGrant.verify(token, platformKey: platform.publicKey, serial: "S2", now: now) }
+        await #expect(throws: ResetGrant.Failure.self) { try await ResetGrant.verify(token, platformKey: Curve25519.Signing.PrivateKey().publicKey, serial: "S1", now: now) }
+    }
+
+    @Test func proofsAndReceiptsVerifyOnlyWithTheDeviceKey() throws {
+        let device = Curve25519.Signing.PrivateKey()
+        let proof = try ProximityProof.sign(serial: "S1", nonce: "n1", issuedAt: Date(), with: device)
+        #expect(proof.isSigned(by: device.publicKey))
+        var altered = proof
+        altered.nonce = "n2"
+        #expect(!altered.isSigned(by: device.publicKey))
+        #expect(!proof.isSigned(by: Curve25519.Signing.PrivateKey().publicKey))
+        let receipt = try ResetReceipt.sign(requestId: UUID(), serial: "S1", nonce: "n1", appliedAt: Date(), with: device)
+        #expect(receipt.isSigned(by: device.publicKey))
+    }
+
+    @Test func sadpProbesRoundTripAndJunkIsRefused() throws {
+        let probe = SADP.Probe(uuid: "ABC")
+        #expect(SADP.Probe(xml: Data(probe.xml.utf8)) == probe)
+        #expect(SADP.Probe(xml: Data("<Probe><Uuid>x</Uuid><Types>update</Types></Probe>".utf8)) == nil)
+        #expect(SADP.Probe(xml: Data("<Probe><Uuid>x</Uuid><Types>inquiry</Types><Deep><Er/></Deep></Probe>".utf8)) == nil)
+        #expect(SADP.Probe(xml: Data(repeating: 0x20, count: 5000)) == nil)
     }
 }

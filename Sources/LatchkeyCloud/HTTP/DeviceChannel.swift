@@ -3,6 +3,7 @@ import HummingbirdWebSocket
 import LatchkeyProtocol
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// The open device channels of this node, so that the platform can tell a device its binding changed.
 public actor DeviceChannelHub: DeviceNotifier {
@@ -63,22 +64,33 @@ struct DeviceChannel: Sendable {
         let connection = await hub.register(serial: serial, outbound: outbound)
         let heartbeat = Task { [devices, heartbeatInterval, logger] in
             while !Task.isCancelled {
-                try? await Task.sleep(for: heartbeatInterval)
-                do { try await devices.heartbeat(serial: serial) } catch { logger.error("Heartbeat failed", metadata: ["error": "\(error)"]) }
+                do {
+                    try await Task.sleep(for: heartbeatInterval)
+                    try await devices.heartbeat(serial: serial)
+                } catch is CancellationError {
+                    return
+                } catch {
+                    logger.error("Heartbeat failed", metadata: ["error": "\(error)"])
+                }
             }
         }
         defer { heartbeat.cancel() }
         try await Self.send(.welcome(platformKey: platformKey, bound: bound), on: outbound)
         do {
-            while let message = try await messages.next() {
-                guard case .text(let text) = message, let decoded = Self.decode(text) else { continue }
-                guard case .receipt(let receipt) = decoded else { continue }
-                do {
-                    _ = try await resets.complete(with: receipt, from: .deviceChannel(serial: serial))
-                    try await Self.send(.receiptAccepted(requestId: receipt.requestId), on: outbound)
-                } catch let error as LatchkeyError {
-                    try await Self.send(.refused(code: error.code, message: error.message), on: outbound)
+            // A service shutting down closes its device channels rather than wait for the devices to leave.
+            try await withGracefulShutdownHandler {
+                while let message = try await messages.next() {
+                    guard case .text(let text) = message, let decoded = Self.decode(text) else { continue }
+                    guard case .receipt(let receipt) = decoded else { continue }
+                    do {
+                        _ = try await resets.complete(with: receipt, from: .deviceChannel(serial: serial))
+                        try await Self.send(.receiptAccepted(requestId: receipt.requestId), on: outbound)
+                    } catch let error as LatchkeyError {
+                        try await Self.send(.refused(code: error.code, message: error.message), on: outbound)
+                    }
                 }
+            } onGracefulShutdown: {
+                Task { try? await outbound.close(.goingAway, reason: "service stopping") }
             }
         } catch {
             logger.info("Device channel closed", metadata: ["serial": "\(serial)", "error": "\(error)"])

@@ -199,16 +199,10 @@ struct PortalPages: Sendable {
         return ["id": view.request.id.uuidString, "device_serial": view.request.deviceSerial, "status": view.status.rawValue,
                 "status_label": renderer.text("status_\(view.status.rawValue)", visit),
                 "mode_label": renderer.text("mode_\(view.request.mode.rawValue)", visit),
-                "time_left": view.status.isOpen ? Self.countdown(left) : "—",
+                "time_left": view.status.isOpen ? TimeText.countdown(left) : "—",
                 "expires_at": ISO8601DateFormatter().string(from: view.request.expiresAt),
                 "open": view.status.isOpen, "live": view.status.isOpen,
                 "cancellable": view.status.isOpen && account.id == view.request.installerId]
-    }
-
-    static func countdown(_ seconds: Int) -> String {
-        let seconds = max(0, seconds)
-        if seconds >= 3600 { return String(format: "%d:%02d:%02d", seconds / 3600, seconds / 60 % 60, seconds % 60) }
-        return String(format: "%d:%02d", seconds / 60, seconds % 60)
     }
 
     /// `2026-11-26 10:59 UTC`: one form for both languages, with no time zone guessed for the reader.
