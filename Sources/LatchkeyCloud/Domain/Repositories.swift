@@ -42,6 +42,7 @@ public protocol SiteRepository: Sendable {
 }
 
 public protocol DeviceRepository: Sendable {
+    /// Inside a transaction, the device stays locked until it commits.
     func find(serial: String) async throws -> Device?
     func onSite(_ siteId: UUID) async throws -> [Device]
     func save(_ device: Device) async throws
@@ -53,6 +54,7 @@ public protocol DeviceRepository: Sendable {
 }
 
 public protocol ResetRequestRepository: Sendable {
+    /// Inside a transaction, the request stays locked until it commits: a change made from it loses no concurrent one.
     func find(id: UUID) async throws -> PasswordResetRequest?
     /// Requests stored as pending or approved for the device.
     func open(deviceSerial: String) async throws -> [PasswordResetRequest]

@@ -8,6 +8,7 @@ struct FluentResetRequestRepository: ResetRequestRepository {
     private static let openStatuses = [ResetStatus.pending, .approved].map(\.rawValue)
 
     func find(id: UUID) async throws -> PasswordResetRequest? {
+        try await lockForUpdate(PasswordResetRequestModel.schema, key: "id", value: id, on: database)
         let model: PasswordResetRequestModel? = try await PasswordResetRequestModel.find(id, on: database)
         return try model.map(Self.request)
     }

@@ -79,6 +79,7 @@ struct FluentDeviceRepository: DeviceRepository {
     let database: any Database
 
     func find(serial: String) async throws -> Device? {
+        try await lockForUpdate(DeviceModel.schema, key: "serial", value: serial, on: database)
         let model: DeviceModel? = try await DeviceModel.find(serial, on: database)
         return try model.map(Self.device)
     }

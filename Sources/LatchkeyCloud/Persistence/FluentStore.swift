@@ -6,26 +6,25 @@ import SQLKit
 
 /// The store on FluentKit: SQLite or PostgreSQL, whichever `Databases` was opened with.
 ///
-/// On PostgreSQL every transaction is SERIALIZABLE and retried when the database reports a conflict, so that two
-/// nodes changing the same request or device at once cannot lose one of the changes. SQLite has one connection and
-/// runs transactions one after another anyway.
+/// On PostgreSQL, a request or device read inside a transaction is locked (`SELECT … FOR UPDATE`) until it commits,
+/// so two nodes changing the same one at once take turns instead of losing a change; the invariants that span rows
+/// (one open request per device, single-use nonces, unique e-mails) are unique indexes. A transaction the database
+/// aborts as a deadlock is run again. SQLite has one connection and runs transactions one after another anyway.
 struct FluentStore: LatchkeyStore {
     let database: any Database
     static let attempts = 5
 
     func transaction<T: Sendable>(_ work: @escaping @Sendable (any StoreSession) async throws -> T) async throws -> T {
-        let serializable = (database as? any SQLDatabase)?.dialect.name == "postgresql"
         var attempt = 1
         while true {
             do {
                 return try await database.transaction { database in
-                    if serializable, let sql = database as? any SQLDatabase {
-                        try await sql.raw("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE").run()
-                    }
-                    return try await work(FluentSession(database: database))
+                    try await work(FluentSession(database: database))
                 }
             } catch let error as PSQLError where attempt < Self.attempts && Self.isConflict(error) {
-                try await Task.sleep(for: .milliseconds(Int.random(in: 1...10) * attempt))
+                // Exponential backoff with jitter, so colliding transactions stop colliding.
+                let ceiling = min(2 << attempt, 200)
+                try await Task.sleep(for: .milliseconds(Int.random(in: 1...ceiling)))
                 attempt += 1
             }
         }
@@ -59,6 +58,12 @@ func insertChecked(_ conflict: LatchkeyError, _ write: () async throws -> Void) 
     } catch let error as any DatabaseError where error.isConstraintFailure {
         throw conflict
     }
+}
+
+/// Locks the row for the rest of the transaction on PostgreSQL, so a read-modify-write cannot lose a concurrent change.
+func lockForUpdate(_ table: String, key: String, value: some Encodable & Sendable, on database: any Database) async throws {
+    guard let sql = database as? any SQLDatabase, sql.dialect.name == "postgresql" else { return }
+    try await sql.raw("SELECT 1 FROM \(ident: table) WHERE \(ident: key) = \(bind: value) FOR UPDATE").run()
 }
 
 /// Reads a stored enum value, failing loudly if the database holds something this version does not know.
