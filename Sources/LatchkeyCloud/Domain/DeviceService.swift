@@ -63,17 +63,9 @@ public struct DeviceService: Sendable {
     }
 
     /// Marks offline every device whose channel has been silent past the limit, on whichever node it was.
-    @discardableResult
-    public func markSilentDevicesOffline() async throws -> Int {
-        let now = clock.now()
-        return try await store.transaction { session in
-            var count = 0
-            for device in try await session.devices.markedOnline() where !device.isOnline(at: now) {
-                try await session.devices.markOffline(serial: device.serial)
-                count += 1
-            }
-            return count
-        }
+    public func markSilentDevicesOffline() async throws {
+        let cutoff = clock.now() - Device.silenceLimit
+        try await store.transaction { try await $0.devices.markOffline(silentSince: cutoff) }
     }
 
     // MARK: - Binding

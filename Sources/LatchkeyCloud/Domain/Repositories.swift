@@ -46,8 +46,8 @@ public protocol DeviceRepository: Sendable {
     func find(serial: String) async throws -> Device?
     func onSite(_ siteId: UUID) async throws -> [Device]
     func save(_ device: Device) async throws
-    /// Devices whose channel is marked open on every node, for the sweep of silent ones.
-    func markedOnline() async throws -> [Device]
+    /// Marks offline, in one statement, every device still marked online but not heard from since `cutoff`.
+    func markOffline(silentSince cutoff: Date) async throws
     /// Refreshes the last-seen time of a device marked online; touches nothing else, so it never undoes a binding.
     func touch(serial: String, at now: Date) async throws
     func markOffline(serial: String) async throws

@@ -117,8 +117,9 @@ struct FluentDeviceRepository: DeviceRepository {
         try await DeviceModel.query(on: database).filter(\.$id == serial).set(\.$online, to: false).update()
     }
 
-    func markedOnline() async throws -> [Device] {
-        try await DeviceModel.query(on: database).filter(\.$online == true).all().map(Self.device)
+    func markOffline(silentSince cutoff: Date) async throws {
+        try await DeviceModel.query(on: database).filter(\.$online == true).filter(\.$lastSeenAt < cutoff)
+            .set(\.$online, to: false).update()
     }
 
     static func device(_ model: DeviceModel) throws -> Device {

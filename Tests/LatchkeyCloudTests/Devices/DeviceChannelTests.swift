@@ -102,6 +102,23 @@ struct DeviceChannelTests {
         }
     }
 
+    @Test func theSweepWritesSilentDevicesOffline() async throws {
+        try await TestPlatform.run { app in
+            let now = app.clock.now
+            for (serial, seen) in [("SILENT", now - 31), ("FRESH", now - 5)] {
+                try await app.platform.store.transaction {
+                    try await $0.devices.save(Device(serial: serial, model: "DS-7608NI-K2", deviceType: .nvr, firmware: "V4.62.200",
+                                                     siteId: nil, online: true, lastSeenAt: seen))
+                }
+            }
+            try await app.platform.devices.markSilentDevicesOffline()
+            let silent = try await app.platform.store.read { try await $0.devices.find(serial: "SILENT") }
+            let fresh = try await app.platform.store.read { try await $0.devices.find(serial: "FRESH") }
+            #expect(silent?.online == false)
+            #expect(fresh?.online == true)
+        }
+    }
+
     @Test func unbindingReleasesTheDeviceAndEndsItsRequests() async throws {
         try await TestPlatform.run(.live) { app in
             let scene = try await BoundDeviceScene.start(on: app)
