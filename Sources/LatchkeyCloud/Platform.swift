@@ -16,6 +16,8 @@ public struct Platform: Sendable {
     public let passwordResets: PasswordResetService
     public let devices: DeviceService
     public let compatibility: CompatibilityList
+    /// Live notifications: tests subscribe to it to see what reaches this node.
+    public let notificationHub: NotificationHub
     public let signingKey: Curve25519.Signing.PrivateKey
     let databaseService: DatabaseService
 
@@ -35,6 +37,14 @@ public func buildPlatform(
     let signingKey = try await PlatformKeyStore.loadOrCreate(on: databaseService.database, now: clock.now())
     let compatibility = try CompatibilityList.bundled()
     let hub = NotificationHub()
+    var relay: NotificationRelay?
+    if case .postgres(let url) = configuration.database {
+        let created = try NotificationRelay(url: url, database: databaseService.database, logger: logger) { notification in
+            await hub.deliver([notification])
+        }
+        await hub.relay(through: created)
+        relay = created
+    }
 
     let accounts = AccountService(
         store: store, hasher: BcryptPasswordHasher(cost: configuration.bcryptCost), clock: clock,
@@ -95,11 +105,12 @@ public func buildPlatform(
         services: [
             databaseService, hub,
             ExpirySweeper(resets: resets, devices: devices, interval: configuration.sweepInterval, logger: logger),
-        ],
+        ] + (relay.map { [$0] } ?? []),
         logger: logger
     )
     return Platform(
-        application: application, store: store, passwordResets: resets, devices: devices, compatibility: compatibility, signingKey: signingKey,
+        application: application, store: store, passwordResets: resets, devices: devices, compatibility: compatibility,
+        notificationHub: hub, signingKey: signingKey,
         databaseService: databaseService)
 }
 

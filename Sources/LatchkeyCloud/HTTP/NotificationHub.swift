@@ -3,14 +3,18 @@ import LatchkeyProtocol
 import Logging
 import ServiceLifecycle
 
-/// Fans new notifications out to the accounts listening on `GET /notifications/stream`.
-///
-/// This node's subscribers only; several nodes on one PostgreSQL would relay through `LISTEN/NOTIFY` (not built yet).
+/// Fans new notifications out to the accounts listening on `GET /notifications/stream`: this node's own at once, and
+/// through the relay (PostgreSQL `LISTEN/NOTIFY`) those of every other node sharing the database.
 public actor NotificationHub: NotificationPublisher, Service {
     private var subscribers: [UUID: [UUID: AsyncStream<AccountNotification>.Continuation]] = [:]
     private var closed = false
+    private var relay: NotificationRelay?
 
     public init() {}
+
+    func relay(through relay: NotificationRelay) {
+        self.relay = relay
+    }
 
     /// A stream of the account's notifications from now on; it ends when the listener goes or the service stops.
     public func subscribe(accountId: UUID) -> AsyncStream<AccountNotification> {
@@ -27,7 +31,13 @@ public actor NotificationHub: NotificationPublisher, Service {
         return stream
     }
 
-    public func publish(_ notifications: [AccountNotification]) {
+    public func publish(_ notifications: [AccountNotification]) async {
+        deliver(notifications)
+        await relay?.send(notifications)
+    }
+
+    /// Hands notifications to this node's listeners.
+    func deliver(_ notifications: [AccountNotification]) {
         for notification in notifications {
             for continuation in subscribers[notification.accountId, default: [:]].values {
                 continuation.yield(notification)

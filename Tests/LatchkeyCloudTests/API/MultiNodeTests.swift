@@ -1,0 +1,47 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import LatchkeyCloud
+import LatchkeyProtocol
+import Testing
+
+/// Several `serve` nodes on one PostgreSQL: a notification written on one reaches listeners on another.
+@Suite("Nodes sharing one PostgreSQL", .enabled(if: TestDatabase.postgresURL != nil, "needs PostgreSQL (DATABASE_URL)"))
+struct MultiNodeTests {
+    @Test func aListenerOnOneNodeHearsWhatAnotherNodeWrote() async throws {
+        try await TestDatabase.with { location in
+            var configuration = LatchkeyConfiguration.testing(database: location)
+            configuration.sweepInterval = .seconds(3600)
+            let clock = ManualClock()
+            let nodeA = try await buildPlatform(configuration, clock: clock.clock)
+            let nodeB = try await buildPlatform(configuration, clock: clock.clock)
+            try await nodeA.application.test(.router) { clientA in
+                try await nodeB.application.test(.router) { _ in
+                    let app = TestPlatform(platform: nodeA, client: clientA, clock: clock)
+                    let scene = try await app.resetScene()
+                    let heard = await nodeB.notificationHub.subscribe(accountId: scene.owner.id)
+                    // Node B's listener connects in the background: ask until it hears one, within a few seconds.
+                    let received = try await withThrowingTaskGroup(of: AccountNotification?.self) { group in
+                        group.addTask {
+                            for await notification in heard { return notification }
+                            return nil
+                        }
+                        group.addTask {
+                            for _ in 0..<25 {
+                                let request: API.PasswordReset = try await app.requestReset(scene).decode()
+                                try await app.call(.post, "/api/v1/password-resets/\(request.id)/cancel", token: scene.installer.token)
+                                try await Task.sleep(for: .milliseconds(200))
+                            }
+                            return nil
+                        }
+                        let first = try await group.next() ?? nil
+                        group.cancelAll()
+                        return first
+                    }
+                    #expect(received?.accountId == scene.owner.id)
+                    #expect(received?.category == .services)
+                }
+            }
+        }
+    }
+}
