@@ -228,6 +228,6 @@ struct Load: Sendable {
         }
     }
 
-    static let sealed = Data((0..<80).map { UInt8($0) }).base64EncodedString()
-        .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    /// The shape of an HPKE seal; the benchmark measures the platform, which never opens it.
+    static let sealed = Base64URL.encode(Data((0..<80).map { UInt8($0) }))
 }

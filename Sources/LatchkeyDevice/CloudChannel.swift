@@ -32,9 +32,9 @@ struct CloudChannel: Service {
         let configuration = WebSocketClientConfiguration(autoPing: .enabled(timePeriod: heartbeat))
         try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) { inbound, outbound, _ in
             var messages = inbound.messages(maxSize: 64 * 1024).makeAsyncIterator()
-            guard case .text(let text)? = try await messages.next(), case .challenge(let nonce)? = decode(text) else { return }
-            try await send(.hello(try await device.hello(challenge: nonce)), outbound)
-            guard case .text(let answer)? = try await messages.next(), let welcome = decode(answer) else { return }
+            guard case .text(let text)? = try await messages.next(), case .challenge(let nonce)? = DeviceChannelMessage(text: text) else { return }
+            try await outbound.write(.text(try DeviceChannelMessage.hello(try await device.hello(challenge: nonce)).text))
+            guard case .text(let answer)? = try await messages.next(), let welcome = DeviceChannelMessage(text: answer) else { return }
             switch welcome {
             case .welcome(let platformKey, let bound):
                 try await device.learnPlatformKey(platformKey)
@@ -48,7 +48,7 @@ struct CloudChannel: Service {
             // Receipts go out as they appear, including ones applied while the channel was down.
             let receipts = await device.receiptsToReport()
             let reporter = Task {
-                for await receipt in receipts { try await send(.receipt(receipt), outbound) }
+                for await receipt in receipts { try await outbound.write(.text(try DeviceChannelMessage.receipt(receipt).text)) }
             }
             defer { reporter.cancel() }
             // A device that stops says goodbye, so the platform shows it offline at once rather than after pings fail.
@@ -56,7 +56,7 @@ struct CloudChannel: Service {
             try await withTaskCancellationHandler {
                 try await withGracefulShutdownHandler {
                     while let message = try await messages.next() {
-                        guard case .text(let text) = message, let decoded = decode(text) else { continue }
+                        guard case .text(let text) = message, let decoded = DeviceChannelMessage(text: text) else { continue }
                         switch decoded {
                         case .bound:
                             await device.bindingChanged()
@@ -75,13 +75,5 @@ struct CloudChannel: Service {
                 goodbye()
             }
         }
-    }
-
-    private func send(_ message: DeviceChannelMessage, _ outbound: WebSocketOutboundWriter) async throws {
-        try await outbound.write(.text(String(decoding: try WireCoding.makeEncoder().encode(message), as: UTF8.self)))
-    }
-
-    private func decode(_ text: String) -> DeviceChannelMessage? {
-        try? WireCoding.makeDecoder().decode(DeviceChannelMessage.self, from: Data(text.utf8))
     }
 }

@@ -75,6 +75,19 @@ public enum DeviceChannelMessage: Codable, Sendable, Equatable {
     case receiptAccepted(requestId: UUID)
 }
 
+extension DeviceChannelMessage {
+    /// The message as one JSON text frame.
+    public var text: String {
+        get throws { String(decoding: try WireCoding.makeEncoder().encode(self), as: UTF8.self) }
+    }
+
+    /// A text frame read back; nil for anything that is not a channel message.
+    public init?(text: String) {
+        guard let message = try? WireCoding.makeDecoder().decode(DeviceChannelMessage.self, from: Data(text.utf8)) else { return nil }
+        self = message
+    }
+}
+
 /// Who a device says it is, proven by a signature over the platform's challenge.
 public struct DeviceHello: Codable, Sendable, Equatable {
     public var serial: String

@@ -48,7 +48,7 @@ struct DeviceChannel: Sendable {
         let nonce = Base64URL.random()
         try await Self.send(.challenge(nonce: nonce), on: outbound)
         var messages = inbound.messages(maxSize: 64 * 1024).makeAsyncIterator()
-        guard case .text(let text)? = try await messages.next(), case .hello(let hello)? = Self.decode(text) else {
+        guard case .text(let text)? = try await messages.next(), case .hello(let hello)? = DeviceChannelMessage(text: text) else {
             try await Self.refuse(.invalidRequest("The first message must be hello."), on: outbound)
             return
         }
@@ -80,7 +80,7 @@ struct DeviceChannel: Sendable {
             // A service shutting down closes its device channels rather than wait for the devices to leave.
             try await withGracefulShutdownHandler {
                 while let message = try await messages.next() {
-                    guard case .text(let text) = message, let decoded = Self.decode(text) else { continue }
+                    guard case .text(let text) = message, let decoded = DeviceChannelMessage(text: text) else { continue }
                     guard case .receipt(let receipt) = decoded else { continue }
                     do {
                         _ = try await resets.complete(with: receipt, from: .deviceChannel(serial: serial))
@@ -102,16 +102,11 @@ struct DeviceChannel: Sendable {
     }
 
     static func send(_ message: DeviceChannelMessage, on outbound: WebSocketOutboundWriter) async throws {
-        let json = String(decoding: try WireCoding.makeEncoder().encode(message), as: UTF8.self)
-        try await outbound.write(.text(json))
+        try await outbound.write(.text(try message.text))
     }
 
     private static func refuse(_ error: LatchkeyError, on outbound: WebSocketOutboundWriter) async throws {
         try await send(.refused(code: error.code, message: error.message), on: outbound)
         try await outbound.close(.policyViolation, reason: error.code.rawValue)
-    }
-
-    private static func decode(_ text: String) -> DeviceChannelMessage? {
-        try? WireCoding.makeDecoder().decode(DeviceChannelMessage.self, from: Data(text.utf8))
     }
 }

@@ -142,7 +142,7 @@ enum ImpostorDevice {
         try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/api/v1/devices/channel", logger: Logger(label: "impostor")) { inbound, outbound, _ in
             var messages = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
             guard case .text(let text)? = try await messages.next(),
-                case .challenge(let nonce) = try WireCoding.makeDecoder().decode(DeviceChannelMessage.self, from: Data(text.utf8))
+                case .challenge(let nonce)? = DeviceChannelMessage(text: text)
             else { return }
             let hello = DeviceHello(
                 serial: serial, model: "DS-7608NI-K2", deviceType: .nvr, firmware: "V4.62.200",
@@ -150,9 +150,9 @@ enum ImpostorDevice {
                 agreementKey: Base64URL.encode(agreement.publicKey.rawRepresentation), verificationCodeSalt: "s",
                 verificationCodeHash: VerificationCode.hash("ABCDEF", salt: "s"),
                 challengeSignature: Base64URL.encode(try signing.signature(for: ChannelProof.signedBytes(nonce: nonce, serial: serial))))
-            try await outbound.write(.text(String(decoding: try WireCoding.makeEncoder().encode(DeviceChannelMessage.hello(hello)), as: UTF8.self)))
+            try await outbound.write(.text(try DeviceChannelMessage.hello(hello).text))
             if case .text(let reply)? = try await messages.next() {
-                await answer.set(try WireCoding.makeDecoder().decode(DeviceChannelMessage.self, from: Data(reply.utf8)))
+                if let message = DeviceChannelMessage(text: reply) { await answer.set(message) }
             }
         }
         return await answer.value

@@ -137,5 +137,4 @@ struct ResetScene: Sendable {
 }
 
 /// A well-formed sealed password: what an HPKE seal to the device key looks like on the wire.
-let sampleSealedPassword = Data((0..<80).map { UInt8($0) }).base64EncodedString()
-    .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+let sampleSealedPassword = Base64URL.encode(Data((0..<80).map { UInt8($0) }))
