@@ -4,11 +4,12 @@ import LatchkeyProtocol
 
 struct FluentResetRequestRepository: ResetRequestRepository {
     let database: any Database
+    let locksRows: Bool
 
     private static let openStatuses = [ResetStatus.pending, .approved].map(\.rawValue)
 
     func find(id: UUID) async throws -> PasswordResetRequest? {
-        try await lockForUpdate(PasswordResetRequestModel.schema, key: "id", value: id, on: database)
+        try await lockForUpdate(PasswordResetRequestModel.schema, key: "id", value: id, on: database, when: locksRows)
         let model: PasswordResetRequestModel? = try await PasswordResetRequestModel.find(id, on: database)
         return try model.map(Self.request)
     }

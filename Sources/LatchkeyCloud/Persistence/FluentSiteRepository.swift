@@ -77,9 +77,10 @@ struct FluentSiteRepository: SiteRepository {
 
 struct FluentDeviceRepository: DeviceRepository {
     let database: any Database
+    let locksRows: Bool
 
     func find(serial: String) async throws -> Device? {
-        try await lockForUpdate(DeviceModel.schema, key: "serial", value: serial, on: database)
+        try await lockForUpdate(DeviceModel.schema, key: "serial", value: serial, on: database, when: locksRows)
         let model: DeviceModel? = try await DeviceModel.find(serial, on: database)
         return try model.map(Self.device)
     }

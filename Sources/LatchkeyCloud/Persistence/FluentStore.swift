@@ -19,7 +19,7 @@ struct FluentStore: LatchkeyStore {
         while true {
             do {
                 return try await database.transaction { database in
-                    try await work(FluentSession(database: database))
+                    try await work(FluentSession(database: database, locksRows: true))
                 }
             } catch let error as PSQLError where attempt < Self.attempts && Self.isConflict(error) {
                 // Exponential backoff with jitter, so colliding transactions stop colliding.
@@ -36,17 +36,20 @@ struct FluentStore: LatchkeyStore {
     }
 
     func read<T: Sendable>(_ work: @escaping @Sendable (any StoreSession) async throws -> T) async throws -> T {
-        try await work(FluentSession(database: database))
+        // Reads change nothing, so they lock nothing.
+        try await work(FluentSession(database: database, locksRows: false))
     }
 }
 
 struct FluentSession: StoreSession {
     let database: any Database
+    /// Inside a transaction: rows read to be changed are locked until commit.
+    let locksRows: Bool
 
     var accounts: any AccountRepository { FluentAccountRepository(database: database) }
     var sites: any SiteRepository { FluentSiteRepository(database: database) }
-    var devices: any DeviceRepository { FluentDeviceRepository(database: database) }
-    var resetRequests: any ResetRequestRepository { FluentResetRequestRepository(database: database) }
+    var devices: any DeviceRepository { FluentDeviceRepository(database: database, locksRows: locksRows) }
+    var resetRequests: any ResetRequestRepository { FluentResetRequestRepository(database: database, locksRows: locksRows) }
     var notifications: any NotificationRepository { FluentNotificationRepository(database: database) }
     var audit: any AuditLog { FluentAuditLog(database: database) }
 }
@@ -61,8 +64,10 @@ func insertChecked(_ conflict: LatchkeyError, _ write: () async throws -> Void) 
 }
 
 /// Locks the row for the rest of the transaction on PostgreSQL, so a read-modify-write cannot lose a concurrent change.
-func lockForUpdate(_ table: String, key: String, value: some Encodable & Sendable, on database: any Database) async throws {
-    guard let sql = database as? any SQLDatabase, sql.dialect.name == "postgresql" else { return }
+func lockForUpdate(_ table: String, key: String, value: some Encodable & Sendable, on database: any Database, when locksRows: Bool)
+    async throws
+{
+    guard locksRows, let sql = database as? any SQLDatabase, sql.dialect.name == "postgresql" else { return }
     try await sql.raw("SELECT 1 FROM \(ident: table) WHERE \(ident: key) = \(bind: value) FOR UPDATE").run()
 }
 
