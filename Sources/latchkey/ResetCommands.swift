@@ -113,22 +113,21 @@ struct Reset: AsyncParsableCommand {
 
         func run() async throws {
             let client = try options.client()
-            let current = try await attempt { try await client.reset(id) }
-            if current.status == .approved {
-                // Approved before, but the LAN part did not happen (say, away from the device): carry it now.
-                guard current.mode == .offSite else { throw CLIError("Already approved: the installer completes the reset on site.") }
-                let done = try await courier.carry(current, with: client)
-                return try options.show(done, done.status == .completed ? "password reset successfully" : "Status \(done.status.rawValue).")
+            var request = try await attempt { try await client.reset(id) }
+            if request.status != .approved {
+                let password = try readSecret(prompt: "New device password: ", fromStdin: newPasswordStdin, confirm: true)
+                // The SDK checks the policy before anything leaves this computer, then seals and approves.
+                request = try await attempt { try await client.approveReset(id, newPassword: password) }
+                guard request.mode == .offSite else {
+                    return try options.show(request, "Approved. The installer completes the reset on site.")
+                }
+            } else if request.mode == .onSite {
+                throw CLIError("Already approved: the installer completes the reset on site.")
             }
-            let password = try readSecret(prompt: "New device password: ", fromStdin: newPasswordStdin, confirm: true)
-            // The policy is checked here, before anything leaves this computer.
-            do { try PasswordPolicy.device.check(password) } catch { throw CLIError(error.description) }
-            let approved = try await attempt { try await client.approveReset(id, newPassword: password) }
-            guard approved.mode == .offSite else {
-                return try options.show(approved, "Approved. The installer completes the reset on site.")
-            }
-            let done = try await courier.carry(approved, with: client)
-            try options.show(done, done.status == .completed ? "password reset successfully" : "Approved; status \(done.status.rawValue).")
+            // Off-site the owner is the courier; an approval whose LAN part did not happen (say, away from the
+            // device) is carried now, without asking for the password again.
+            let done = try await courier.carry(request, with: client)
+            try options.show(done, done.status == .completed ? "password reset successfully" : "Status \(done.status.rawValue).")
         }
     }
 
