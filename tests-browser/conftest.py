@@ -32,14 +32,19 @@ class Service_:
         self.port = random.randint(20000, 29999)
         self.url = f"http://127.0.0.1:{self.port}"
         self.processes = []
-        self.serve = self.start(["serve", "--port", str(self.port), "--data-dir", os.path.join(self.folder, "service"), "--log-level", "warning"])
+        # A manufacturer CA whose root the platform trusts; each device is issued its identity from it on first start.
+        manufacturer = os.path.join(self.folder, "manufacturer")
+        subprocess.run([self.binary, "manufacturer", "init", "--out", manufacturer], check=True, stdout=subprocess.DEVNULL)
+        self.serve = self.start(["serve", "--port", str(self.port), "--data-dir", os.path.join(self.folder, "service"),
+                                 "--manufacturer-roots", os.path.join(manufacturer, "roots.pem"), "--log-level", "warning"])
         self.wait_for(lambda: self.get("/healthz", raw=True) == b"ok\n")
         self.devices = {}
         for serial, model, firmware, kind in [("NVR-WEB-1", "DS-7608NI-K2", "V4.62.200", "nvr"),
                                               ("CAM-WEB-1", "DS-2CD2143G2-I", "V5.7.3", "camera"),
                                               ("CAM-WEB-OLD", "DS-2CD1043G0-I", "V5.5.0", "camera")]:
             port = random.randint(30000, 39999)
-            process = self.start(["device", "--serial", serial, "--model", model, "--firmware", firmware, "--type", kind,
+            process = self.start(["device", "--manufacturer", manufacturer, "--serial", serial, "--model", model,
+                                  "--firmware", firmware, "--type", kind,
                                   "--cloud", self.url, "--listen", f"127.0.0.1:{port}", "--state-dir", os.path.join(self.folder, serial),
                                   "--admin-password", "Vecchia2023", "--discovery-port", "0"], capture=True)
             code = None

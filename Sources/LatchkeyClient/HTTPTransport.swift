@@ -32,10 +32,9 @@ struct HTTPTransport: Sendable {
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         do {
-            if let body {
-                request.headers.add(name: "Content-Type", value: "application/json")
-                request.body = .bytes(ByteBuffer(data: try WireCoding.makeEncoder().encode(body)))
-            }
+            // Always JSON, even with no body: a device's local API refuses any other POST (no cross-site forms).
+            if method == .POST || body != nil { request.headers.add(name: "Content-Type", value: "application/json") }
+            if let body { request.body = .bytes(ByteBuffer(data: try WireCoding.makeEncoder().encode(body))) }
         } catch {
             throw .unexpectedAnswer("could not encode the request: \(error)")
         }

@@ -17,6 +17,16 @@ public struct LatchkeyConfiguration: Sendable {
     /// How often a device channel is pinged and the device's last-seen time refreshed; three missed make it offline.
     public var deviceHeartbeatInterval: Duration = .seconds(10)
     public var logLevel: Logger.Level = .info
+    /// The manufacturer roots a device's certificate chain must verify to; none trusted, no device connects.
+    public var manufacturerRoots = ManufacturerRoots(certificates: [])
+    /// The platform's Ed25519 signing key, PKCS#8 PEM, mode 0600; created on first start. Never in the database.
+    public var signingKeyFile = ".latchkey/platform-signing-key.pem"
+    /// After a rotation, the key devices pinned before it: the platform signs the new key's introduction with it.
+    public var previousSigningKeyFile: String?
+    /// A device channel that has not said hello by then is closed.
+    public var deviceHelloTimeout: Duration = .seconds(5)
+    /// How long the platform waits for a device to answer a code check.
+    public var deviceAnswerTimeout: Duration = .seconds(5)
 
     public init() {}
 
@@ -27,6 +37,8 @@ public struct LatchkeyConfiguration: Sendable {
         configuration.bcryptCost = 4
         configuration.port = 0
         configuration.logLevel = .warning
+        configuration.signingKeyFile = FileManager.default.temporaryDirectory
+            .appendingPathComponent("latchkey-key-\(UUID().uuidString)/platform-signing-key.pem").path
         return configuration
     }
 }
@@ -43,7 +55,8 @@ extension LatchkeyConfiguration {
     /// Reads flags, then the environment, then the defaults, through one reader.
     ///
     /// Keys: `host`, `port`, `data.dir`, `database.url` (`DATABASE_URL`), `on.site.window`, `off.site.window`,
-    /// `log.level`; windows take `90s`, `5m`, `24h` or plain seconds.
+    /// `log.level`, `manufacturer.roots`, `signing.key.file`, `previous.signing.key.file`; windows take `90s`, `5m`,
+    /// `24h` or plain seconds.
     public init(reader: ConfigReader) throws {
         self.init()
         var problems: [String] = []
@@ -59,9 +72,18 @@ extension LatchkeyConfiguration {
             } else {
                 problems.append("DATABASE_URL must start with postgres:// (got '\(url.prefix(20))…').")
             }
-        } else {
-            let directory = reader.string(forKey: "data.dir", default: ".latchkey")
+        }
+        let directory = reader.string(forKey: "data.dir", default: ".latchkey")
+        if case .sqliteFile = database {
             database = .sqliteFile(path: URL(fileURLWithPath: directory).appendingPathComponent("latchkey.sqlite").path)
+        }
+        signingKeyFile = reader.string(
+            forKey: "signing.key.file", default: URL(fileURLWithPath: directory).appendingPathComponent("platform-signing-key.pem").path)
+        previousSigningKeyFile = reader.string(forKey: "previous.signing.key.file")
+        if let roots = reader.string(forKey: "manufacturer.roots"), !roots.isEmpty {
+            do { manufacturerRoots = try ManufacturerRoots(path: roots) } catch {
+                problems.append("manufacturer-roots '\(roots)': \(error)")
+            }
         }
         for (key, keyPath) in [("on.site.window", \ResetWindows.onSite), ("off.site.window", \ResetWindows.offSite)] {
             guard let text = reader.string(forKey: ConfigKey(key)) else { continue }

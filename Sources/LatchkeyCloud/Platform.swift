@@ -32,17 +32,33 @@ public func buildPlatform(
     var logger = logger ?? Logger(label: "latchkey")
     logger.logLevel = configuration.logLevel
 
+    // The key first: a bad key file stops the start before the database is opened.
+    let signingKey = try PlatformSigningKey.loadOrCreate(file: configuration.signingKeyFile)
+    var rotation: KeyRotation?
+    if let previousFile = configuration.previousSigningKeyFile {
+        guard let previous = try PlatformSigningKey.load(file: previousFile) else {
+            throw ConfigurationError(problems: ["previous-signing-key-file \(previousFile) does not exist."])
+        }
+        rotation = try KeyRotation.sign(from: previous, to: signingKey.publicKey)
+    }
     let databaseService = try await DatabaseService(location: configuration.database, logger: logger)
     let store = FluentStore(database: databaseService.database)
-    let signingKey = try await PlatformKeyStore.loadOrCreate(on: databaseService.database, now: clock.now())
     let compatibility = try CompatibilityList.bundled()
     let hub = NotificationHub()
-    var relay: NotificationRelay?
+    let channels = DeviceChannelHub(answerTimeout: configuration.deviceAnswerTimeout)
+    var relay: NodeRelay?
     if case .postgres(let url) = configuration.database {
-        let created = try NotificationRelay(url: url, database: databaseService.database, logger: logger) { notification in
-            await hub.deliver([notification])
+        let created = try NodeRelay(url: url, database: databaseService.database, logger: logger) { message in
+            if case .notification(let accountId, let wire) = message {
+                await hub.deliver([AccountNotification(
+                    id: wire.id, accountId: accountId, category: wire.category, kind: wire.kind, title: wire.title,
+                    body: wire.body, requestId: wire.requestId, createdAt: wire.createdAt, read: wire.read)])
+            } else {
+                await channels.relayed(message)
+            }
         }
         await hub.relay(through: created)
+        await channels.relay(through: created)
         relay = created
     }
 
@@ -53,8 +69,8 @@ public func buildPlatform(
         store: store, clock: clock, windows: configuration.windows, compatibility: compatibility, publisher: hub,
         signingKey: signingKey)
     let sites = SiteService(store: store, clock: clock, resets: resets)
-    let channels = DeviceChannelHub()
-    let devices = DeviceService(store: store, clock: clock, resets: resets, notifier: channels)
+    let devices = DeviceService(store: store, clock: clock, resets: resets, messenger: channels,
+                                roots: configuration.manufacturerRoots)
     let registry = PrometheusCollectorRegistry()
     let metricsFactory = PrometheusMetricsFactory(registry: registry)
 
@@ -89,8 +105,8 @@ public func buildPlatform(
     ).addRoutes(to: router)
 
     let channel = DeviceChannel(
-        devices: devices, resets: resets, hub: channels, platformKey: Base64URL.encode(signingKey.publicKey.rawRepresentation),
-        heartbeatInterval: configuration.deviceHeartbeatInterval, logger: logger)
+        devices: devices, resets: resets, hub: channels, signingKey: signingKey, rotation: rotation,
+        heartbeatInterval: configuration.deviceHeartbeatInterval, helloTimeout: configuration.deviceHelloTimeout, logger: logger)
     let application = Application(
         router: router,
         server: .http1WebSocketUpgrade(

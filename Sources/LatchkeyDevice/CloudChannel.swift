@@ -4,13 +4,15 @@ import LatchkeyProtocol
 import Logging
 import ServiceLifecycle
 
-/// The device's outbound WebSocket to the platform: proves its key, learns the platform's, reports receipts, and
-/// reconnects with backoff whenever the connection drops.
+/// The device's outbound WebSocket to the platform: proves its certified identity, checks the platform's against the
+/// pinned key, reports receipts, answers code checks, and reconnects with backoff whenever the connection drops.
 struct CloudChannel: Service {
     let device: EmulatedDevice
     let url: String
     let logger: Logger
     let heartbeat: Duration
+    /// `host:port` of the local API on each LAN, once it listens.
+    let lanAddresses: @Sendable () async -> [String]
 
     func run() async throws {
         var backoff = Duration.milliseconds(250)
@@ -33,12 +35,20 @@ struct CloudChannel: Service {
         try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) { inbound, outbound, _ in
             var messages = inbound.messages(maxSize: 64 * 1024).makeAsyncIterator()
             guard case .text(let text)? = try await messages.next(), case .challenge(let nonce)? = DeviceChannelMessage(text: text) else { return }
-            try await outbound.write(.text(try DeviceChannelMessage.hello(try await device.hello(challenge: nonce)).text))
+            let deviceNonce = Base64URL.random()
+            let hello = try await device.hello(challenge: nonce, deviceNonce: deviceNonce, lanAddresses: await lanAddresses())
+            try await outbound.write(.text(try DeviceChannelMessage.hello(hello).text))
             guard case .text(let answer)? = try await messages.next(), let welcome = DeviceChannelMessage(text: answer) else { return }
             switch welcome {
-            case .welcome(let platformKey, let bound):
-                try await device.learnPlatformKey(platformKey)
-                logger.info("Connected to Latchkey", metadata: ["bound": "\(bound)"])
+            case .welcome(let welcome):
+                do {
+                    try await device.accept(welcome, deviceNonce: deviceNonce)
+                } catch {
+                    logger.error("Refusing the platform", metadata: ["reason": "\((error as? DeviceError)?.message ?? "\(error)")"])
+                    try? await outbound.close(.policyViolation, reason: "platform key not pinned")
+                    return
+                }
+                logger.info("Connected to Latchkey", metadata: ["bound": "\(welcome.bound)"])
             case .refused(let code, let message):
                 logger.error("The platform refused this device", metadata: ["code": "\(code.rawValue)", "message": "\(message)"])
                 return
@@ -62,6 +72,9 @@ struct CloudChannel: Service {
                             await device.bindingChanged()
                         case .receiptAccepted(let requestId):
                             await device.receiptReported(requestId: requestId)
+                        case .checkCode(let check):
+                            let answer = try await device.check(check)
+                            try await outbound.write(.text(try DeviceChannelMessage.codeChecked(answer).text))
                         case .refused(let code, let message):
                             logger.warning("The platform refused a message", metadata: ["code": "\(code.rawValue)", "message": "\(message)"])
                         default:

@@ -1,14 +1,23 @@
 import Foundation
 import Hummingbird
 import LatchkeyProtocol
+import NIOCore
 
 /// The device's HTTP API on its LAN: info, activation, challenge, password reset, login.
+///
+/// Only requests a program on the LAN makes on purpose are answered: `Host` must be one of the device's own
+/// addresses (no DNS rebinding), a browser's `Origin` must be the device's own (no page elsewhere speaking for the
+/// person who opened it), and bodies are JSON (a cross-site form cannot send that without a preflight the device
+/// never grants).
 struct DeviceLocalAPI {
     let device: EmulatedDevice
+    let ownHosts: Set<String>
+    let port: @Sendable () async -> Int
 
-    func buildRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    func buildRouter() -> Router<DeviceRequestContext> {
+        let router = Router(context: DeviceRequestContext.self)
         router.add(middleware: DeviceErrorMiddleware())
+        router.add(middleware: LocalRequestGuard(ownHosts: ownHosts, port: port))
         let local = router.group(RouterPath(LocalAPI.pathPrefix))
         local.get("info") { _, _ in await JSON(device.info) }
         local.post("activate") { request, context in
@@ -16,7 +25,7 @@ struct DeviceLocalAPI {
             try await device.activate(password: form.password)
             return JSON(await device.info)
         }
-        local.post("challenge") { _, _ in JSON(try await device.challenge()) }
+        local.post("challenge") { _, context in JSON(try await device.challenge(from: context.source)) }
         local.post("password-reset") { request, context in
             let form = try await decode(LocalAPI.ApplyReset.self, request, context)
             return JSON(try await device.applyReset(grant: form.grant, sealedPassword: form.sealedPassword))
@@ -28,13 +37,63 @@ struct DeviceLocalAPI {
         return router
     }
 
-    private func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext) async throws -> T {
+    private func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: DeviceRequestContext) async throws -> T {
         let buffer = try await request.body.collect(upTo: 16 * 1024)
         do {
             return try WireCoding.makeDecoder().decode(T.self, from: Data(buffer: buffer))
         } catch let error as DecodingError {
             throw DeviceError.invalidRequest(WireCoding.describe(error))
         }
+    }
+}
+
+/// A request on the device's LAN, with the address it came from: challenges are counted per source.
+struct DeviceRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let remoteAddress: SocketAddress?
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    var source: String { remoteAddress?.ipAddress ?? "unknown" }
+}
+
+/// Refuses what a web page, a rebound DNS name or a cross-site form could send.
+struct LocalRequestGuard: RouterMiddleware {
+    typealias Context = DeviceRequestContext
+    let ownHosts: Set<String>
+    let port: @Sendable () async -> Int
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let port = await port()
+        guard let host = request.head.authority, isOwn(host, port: port) else {
+            throw DeviceError.foreignRequest("This device answers only to its own address, not to '\(request.head.authority ?? "")'.")
+        }
+        if let origin = request.headers[.origin] {
+            guard let url = URL(string: origin), url.scheme == "http", let originHost = url.host,
+                isOwn(url.port.map { "\(originHost):\($0)" } ?? originHost, port: port)
+            else { throw DeviceError.foreignRequest("Requests from pages other than the device's own are refused.") }
+        }
+        if request.method == .post {
+            let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+            guard type == "application/json" else { throw DeviceError.unsupportedMediaType }
+        }
+        return try await next(request, context)
+    }
+
+    /// `host` or `host:port` naming one of the device's addresses and its port (80 may be left out).
+    func isOwn(_ authority: String, port: Int) -> Bool {
+        var name = authority
+        var given: Int? = nil
+        if let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]") {
+            name = String(authority[..<colon])
+            guard let number = Int(authority[authority.index(after: colon)...]) else { return false }
+            given = number
+        }
+        if name.hasPrefix("["), name.hasSuffix("]") { name = String(name.dropFirst().dropLast()) }
+        return ownHosts.contains(name) && (given ?? 80) == port
     }
 }
 

@@ -2,6 +2,8 @@ import Foundation
 import Hummingbird
 import LatchkeyProtocol
 import Logging
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 /// A running emulated device: its local HTTP API, its discovery responder and its channel to the platform.
@@ -24,7 +26,8 @@ public struct DeviceRunner: Sendable {
         let boundPort = BoundPort(configuration.listenPort)
         let host = configuration.listenHost
         let application = Application(
-            router: DeviceLocalAPI(device: device).buildRouter(),
+            router: DeviceLocalAPI(device: device, ownHosts: Self.ownHosts(listenHost: host, advertised: configuration.advertisedAddress),
+                                   port: { await boundPort.value }).buildRouter(),
             configuration: .init(address: .hostname(host, port: configuration.listenPort), serverName: "latchkey-device"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.listenPort
@@ -38,13 +41,27 @@ public struct DeviceRunner: Sendable {
             application,
             DiscoveryResponder(device: device, host: configuration.discoveryHost, port: configuration.discoveryPort, advertisedAddress: advertised,
                                httpPort: { await boundPort.value }, logger: logger),
-            CloudChannel(device: device, url: Self.channelURL(configuration.cloudURL), logger: logger, heartbeat: heartbeat),
+            CloudChannel(device: device, url: Self.channelURL(configuration.cloudURL), logger: logger, heartbeat: heartbeat,
+                         lanAddresses: { ["\(advertised):\(await boundPort.value)"] }),
         ]
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: signals ? [.sigterm, .sigint] : [],
             logger: logger))
         try await group.run()
+    }
+
+    /// The names the device answers to in `Host`: its own addresses, never a DNS name someone else controls.
+    static func ownHosts(listenHost: String, advertised: String?) -> Set<String> {
+        var hosts: Set<String> = [listenHost]
+        if let advertised { hosts.insert(advertised) }
+        if listenHost == "0.0.0.0" || listenHost == "::" {
+            hosts.insert("127.0.0.1")
+            for interface in (try? System.enumerateDevices()) ?? [] {
+                if let address = interface.address?.ipAddress { hosts.insert(address) }
+            }
+        }
+        return hosts
     }
 
     /// `http://host:port` → `ws://host:port/api/v1/devices/channel`.

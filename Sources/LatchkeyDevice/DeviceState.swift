@@ -2,19 +2,16 @@ import Crypto
 import Foundation
 import LatchkeyProtocol
 
-/// What a device keeps across restarts, in its state folder: who it is, its keys, the code on its label, its admin
-/// password (salted hash) and the platform key it learned on its channel.
+/// What a device keeps across restarts, in its state folder, beside the identity it was given at manufacture: its
+/// firmware, its admin password (salted hash), the platform key it pinned, and how many wrong label codes it has seen.
 struct DeviceState: Codable, Sendable {
     var serial: String
-    var model: String
     var deviceType: DeviceType
     var firmware: String
-    var signingKey: Data
-    var agreementKey: Data
-    var verificationCode: String
-    var verificationCodeSalt: String
     var adminPassword: StoredPassword?
+    /// The pinned platform key (base64url): provisioned with the identity, else taken from the first welcome.
     var platformKey: String?
+    var labelCodeGuard = CodeGuard()
 
     /// A salted SHA-256 of the admin password: enough for an emulator; a real device keeps a slow hash.
     struct StoredPassword: Codable, Sendable, Equatable {
@@ -35,52 +32,58 @@ struct DeviceState: Codable, Sendable {
         }
     }
 
-    var signingPrivateKey: Curve25519.Signing.PrivateKey {
-        get throws { try .init(rawRepresentation: signingKey) }
-    }
-
-    var agreementPrivateKey: Curve25519.KeyAgreement.PrivateKey {
-        get throws { try .init(rawRepresentation: agreementKey) }
-    }
-
-    /// Reads the state folder, or creates the device's keys and label code on first start.
-    static func loadOrCreate(in directory: URL, serial: String, model: String, deviceType: DeviceType, firmware: String,
-                             verificationCode: String?, adminPassword: String?) throws -> DeviceState {
+    /// Reads the state folder, or starts one for this identity on first start.
+    static func loadOrCreate(in directory: URL, identity: DeviceIdentityFile, deviceType: DeviceType, firmware: String,
+                             adminPassword: String?) throws -> DeviceState {
         let file = directory.appendingPathComponent("device.json")
         if let data = try? Data(contentsOf: file) {
             var state = try WireCoding.makeDecoder().decode(DeviceState.self, from: data)
-            guard state.serial == serial else {
-                throw DeviceError.invalidRequest("The state folder belongs to device \(state.serial), not \(serial).")
+            guard state.serial == identity.serial else {
+                throw DeviceError.invalidRequest("The state folder belongs to device \(state.serial), not \(identity.serial).")
             }
-            // A firmware upgrade or a relabelled model is the same device with the same keys.
-            state.model = model
+            // A firmware upgrade is the same device with the same keys.
             state.firmware = firmware
             state.deviceType = deviceType
+            if state.platformKey == nil { state.platformKey = identity.platformKey }
             try state.save(in: directory)
             return state
-        }
-        if let verificationCode, !VerificationCode.isWellFormed(verificationCode) {
-            throw DeviceError.invalidRequest("A verification code is six capital letters (no I or O).")
         }
         if let adminPassword {
             do { try PasswordPolicy.device.check(adminPassword) } catch { throw DeviceError.weakPassword(error.description) }
         }
         let state = DeviceState(
-            serial: serial, model: model, deviceType: deviceType, firmware: firmware,
-            signingKey: Curve25519.Signing.PrivateKey().rawRepresentation,
-            agreementKey: Curve25519.KeyAgreement.PrivateKey().rawRepresentation,
-            verificationCode: verificationCode ?? VerificationCode.random(), verificationCodeSalt: Base64URL.random(bytes: 16),
-            adminPassword: adminPassword.map(StoredPassword.init), platformKey: nil)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            serial: identity.serial, deviceType: deviceType, firmware: firmware, adminPassword: adminPassword.map(StoredPassword.init),
+            platformKey: identity.platformKey)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try state.save(in: directory)
         return state
     }
 
     func save(in directory: URL) throws {
-        let file = directory.appendingPathComponent("device.json")
-        try WireCoding.makeEncoder().encode(self).write(to: file, options: .atomic)
-        // The private keys live here: readable by the device's own user only.
-        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
+        try PrivateFile.write(try WireCoding.makeEncoder().encode(self), to: directory.appendingPathComponent("device.json"))
+    }
+}
+
+/// The device's guard on a code typed elsewhere: after `freeTries` wrong codes, each further check waits twice as
+/// long as the last, up to a minute — so a stranger's guesses cost the real owner at most a minute.
+struct CodeGuard: Codable, Sendable, Equatable {
+    static let freeTries = 5
+    static let longestWait: TimeInterval = 60
+    var failures = 0
+    var nextCheckAt: Date?
+
+    /// Seconds until the next check is allowed, or nil when it may run now.
+    func wait(at now: Date) -> Int? {
+        guard let nextCheckAt, now < nextCheckAt else { return nil }
+        return max(1, Int(nextCheckAt.timeIntervalSince(now).rounded(.up)))
+    }
+
+    mutating func record(matches: Bool, at now: Date) {
+        guard !matches else { self = CodeGuard(); return }
+        failures += 1
+        guard failures >= Self.freeTries else { return }
+        let wait = min(Self.longestWait, pow(2, Double(failures - Self.freeTries)))
+        nextCheckAt = now + wait
     }
 }
 
@@ -94,6 +97,13 @@ public enum DeviceError: Error, Equatable, Sendable {
     case weakPassword(String)
     case grantInvalid(String)
     case unavailable(String)
+    /// The platform on the other end of the channel is not the one this device pinned.
+    case platformRefused(String)
+    /// Too many requests: try again after this many seconds.
+    case busy(retryAfter: Int)
+    /// A request a page in a browser could have made, or one for another host: refused.
+    case foreignRequest(String)
+    case unsupportedMediaType
 
     public var code: APIErrorCode {
         switch self {
@@ -103,14 +113,20 @@ public enum DeviceError: Error, Equatable, Sendable {
         case .weakPassword: .weakPassword
         case .grantInvalid: .grantInvalid
         case .unavailable: .deviceOffline
+        case .platformRefused: .grantInvalid
+        case .busy: .rateLimited
+        case .foreignRequest: .forbidden
+        case .unsupportedMediaType: .invalidRequest
         }
     }
 
     public var message: String {
         switch self {
         case .invalidRequest(let message), .unauthenticated(let message), .weakPassword(let message),
-            .grantInvalid(let message), .unavailable(let message):
+            .grantInvalid(let message), .unavailable(let message), .platformRefused(let message), .foreignRequest(let message):
             message
+        case .busy(let retryAfter): "Too many challenges outstanding: try again in \(retryAfter) s."
+        case .unsupportedMediaType: "The device takes JSON only: send Content-Type: application/json."
         case .locked(let until): "Too many wrong passwords: login is locked until \(until.formatted(.iso8601))."
         case .notActivated: "The device is not activated: set an admin password first (POST /local/v1/activate)."
         case .alreadyActivated: "The device is already activated."
@@ -125,6 +141,9 @@ public enum DeviceError: Error, Equatable, Sendable {
         case .locked: 423
         case .weakPassword: 422
         case .unavailable: 503
+        case .platformRefused, .foreignRequest: 403
+        case .busy: 429
+        case .unsupportedMediaType: 415
         }
     }
 }

@@ -5,17 +5,19 @@ import Logging
 
 /// One emulated camera, NVR or door station: the rules a device enforces on its own, whatever the platform says.
 ///
-/// It answers challenges with signed nonces, applies a reset only with a grant signed by the platform key it learned
-/// on its channel and naming a nonce it handed out (once), opens the sealed password with its own key, enforces the
-/// password policy, ends every session and signs a receipt.
+/// It proves the identity its manufacturer certified, pins the platform's key, compares the codes people type
+/// elsewhere, answers challenges with signed nonces, applies a reset only with a grant signed by the pinned platform
+/// key and naming a nonce it handed out (once), opens the sealed password with its own key, enforces the password
+/// policy, ends every session and signs a receipt.
 public actor EmulatedDevice {
     private var state: DeviceState
+    private let identity: DeviceIdentityFile
     private let directory: URL
     private let now: @Sendable () -> Date
     private let signingKey: Curve25519.Signing.PrivateKey
     private let agreementKey: Curve25519.KeyAgreement.PrivateKey
-    /// Nonces handed out on the LAN and not yet spent; a restart or a new binding voids them all.
-    private var outstandingNonces: [String: Date] = [:]
+    /// Nonces handed out on the LAN and not yet spent, by who asked; a restart or a new binding voids them all.
+    private var outstandingNonces: [String: (source: String, issuedAt: Date)] = [:]
     private var sessions: Set<String> = []
     private var failedLogins = 0
     private var loginLockedUntil: Date?
@@ -23,39 +25,45 @@ public actor EmulatedDevice {
     private var unreportedReceipts: [ResetReceipt] = []
     private var receiptListener: AsyncStream<ResetReceipt>.Continuation?
 
-    public static let nonceLifetime: TimeInterval = 24 * 60 * 60
-    public static let maximumOutstandingNonces = 32
+    /// A proof is fresh for 60 s and its grant lives 120 s more: a nonce older than that can serve nobody.
+    public static let nonceLifetime: TimeInterval = 180
+    /// Per source address: a flood from one address evicts only its own nonces, never the courier's.
+    public static let maximumNoncesPerSource = 4
+    public static let maximumOutstandingNonces = 1024
     public static let maximumFailedLogins = 5
     public static let loginLockout: TimeInterval = 30 * 60
     public static let username = "admin"
 
     public init(configuration: DeviceConfiguration, now: @escaping @Sendable () -> Date = { Date() }) throws {
         let directory = URL(fileURLWithPath: configuration.stateDirectory)
-        let state = try DeviceState.loadOrCreate(
-            in: directory, serial: configuration.serial, model: configuration.model, deviceType: configuration.deviceType,
-            firmware: configuration.firmware, verificationCode: configuration.verificationCode,
+        let identity = configuration.identity
+        self.state = try DeviceState.loadOrCreate(
+            in: directory, identity: identity, deviceType: configuration.deviceType, firmware: configuration.firmware,
             adminPassword: configuration.adminPassword)
-        self.state = state
+        self.identity = identity
         self.directory = directory
         self.now = now
-        self.signingKey = try state.signingPrivateKey
-        self.agreementKey = try state.agreementPrivateKey
+        self.signingKey = try identity.signingPrivateKey
+        self.agreementKey = try identity.agreementPrivateKey
     }
 
     public var serial: String { state.serial }
-    public var verificationCode: String { state.verificationCode }
+    public var model: String { identity.model }
+    /// The six letters on the label.
+    public var verificationCode: String { identity.labelCode }
     public var isActivated: Bool { state.adminPassword != nil }
-    /// Whether the channel's welcome has told it the platform key yet; until then it can verify no grant.
+    /// Whether it has pinned a platform key yet; until then it can verify no grant.
     public var knowsPlatformKey: Bool { state.platformKey != nil }
+    public var pinnedPlatformKey: String? { state.platformKey }
     public var signingPublicKey: Curve25519.Signing.PublicKey { signingKey.publicKey }
     public var agreementPublicKey: Curve25519.KeyAgreement.PublicKey { agreementKey.publicKey }
 
     public var info: LocalAPI.Info {
         LocalAPI.Info(
-            serial: state.serial, model: state.model, deviceType: state.deviceType, firmware: state.firmware,
+            serial: state.serial, model: identity.model, deviceType: state.deviceType, firmware: state.firmware,
             activated: isActivated, passwordResetAbility: true,
             signingKey: Base64URL.encode(signingKey.publicKey.rawRepresentation),
-            agreementKey: Base64URL.encode(agreementKey.publicKey.rawRepresentation))
+            agreementKey: Base64URL.encode(agreementKey.publicKey.rawRepresentation), certificateChain: identity.chain)
     }
 
     // MARK: - Activation and login
@@ -94,31 +102,38 @@ public actor EmulatedDevice {
     // MARK: - Proximity and reset
 
     /// A fresh nonce signed by the device key: proof, for whoever asked on the LAN, of standing next to the device.
-    public func challenge() throws -> ProximityProof {
+    public func challenge(from source: String = "local") throws(DeviceError) -> ProximityProof {
         let now = now()
-        outstandingNonces = outstandingNonces.filter { now.timeIntervalSince($0.value) < Self.nonceLifetime }
-        if outstandingNonces.count >= Self.maximumOutstandingNonces,
-            let oldest = outstandingNonces.min(by: { $0.value < $1.value })?.key
-        {
+        outstandingNonces = outstandingNonces.filter { now.timeIntervalSince($0.value.issuedAt) < Self.nonceLifetime }
+        let own = outstandingNonces.filter { $0.value.source == source }
+        if own.count >= Self.maximumNoncesPerSource, let oldest = own.min(by: { $0.value.issuedAt < $1.value.issuedAt })?.key {
             outstandingNonces[oldest] = nil
+        } else if outstandingNonces.count >= Self.maximumOutstandingNonces {
+            throw .busy(retryAfter: Int(Self.nonceLifetime))
         }
         let nonce = Base64URL.random()
-        outstandingNonces[nonce] = now
-        return try ProximityProof.sign(serial: state.serial, nonce: nonce, issuedAt: now, with: signingKey)
+        outstandingNonces[nonce] = (source, now)
+        do {
+            return try ProximityProof.sign(serial: state.serial, nonce: nonce, issuedAt: now, with: signingKey)
+        } catch {
+            throw .unavailable("The proof could not be signed.")
+        }
     }
 
     /// Applies a platform grant: checks everything, then sets the password and answers a signed receipt.
     public func applyReset(grant token: String, sealedPassword: String) async throws(DeviceError) -> ResetReceipt {
         guard let platformKeyText = state.platformKey, let raw = Base64URL.decode(platformKeyText),
             let platformKey = try? Curve25519.Signing.PublicKey(rawRepresentation: raw)
-        else { throw .unavailable("The device has not yet learned the platform's key: connect it to Latchkey first.") }
+        else { throw .unavailable("The device has no platform key pinned yet: connect it to Latchkey first.") }
         let claims: ResetGrantClaims
         do {
             claims = try await ResetGrant.verify(token, platformKey: platformKey, serial: state.serial, now: now())
         } catch {
             throw .grantInvalid("The grant was refused: \(error.description).")
         }
-        guard let requestId = claims.requestId, outstandingNonces[claims.nonce] != nil else {
+        guard let requestId = claims.requestId, let issued = outstandingNonces[claims.nonce]?.issuedAt,
+            now().timeIntervalSince(issued) < Self.nonceLifetime
+        else {
             throw .grantInvalid("The grant names no challenge this device has outstanding.")
         }
         let password: String
@@ -149,11 +164,45 @@ public actor EmulatedDevice {
 
     // MARK: - Channel
 
-    /// The platform's key, as the channel's welcome tells it; kept so grants verify even while offline.
-    public func learnPlatformKey(_ key: String) throws(DeviceError) {
-        guard state.platformKey != key else { return }
-        state.platformKey = key
+    /// Takes the platform's welcome only under the pinned key, or a new key the pinned one introduced; with no key
+    /// pinned (none was provisioned), the first welcome's key is pinned. Throws, and the channel closes, otherwise.
+    public func accept(_ welcome: PlatformWelcome, deviceNonce: String) throws(DeviceError) {
+        guard welcome.isSigned(deviceNonce: deviceNonce, serial: state.serial) else {
+            throw .platformRefused("The welcome is not signed by the key it names: this is not the Latchkey platform.")
+        }
+        guard let pinned = state.platformKey else {
+            state.platformKey = welcome.platformKey
+            return try persist()
+        }
+        if welcome.platformKey == pinned { return }
+        guard let rotation = welcome.rotation, rotation.isValid, rotation.previousKey == pinned,
+            rotation.newKey == welcome.platformKey
+        else {
+            throw .platformRefused("The platform presented a key this device has not pinned, with no rotation signed by the pinned key.")
+        }
+        state.platformKey = welcome.platformKey
         try persist()
+    }
+
+    /// Compares a code typed elsewhere with the one on its label, and signs the answer; after five wrong codes, each
+    /// further check waits twice as long as the last, up to a minute.
+    public func check(_ check: CodeCheck) throws(DeviceError) -> CodeCheckAnswer {
+        let now = now()
+        let answer: (matches: Bool, retryAfter: Int?)
+        if let wait = state.labelCodeGuard.wait(at: now) {
+            answer = (false, wait)
+        } else {
+            let matches = check.code.uppercased() == identity.labelCode
+            state.labelCodeGuard.record(matches: matches, at: now)
+            try persist()
+            answer = (matches, nil)
+        }
+        do {
+            return try CodeCheckAnswer.sign(check, serial: state.serial, matches: answer.matches, retryAfter: answer.retryAfter,
+                                            with: signingKey)
+        } catch {
+            throw .unavailable("The answer could not be signed.")
+        }
     }
 
     /// A new binding (or unbinding) voids every nonce handed out before it.
@@ -161,14 +210,11 @@ public actor EmulatedDevice {
         outstandingNonces.removeAll()
     }
 
-    func hello(challenge nonce: String) throws -> DeviceHello {
+    func hello(challenge nonce: String, deviceNonce: String, lanAddresses: [String]) throws -> DeviceHello {
         DeviceHello(
-            serial: state.serial, model: state.model, deviceType: state.deviceType, firmware: state.firmware,
-            signingKey: Base64URL.encode(signingKey.publicKey.rawRepresentation),
-            agreementKey: Base64URL.encode(agreementKey.publicKey.rawRepresentation),
-            verificationCodeSalt: state.verificationCodeSalt,
-            verificationCodeHash: VerificationCode.hash(state.verificationCode, salt: state.verificationCodeSalt),
-            challengeSignature: Base64URL.encode(try signingKey.signature(for: ChannelProof.signedBytes(nonce: nonce, serial: state.serial))))
+            serial: state.serial, deviceType: state.deviceType, firmware: state.firmware, certificateChain: identity.chain,
+            challengeSignature: Base64URL.encode(try signingKey.signature(for: ChannelProof.signedBytes(nonce: nonce, serial: state.serial))),
+            deviceNonce: deviceNonce, lanAddresses: lanAddresses)
     }
 
     func receiptReported(requestId: UUID) {
@@ -189,10 +235,10 @@ public actor EmulatedDevice {
     }
 }
 
-/// How one emulated device is started: `latchkey device …`.
+/// How one emulated device is started: `latchkey device --identity FILE …`.
 public struct DeviceConfiguration: Sendable {
-    public var serial: String
-    public var model: String
+    /// Keys, certificate chain and label code, as issued by the manufacturer.
+    public var identity: DeviceIdentityFile
     public var deviceType: DeviceType
     public var firmware: String
     public var cloudURL: String
@@ -200,7 +246,6 @@ public struct DeviceConfiguration: Sendable {
     public var listenPort: Int
     public var stateDirectory: String
     public var adminPassword: String?
-    public var verificationCode: String?
     public var discoveryPort: Int
     /// Where the discovery responder listens: every interface by default, so broadcasts reach it.
     public var discoveryHost: String
@@ -208,12 +253,11 @@ public struct DeviceConfiguration: Sendable {
     public var advertisedAddress: String?
 
     public init(
-        serial: String, model: String, deviceType: DeviceType, firmware: String, cloudURL: String, listenHost: String,
-        listenPort: Int, stateDirectory: String, adminPassword: String? = nil, verificationCode: String? = nil,
+        identity: DeviceIdentityFile, deviceType: DeviceType, firmware: String, cloudURL: String, listenHost: String,
+        listenPort: Int, stateDirectory: String, adminPassword: String? = nil,
         discoveryPort: Int = SADP.port, discoveryHost: String = "0.0.0.0", advertisedAddress: String? = nil
     ) {
-        self.serial = serial
-        self.model = model
+        self.identity = identity
         self.deviceType = deviceType
         self.firmware = firmware
         self.cloudURL = cloudURL
@@ -221,9 +265,10 @@ public struct DeviceConfiguration: Sendable {
         self.listenPort = listenPort
         self.stateDirectory = stateDirectory
         self.adminPassword = adminPassword
-        self.verificationCode = verificationCode
         self.discoveryPort = discoveryPort
         self.discoveryHost = discoveryHost
         self.advertisedAddress = advertisedAddress
     }
+
+    public var serial: String { identity.serial }
 }

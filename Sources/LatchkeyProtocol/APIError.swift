@@ -20,6 +20,7 @@ public enum APIErrorCode: String, Codable, Sendable, CaseIterable {
     case weakPassword = "weak_password"
     case verificationCodeMismatch = "verification_code_mismatch"
     case deviceKeyMismatch = "device_key_mismatch"
+    case deviceNotAttested = "device_not_attested"
     case locked
     case rateLimited = "rate_limited"
     case internalError = "internal_error"

@@ -75,7 +75,7 @@ public enum ChannelProof {
     }
 }
 
-/// The verification code on a device's label, as the device reports it: salted and hashed, never in clear.
+/// The verification code on a device's label: six letters only the device compares.
 public enum VerificationCode {
     public static let alphabet = Array("ABCDEFGHJKLMNPQRSTUVWXYZ")
 
@@ -86,9 +86,5 @@ public enum VerificationCode {
 
     public static func isWellFormed(_ code: String) -> Bool {
         code.count == 6 && code.allSatisfy { alphabet.contains($0) }
-    }
-
-    public static func hash(_ code: String, salt: String) -> String {
-        Base64URL.encode(Data(SHA256.hash(data: Data("latchkey/verification-code/v1\n\(salt)\n\(code.uppercased())".utf8))))
     }
 }

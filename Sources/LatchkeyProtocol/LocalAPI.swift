@@ -14,9 +14,11 @@ public enum LocalAPI {
         public var passwordResetAbility: Bool
         public var signingKey: String
         public var agreementKey: String
+        /// The manufacturer's certificate chain, PEM, leaf first: what certifies both keys.
+        public var certificateChain: String?
 
         public init(serial: String, model: String, deviceType: DeviceType, firmware: String, activated: Bool,
-                    passwordResetAbility: Bool, signingKey: String, agreementKey: String) {
+                    passwordResetAbility: Bool, signingKey: String, agreementKey: String, certificateChain: String?) {
             self.serial = serial
             self.model = model
             self.deviceType = deviceType
@@ -25,6 +27,7 @@ public enum LocalAPI {
             self.passwordResetAbility = passwordResetAbility
             self.signingKey = signingKey
             self.agreementKey = agreementKey
+            self.certificateChain = certificateChain
         }
     }
 

@@ -29,7 +29,30 @@ struct Demo {
 
     let server: String
     let dataDirectory: String
+    /// The demo's own manufacturer: its devices' identities come from it, and the demo platform trusts its root.
+    let authority: ManufacturerAuthority
+    /// Provisioned into the demo devices' identities, as a manufacturer that ships with the platform key would.
+    let platformKey: String
     let logger: Logger
+
+    /// The demo manufacturer CA under the data folder, made on the first demo run (`latchkey manufacturer issue
+    /// --authority DATA_DIR/demo-manufacturer` issues more devices for it).
+    static func manufacturer(in dataDirectory: String) throws -> ManufacturerAuthority {
+        let folder = URL(fileURLWithPath: dataDirectory).appendingPathComponent("demo-manufacturer")
+        if let existing = try? ManufacturerAuthority.load(from: folder) { return existing }
+        let authority = try ManufacturerAuthority.create(name: "Latchkey Demo Devices")
+        try authority.save(in: folder)
+        return authority
+    }
+
+    /// A demo device's identity: issued once, then read back so a restarted demo keeps its devices' keys.
+    private func identity(of device: DemoDevice, in stateDirectory: URL) throws -> DeviceIdentityFile {
+        let file = stateDirectory.appendingPathComponent("identity.json")
+        if let existing = try? DeviceIdentityFile.read(from: file) { return existing }
+        let issued = try authority.issue(serial: device.serial, model: device.model, platformKey: platformKey)
+        try issued.write(to: file)
+        return issued
+    }
 
     /// Seeds the accounts and site through the API, then runs the devices until cancelled.
     func run() async throws {
@@ -56,10 +79,10 @@ struct Demo {
         try await withThrowingTaskGroup(of: Void.self) { group in
             var runners: [(DemoDevice, DeviceRunner)] = []
             for device in Self.devices {
+                let stateDirectory = URL(fileURLWithPath: dataDirectory).appendingPathComponent("demo-devices/\(device.serial)")
                 let configuration = DeviceConfiguration(
-                    serial: device.serial, model: device.model, deviceType: device.type, firmware: device.firmware, cloudURL: server,
-                    listenHost: device.host, listenPort: 8000,
-                    stateDirectory: URL(fileURLWithPath: dataDirectory).appendingPathComponent("demo-devices/\(device.serial)").path,
+                    identity: try identity(of: device, in: stateDirectory), deviceType: device.type, firmware: device.firmware,
+                    cloudURL: server, listenHost: device.host, listenPort: 8000, stateDirectory: stateDirectory.path,
                     adminPassword: Self.adminPassword, discoveryHost: device.host)
                 let runner = try DeviceRunner(configuration: configuration, logger: logger)
                 runners.append((device, runner))
@@ -124,7 +147,7 @@ struct Demo {
               echo 'Nuova2026' | latchkey reset approve <request id> --new-password-stdin --probe 127.0.0.2
 
               # the NVR now takes the new password
-              curl -s -X POST http://127.0.0.2:8000/local/v1/login -d '{"username": "admin", "password": "Nuova2026"}'
+              curl -s -X POST http://127.0.0.2:8000/local/v1/login -H 'Content-Type: application/json' -d '{"username": "admin", "password": "Nuova2026"}'
             ──────────────────────────────────────────────────────────────
             """)
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Hummingbird
 import Foundation
 import LatchkeyCloud
+import LatchkeyProtocol
 import Logging
 
 /// `latchkey serve`: each setting from its flag, else the environment (`PORT`, `DATABASE_URL`, …), else its default.
@@ -11,7 +12,7 @@ struct Serve: AsyncParsableCommand {
         discussion: """
             Uses an SQLite file under --data-dir unless DATABASE_URL names a PostgreSQL database.
             Every flag can also come from the environment: HOST, PORT, DATA_DIR, DATABASE_URL, ON_SITE_WINDOW,
-            OFF_SITE_WINDOW, LOG_LEVEL.
+            OFF_SITE_WINDOW, LOG_LEVEL, MANUFACTURER_ROOTS, SIGNING_KEY_FILE, PREVIOUS_SIGNING_KEY_FILE.
             """
     )
 
@@ -22,23 +23,48 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("on-site-window"), help: "How long an on-site request stays open (default 5m).") var onSiteWindow: String?
     @Option(name: .customLong("off-site-window"), help: "How long an off-site request stays open (default 24h).") var offSiteWindow: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info).") var logLevel: String?
+    @Option(name: .customLong("manufacturer-roots"), help: "PEM file (or folder of them) of the manufacturer roots devices must chain to.")
+    var manufacturerRoots: String?
+    @Option(name: .customLong("signing-key-file"), help: "The platform's signing key, mode 0600 (default DATA_DIR/platform-signing-key.pem).")
+    var signingKeyFile: String?
+    @Option(name: .customLong("previous-signing-key-file"), help: "After a rotation: the key devices pinned before it.")
+    var previousSigningKeyFile: String?
     @Flag(help: "Also seed a demo owner, installer and site, and run three emulated devices on loopback.") var demo = false
 
     func run() async throws {
         let flags: [(key: String, value: String?)] = [
             ("host", host), ("port", port.map(String.init)), ("data.dir", dataDir), ("database.url", databaseURL),
             ("on.site.window", onSiteWindow), ("off.site.window", offSiteWindow), ("log.level", logLevel),
+            ("manufacturer.roots", manufacturerRoots), ("signing.key.file", signingKeyFile),
+            ("previous.signing.key.file", previousSigningKeyFile),
         ]
-        let configuration: LatchkeyConfiguration
+        // Whatever the service writes — database, key, demo identities — is the service user's alone.
+        umask(0o077)
+        let dataDirectory = dataDir ?? ProcessInfo.processInfo.environment["DATA_DIR"] ?? ".latchkey"
+        var demoAuthority: ManufacturerAuthority?
+        if demo {
+            demoAuthority = try Demo.manufacturer(in: dataDirectory)
+        }
+        var configuration: LatchkeyConfiguration
         do {
             configuration = try readConfiguration(flags: flags)
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }
-        let platform = try await buildPlatform(configuration)
-        guard demo else { return try await platform.application.runService() }
-        let dataDirectory = dataDir ?? ProcessInfo.processInfo.environment["DATA_DIR"] ?? ".latchkey"
+        if let demoAuthority {
+            // The demo's own manufacturer is trusted beside any the operator named.
+            configuration.manufacturerRoots = ManufacturerRoots(
+                certificates: configuration.manufacturerRoots.certificates + [demoAuthority.root])
+        }
+        let platform: Platform
+        do {
+            platform = try await buildPlatform(configuration)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+        guard let demoAuthority else { return try await platform.application.runService() }
         let demo = Demo(server: "http://\(configuration.host):\(configuration.port)", dataDirectory: dataDirectory,
+                        authority: demoAuthority, platformKey: Base64URL.encode(platform.signingKey.publicKey.rawRepresentation),
                         logger: Logger(label: "latchkey-demo"))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await platform.application.runService() }

@@ -14,11 +14,12 @@ struct NetworkNamespaceTests {
         let cloudA = "http://\(TwoLANs.cloudOnSiteA):8080"
         let cloudElsewhere = "http://\(TwoLANs.cloudOnElsewhere):8080"
 
+        let identity = try await Manufacture.device(serial: "NVR-SITE-A", model: "DS-7608NI-K2", in: scratch)
         let service = try Latchkey.Background(["serve", "--host", "0.0.0.0", "--port", "8080", "--data-dir", scratch.folder("service").path,
-                                               "--log-level", "warning"], namespace: TwoLANs.cloud)
+                                               "--manufacturer-roots", identity.roots, "--log-level", "warning"], namespace: TwoLANs.cloud)
         defer { service.stop() }
         let device = try Latchkey.Background([
-            "device", "--serial", "NVR-SITE-A", "--model", "DS-7608NI-K2", "--firmware", "V4.62.200", "--type", "nvr",
+            "device", "--identity", identity.file, "--firmware", "V4.62.200", "--type", "nvr",
             "--cloud", cloudA, "--listen", "\(TwoLANs.deviceAddress):8000", "--state-dir", scratch.folder("device").path,
             "--admin-password", "Vecchia2023",
         ], namespace: TwoLANs.siteA)
@@ -85,6 +86,7 @@ struct NetworkNamespaceTests {
     func deviceLogin(_ password: String) async throws -> String {
         let run = try await TwoLANs.command("/usr/sbin/ip", ["netns", "exec", TwoLANs.siteA, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                                                              "-X", "POST", "http://\(TwoLANs.deviceAddress):8000/local/v1/login",
+                                                             "-H", "Content-Type: application/json",
                                                              "-d", #"{"username": "admin", "password": "\#(password)"}"#])
         return run.output
     }

@@ -22,14 +22,17 @@ struct World: Sendable {
         let scratch = try Scratch()
         let port = Int.random(in: 20_000..<30_000)
         let server = "http://127.0.0.1:\(port)"
-        let service = try Latchkey.Background(["serve", "--port", String(port), "--data-dir", scratch.folder("service").path,
-                                               "--on-site-window", onSiteWindow, "--log-level", "warning"])
-        try await waitForHealth(server)
         let serial = "NVR-\(UUID().uuidString.prefix(6))"
+        // The manufacturer makes its CA and the device's identity; the platform trusts the CA's root.
+        let identity = try await Manufacture.device(serial: serial, model: "DS-7608NI-K2", in: scratch)
+        let service = try Latchkey.Background(["serve", "--port", String(port), "--data-dir", scratch.folder("service").path,
+                                               "--manufacturer-roots", identity.roots, "--on-site-window", onSiteWindow,
+                                               "--log-level", "warning"])
+        try await waitForHealth(server)
         let devicePort = Int.random(in: 30_000..<40_000)
         let discoveryPort = Int.random(in: 40_000..<50_000)
         let device = try Latchkey.Background([
-            "device", "--serial", serial, "--model", "DS-7608NI-K2", "--firmware", "V4.62.200", "--type", "nvr",
+            "device", "--identity", identity.file, "--firmware", "V4.62.200", "--type", "nvr",
             "--cloud", server, "--listen", "127.0.0.1:\(devicePort)", "--state-dir", scratch.folder("device").path,
             "--admin-password", "Vecchia2023", "--discovery-port", String(discoveryPort),
         ])
@@ -82,6 +85,7 @@ struct World: Sendable {
     func deviceLogin(_ password: String) async throws -> Int {
         var request = URLRequest(url: URL(string: "http://\(deviceAddress)/local/v1/login")!)
         request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         request.httpBody = try WireCoding.makeEncoder().encode(LocalAPI.Login(username: "admin", password: password))
         let (_, response) = try await URLSession.shared.data(for: request)
         return (response as? HTTPURLResponse)?.statusCode ?? 0
@@ -103,5 +107,22 @@ struct World: Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
         throw Latchkey.Failure(description: "latchkey serve did not come up at \(server)")
+    }
+}
+
+/// `latchkey manufacturer init` and `issue`, as a manufacturer runs them.
+enum Manufacture {
+    /// The identity file and the roots the platform must trust.
+    static func device(serial: String, model: String, in scratch: Scratch) async throws -> (file: String, roots: String) {
+        let authority = scratch.folder("manufacturer").path
+        if !FileManager.default.fileExists(atPath: authority + "/authority.json") {
+            let made = try await Latchkey.run(["manufacturer", "init", "--name", "Test Devices", "--out", authority])
+            guard made.succeeded else { throw Latchkey.Failure(description: "manufacturer init: \(made.text)") }
+        }
+        let file = scratch.folder("identity-\(serial).json").path
+        let issued = try await Latchkey.run(["manufacturer", "issue", "--authority", authority, "--serial", serial, "--model", model,
+                                             "--out", file])
+        guard issued.succeeded else { throw Latchkey.Failure(description: "manufacturer issue: \(issued.text)") }
+        return (file, authority + "/roots.pem")
     }
 }

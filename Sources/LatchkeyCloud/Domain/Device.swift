@@ -16,13 +16,15 @@ public struct Device: Sendable, Equatable {
     public var identity: DeviceIdentity?
     /// After binding the keys are pinned: a connection with other keys for this serial is refused.
     public var keysPinned: Bool
-    public var bindFailures: Int
-    public var bindLockedUntil: Date?
+    /// `host:port` of its local API on each LAN, as the device reported them.
+    public var lanAddresses: [String]
+    /// The channel it was last heard on; only that channel's end takes it offline.
+    public var connectionId: UUID?
 
     public init(
         serial: String, model: String, deviceType: DeviceType, firmware: String, siteId: UUID?, online: Bool,
-        lastSeenAt: Date? = nil, identity: DeviceIdentity? = nil, keysPinned: Bool = false, bindFailures: Int = 0,
-        bindLockedUntil: Date? = nil
+        lastSeenAt: Date? = nil, identity: DeviceIdentity? = nil, keysPinned: Bool = false, lanAddresses: [String] = [],
+        connectionId: UUID? = nil
     ) {
         self.serial = serial
         self.model = model
@@ -33,8 +35,8 @@ public struct Device: Sendable, Equatable {
         self.lastSeenAt = lastSeenAt
         self.identity = identity
         self.keysPinned = keysPinned
-        self.bindFailures = bindFailures
-        self.bindLockedUntil = bindLockedUntil
+        self.lanAddresses = lanAddresses
+        self.connectionId = connectionId
     }
 
     /// A channel that has not been heard from for this long is offline, even if nobody saw it close.
@@ -47,20 +49,24 @@ public struct Device: Sendable, Equatable {
     }
 }
 
-/// What a device proved about itself on its channel: its keys and the hash of its label's code.
+/// What a device's manufacturer certified: its keys, and the chain that certifies them. No code, no hash of one.
 public struct DeviceIdentity: Sendable, Equatable {
     /// Ed25519, base64url.
     public var signingKey: String
     /// X25519, base64url.
     public var agreementKey: String
-    public var verificationCodeSalt: String
-    public var verificationCodeHash: String
+    /// PEM, leaf first; nil only for devices bound before identities were anchored.
+    public var certificateChain: String?
 
-    public init(signingKey: String, agreementKey: String, verificationCodeSalt: String, verificationCodeHash: String) {
+    public init(signingKey: String, agreementKey: String, certificateChain: String?) {
         self.signingKey = signingKey
         self.agreementKey = agreementKey
-        self.verificationCodeSalt = verificationCodeSalt
-        self.verificationCodeHash = verificationCodeHash
+        self.certificateChain = certificateChain
+    }
+
+    public init(_ attested: AttestedDevice) {
+        self.init(signingKey: Base64URL.encode(attested.signingKey.rawRepresentation),
+                  agreementKey: Base64URL.encode(attested.agreementKey.rawRepresentation), certificateChain: attested.chainPEM)
     }
 
     public var signingPublicKey: Curve25519.Signing.PublicKey? {
@@ -70,14 +76,37 @@ public struct DeviceIdentity: Sendable, Equatable {
     public func sameKeys(as other: DeviceIdentity) -> Bool {
         signingKey == other.signingKey && agreementKey == other.agreementKey
     }
-
-    public func matches(verificationCode code: String) -> Bool {
-        VerificationCode.hash(code, salt: verificationCodeSalt) == verificationCodeHash
-    }
 }
 
-/// How binding guards the label's code against guessing.
+/// How binding guards the label's code against guessing, on the platform's side: the account that typed wrong codes
+/// is locked; the device itself slows every caller down (at most a minute).
 public enum BindingRules {
     public static let maximumFailures = 5
     public static let lockout: TimeInterval = 30 * 60
+}
+
+/// One account's wrong label codes.
+public struct BindingGuard: Sendable, Equatable {
+    public var accountId: UUID
+    public var failures: Int
+    public var lockedUntil: Date?
+
+    public init(accountId: UUID, failures: Int = 0, lockedUntil: Date? = nil) {
+        self.accountId = accountId
+        self.failures = failures
+        self.lockedUntil = lockedUntil
+    }
+
+    public func isLocked(at now: Date) -> Bool { lockedUntil.map { now < $0 } ?? false }
+
+    /// Counts a wrong code; the fifth locks the account's binding for `BindingRules.lockout`.
+    public mutating func recordFailure(at now: Date) {
+        failures += 1
+        if failures >= BindingRules.maximumFailures {
+            failures = 0
+            lockedUntil = now + BindingRules.lockout
+        }
+    }
+
+    public var attemptsLeft: Int { BindingRules.maximumFailures - failures }
 }

@@ -2,50 +2,56 @@ import Crypto
 import Foundation
 import LatchkeyProtocol
 
-/// Devices as the platform meets them: over their channel (connect, heartbeat, disconnect), and as owners bind them
-/// to a site with the code on their label.
+/// Devices as the platform meets them: over their channel (connect, heartbeat, disconnect), attested by their
+/// manufacturer's certificate chain, and as owners bind them to a site with the code on their label — which only the
+/// device compares.
 public struct DeviceService: Sendable {
     let store: any LatchkeyStore
     let clock: LatchkeyClock
     let resets: PasswordResetService
-    let notifier: any DeviceNotifier
+    let messenger: any DeviceMessenger
+    let roots: ManufacturerRoots
 
-    public init(store: any LatchkeyStore, clock: LatchkeyClock, resets: PasswordResetService, notifier: any DeviceNotifier) {
+    public init(store: any LatchkeyStore, clock: LatchkeyClock, resets: PasswordResetService, messenger: any DeviceMessenger,
+                roots: ManufacturerRoots) {
         self.store = store
         self.clock = clock
         self.resets = resets
-        self.notifier = notifier
+        self.messenger = messenger
+        self.roots = roots
     }
 
     // MARK: - Channel
 
-    /// A device opened its channel and signed the platform's challenge. Returns whether it is bound.
-    public func connect(_ hello: DeviceHello, challenge nonce: String) async throws -> Bool {
-        try Self.checkHello(hello, challenge: nonce)
-        let identity = DeviceIdentity(signingKey: hello.signingKey, agreementKey: hello.agreementKey,
-                                      verificationCodeSalt: hello.verificationCodeSalt, verificationCodeHash: hello.verificationCodeHash)
+    /// A device opened its channel, presented its chain and signed the platform's challenge. Nothing is written for a
+    /// device that is not attested. Returns whether it is bound.
+    public func connect(_ hello: DeviceHello, challenge nonce: String, connectionId: UUID) async throws -> Bool {
+        let attested = try await attest(hello, challenge: nonce)
+        let identity = DeviceIdentity(attested)
         let now = clock.now()
         let outcome = try await store.transaction { session -> Outcome<Bool> in
-            var device = try await session.devices.find(serial: hello.serial)
-                ?? Device(serial: hello.serial, model: hello.model, deviceType: hello.deviceType, firmware: hello.firmware,
+            var device = try await session.devices.find(serial: attested.serial)
+                ?? Device(serial: attested.serial, model: attested.model, deviceType: hello.deviceType, firmware: hello.firmware,
                           siteId: nil, online: false)
             if device.keysPinned, let pinned = device.identity, !pinned.sameKeys(as: identity) {
                 try await session.audit.append(
                     AuditEntry(at: now, actorId: nil, siteId: device.siteId, deviceSerial: device.serial, requestId: nil,
                                action: "device.connected", outcome: "refused: device_key_mismatch",
-                               detail: "presented signing key \(hello.signingKey.prefix(16))…"))
+                               detail: "presented signing key \(identity.signingKey.prefix(16))…"))
                 return Outcome(failure: .deviceKeyMismatch(serial: hello.serial))
             }
-            if !device.keysPinned { device.identity = identity }
-            device.model = hello.model
+            device.identity = identity
+            device.model = attested.model
             device.deviceType = hello.deviceType
             device.firmware = hello.firmware
+            device.lanAddresses = hello.lanAddresses
             device.online = true
             device.lastSeenAt = now
+            device.connectionId = connectionId
             try await session.devices.save(device)
             try await session.audit.append(
                 AuditEntry(at: now, actorId: nil, siteId: device.siteId, deviceSerial: device.serial, requestId: nil,
-                           action: "device.connected", outcome: "ok", detail: "\(hello.model) \(hello.firmware)"))
+                           action: "device.connected", outcome: "ok", detail: "\(attested.model) \(hello.firmware)"))
             return Outcome(value: device.siteId != nil)
         }
         return try await outcome.settle(publishingWith: resets.publisher)
@@ -58,8 +64,9 @@ public struct DeviceService: Sendable {
         try await store.transaction { try await $0.devices.touch(serial: serial, at: now) }
     }
 
-    public func disconnect(serial: String) async throws {
-        try await store.transaction { try await $0.devices.markOffline(serial: serial) }
+    /// The channel `connectionId` ended; the device goes offline unless a newer channel already replaced it.
+    public func disconnect(serial: String, connectionId: UUID) async throws {
+        try await store.transaction { try await $0.devices.markOffline(serial: serial, connectionId: connectionId) }
     }
 
     /// Marks offline every device whose channel has been silent past the limit, on whichever node it was.
@@ -70,44 +77,62 @@ public struct DeviceService: Sendable {
 
     // MARK: - Binding
 
-    /// The owner binds a connected device to a site with the code on its label; the device's keys are pinned.
+    /// The owner binds a connected device to a site with the code on its label. The device compares the code and
+    /// signs its answer; wrong codes count against the account that typed them.
     public func bind(siteId: UUID, serial: String, verificationCode: String, by account: Account) async throws -> Device {
         let code = verificationCode.trimmingCharacters(in: .whitespaces).uppercased()
+        guard VerificationCode.isWellFormed(code) else {
+            throw LatchkeyError.invalidRequest("A verification code is the six letters on the device's label.")
+        }
+        let readAt = clock.now()
+        let (site, signingKey) = try await store.read { session -> (Site, Curve25519.Signing.PublicKey) in
+            let site = try await SiteService.ownedSite(id: siteId, by: account, in: session)
+            let guardState = try await session.bindingGuards.find(accountId: account.id)
+            if guardState.isLocked(at: readAt), let until = guardState.lockedUntil { throw LatchkeyError.locked(until: until) }
+            guard serial.count <= 64, let device = try await session.devices.find(serial: serial), device.isOnline(at: readAt),
+                let key = device.identity?.signingPublicKey, device.identity?.certificateChain != nil
+            else { throw LatchkeyError.deviceOffline(serial: serial) }
+            guard device.siteId == nil else { throw LatchkeyError.deviceAlreadyBound(serial: serial) }
+            return (site, key)
+        }
+        let check = CodeCheck(nonce: Base64URL.random(), kind: .label, accountId: account.id, subjectId: site.id, code: code)
+        let answer = try await messenger.check(check, serial: serial)
+        guard answer.isSigned(for: check, serial: serial, by: signingKey) else {
+            throw LatchkeyError.deviceKeyMismatch(serial: serial)
+        }
         let now = clock.now()
         let outcome = try await store.transaction { session -> Outcome<Device> in
-            let site = try await SiteService.ownedSite(id: siteId, by: account, in: session)
-            guard serial.count <= 64, var device = try await session.devices.find(serial: serial), let identity = device.identity,
-                device.isOnline(at: now)
-            else { return Outcome(failure: .deviceOffline(serial: serial)) }
-            if let until = device.bindLockedUntil, now < until { return Outcome(failure: .locked(until: until)) }
-            guard device.siteId == nil else { return Outcome(failure: .deviceAlreadyBound(serial: serial)) }
-            guard identity.matches(verificationCode: code) else {
-                device.bindFailures += 1
-                var failure = LatchkeyError.verificationCodeMismatch(
-                    serial: serial, attemptsLeft: BindingRules.maximumFailures - device.bindFailures)
-                if device.bindFailures >= BindingRules.maximumFailures {
-                    device.bindFailures = 0
-                    device.bindLockedUntil = now + BindingRules.lockout
-                    failure = .locked(until: now + BindingRules.lockout)
-                }
-                try await session.devices.save(device)
+            func refuse(_ failure: LatchkeyError) async throws -> Outcome<Device> {
                 try await session.audit.append(
                     AuditEntry(at: now, actorId: account.id, siteId: site.id, deviceSerial: serial, requestId: nil,
                                action: "device.bound", outcome: "refused: \(failure.code.rawValue)"))
                 return Outcome(failure: failure)
             }
+            if let wait = answer.retryAfter { return try await refuse(.locked(until: now + TimeInterval(wait))) }
+            guard answer.matches else {
+                var guardState = try await session.bindingGuards.find(accountId: account.id)
+                guardState.recordFailure(at: now)
+                try await session.bindingGuards.save(guardState)
+                if let until = guardState.lockedUntil, guardState.isLocked(at: now) { return try await refuse(.locked(until: until)) }
+                return try await refuse(.verificationCodeMismatch(serial: serial, attemptsLeft: guardState.attemptsLeft))
+            }
+            // Read again under lock: the device may have been bound, or re-keyed, while it was asked.
+            guard var device = try await session.devices.find(serial: serial), device.identity?.signingPublicKey?.rawRepresentation == signingKey.rawRepresentation
+            else {
+                return try await refuse(.deviceOffline(serial: serial))
+            }
+            guard device.siteId == nil else { return try await refuse(.deviceAlreadyBound(serial: serial)) }
             device.siteId = site.id
             device.keysPinned = true
-            device.bindFailures = 0
-            device.bindLockedUntil = nil
             try await session.devices.save(device)
+            try await session.bindingGuards.save(BindingGuard(accountId: account.id))
             try await session.audit.append(
                 AuditEntry(at: now, actorId: account.id, siteId: site.id, deviceSerial: serial, requestId: nil,
-                           action: "device.bound", outcome: "ok", detail: "keys pinned"))
+                           action: "device.bound", outcome: "ok", detail: "code checked by the device; keys pinned"))
             return Outcome(value: device)
         }
         let device = try await outcome.settle(publishingWith: resets.publisher)
-        await notifier.bindingChanged(serial: device.serial, siteId: device.siteId)
+        await messenger.bindingChanged(serial: device.serial, siteId: device.siteId)
         return device
     }
 
@@ -129,7 +154,7 @@ public struct DeviceService: Sendable {
             return notifications
         }
         await resets.publisher.publish(notifications)
-        await notifier.bindingChanged(serial: serial, siteId: nil)
+        await messenger.bindingChanged(serial: serial, siteId: nil)
     }
 
     /// The device's keys and status, for the owner and the installers authorized on its site.
@@ -143,18 +168,29 @@ public struct DeviceService: Sendable {
         }
     }
 
-    /// The hello's fields are bounded and its signature over the challenge verifies with the key it reports.
-    static func checkHello(_ hello: DeviceHello, challenge nonce: String) throws(LatchkeyError) {
-        for (name, value) in [("serial", hello.serial), ("model", hello.model), ("firmware", hello.firmware)] {
+    /// The hello's chain verifies to a trusted root, names the serial said, and certifies the key that signed the
+    /// challenge.
+    func attest(_ hello: DeviceHello, challenge nonce: String) async throws(LatchkeyError) -> AttestedDevice {
+        for (name, value) in [("serial", hello.serial), ("firmware", hello.firmware)] {
             guard !value.isEmpty, value.count <= 64 else { throw .invalidRequest("The device's \(name) must be 1–64 characters.") }
         }
-        guard let signingRaw = Base64URL.decode(hello.signingKey),
-            let signingKey = try? Curve25519.Signing.PublicKey(rawRepresentation: signingRaw),
-            let agreementRaw = Base64URL.decode(hello.agreementKey),
-            (try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: agreementRaw)) != nil
-        else { throw .invalidRequest("The device's keys are not Ed25519 and X25519 public keys.") }
+        guard hello.lanAddresses.count <= 8, hello.lanAddresses.allSatisfy({ $0.count <= 64 }) else {
+            throw .invalidRequest("A device reports at most 8 LAN addresses.")
+        }
+        let attested: AttestedDevice
+        do {
+            attested = try await roots.attest(chainPEM: hello.certificateChain, now: clock.now())
+        } catch {
+            throw .deviceNotAttested(serial: String(hello.serial.prefix(64)), reason: error.description)
+        }
+        guard attested.serial == hello.serial else {
+            throw .deviceNotAttested(serial: String(hello.serial.prefix(64)), reason: "its certificate is for serial \(attested.serial)")
+        }
         guard let signature = Base64URL.decode(hello.challengeSignature),
-            signingKey.isValidSignature(signature, for: ChannelProof.signedBytes(nonce: nonce, serial: hello.serial))
-        else { throw .unauthenticated("The device did not prove it holds its signing key.") }
+            attested.signingKey.isValidSignature(signature, for: ChannelProof.signedBytes(nonce: nonce, serial: hello.serial))
+        else {
+            throw .deviceNotAttested(serial: hello.serial, reason: "the challenge was not signed by the key its certificate certifies")
+        }
+        return attested
     }
 }

@@ -20,6 +20,8 @@ public enum LatchkeyError: Error, Equatable, Sendable {
     case verificationCodeMismatch(serial: String, attemptsLeft: Int)
     case locked(until: Date)
     case deviceKeyMismatch(serial: String)
+    /// The device's certificate chain was missing, untrusted, expired, for another serial or for another key.
+    case deviceNotAttested(serial: String, reason: String)
     case proximityInvalid(String)
     case grantInvalid(String)
     case receiptInvalid(String)
@@ -43,6 +45,7 @@ public enum LatchkeyError: Error, Equatable, Sendable {
         case .verificationCodeMismatch: .verificationCodeMismatch
         case .locked: .locked
         case .deviceKeyMismatch: .deviceKeyMismatch
+        case .deviceNotAttested: .deviceNotAttested
         case .proximityInvalid: .proximityInvalid
         case .grantInvalid: .grantInvalid
         case .receiptInvalid: .receiptInvalid
@@ -77,11 +80,13 @@ public enum LatchkeyError: Error, Equatable, Sendable {
         case .deviceAlreadyBound(let serial):
             "Device \(serial) is already bound to a site: its owner must unbind it first."
         case .verificationCodeMismatch(let serial, let attemptsLeft):
-            "The verification code does not match the one on the label of \(serial); \(attemptsLeft) attempts left before binding locks."
+            "The verification code does not match the one on the label of \(serial); \(attemptsLeft) attempts left before your account may bind no device for 30 minutes."
         case .locked(let until):
             "Too many wrong attempts: locked until \(until.formatted(.iso8601))."
         case .deviceKeyMismatch(let serial):
             "Device \(serial) presented keys other than the ones pinned when it was bound; the connection is refused."
+        case .deviceNotAttested(let serial, let reason):
+            "Device \(serial) is not attested: \(reason). Only devices certified by a manufacturer this platform trusts may connect."
         }
     }
 }

@@ -31,6 +31,7 @@ extension PasswordResetService {
             let parties = try await ResetParties.load(request, in: session)
             do {
                 try request.checkGrant(to: account.id, at: now)
+                try await Self.checkCourierStillAllowed(account, parties: parties, at: now, in: session)
                 try Self.checkProof(proof, for: parties.device, at: now)
                 guard request.sealedPassword != nil else { throw LatchkeyError.grantInvalid("The request holds no sealed password.") }
                 if try await session.resetRequests.nonceSpent(proof.nonce) {
@@ -99,6 +100,23 @@ extension PasswordResetService {
             return Outcome(value: self.view(request, parties: parties, at: now), notifications: notifications)
         }
         return try await finish(outcome)
+    }
+
+    /// The approval was given for this site and this installer: an installer whose authorization expired, was revoked
+    /// or lost `password_reset` since cannot finish, nor can anyone once the device left the site.
+    static func checkCourierStillAllowed(_ courier: Account, parties: ResetParties, at now: Date, in session: any StoreSession)
+        async throws
+    {
+        guard parties.device.siteId == parties.request.siteId else {
+            throw LatchkeyError.grantInvalid("Device \(parties.device.serial) is no longer on site '\(parties.site.name)'.")
+        }
+        guard courier.role == .installer else { return }
+        guard let authorization = try await session.sites.authorization(siteId: parties.site.id, installerId: courier.id),
+            authorization.isActive(at: now)
+        else { throw LatchkeyError.siteNotAuthorized(site: parties.site.name, missing: nil) }
+        guard authorization.allows(.passwordReset, at: now) else {
+            throw LatchkeyError.siteNotAuthorized(site: parties.site.name, missing: .passwordReset)
+        }
     }
 
     /// A proof counts when it names the request's device, carries that device's pinned signature, and is fresh.

@@ -13,6 +13,7 @@ public protocol StoreSession: Sendable {
     var accounts: any AccountRepository { get }
     var sites: any SiteRepository { get }
     var devices: any DeviceRepository { get }
+    var bindingGuards: any BindingGuardRepository { get }
     var resetRequests: any ResetRequestRepository { get }
     var notifications: any NotificationRepository { get }
     var audit: any AuditLog { get }
@@ -50,7 +51,15 @@ public protocol DeviceRepository: Sendable {
     func markOffline(silentSince cutoff: Date) async throws
     /// Refreshes the last-seen time of a device marked online; touches nothing else, so it never undoes a binding.
     func touch(serial: String, at now: Date) async throws
-    func markOffline(serial: String) async throws
+    /// Marks the device offline only if `connectionId` is still the channel it was last heard on: a channel that
+    /// ends says nothing about a newer one, on this node or another.
+    func markOffline(serial: String, connectionId: UUID) async throws
+}
+
+/// How many wrong label codes each account typed, and until when it may bind no device.
+public protocol BindingGuardRepository: Sendable {
+    func find(accountId: UUID) async throws -> BindingGuard
+    func save(_ guardState: BindingGuard) async throws
 }
 
 public protocol ResetRequestRepository: Sendable {
@@ -90,7 +99,10 @@ public protocol NotificationPublisher: Sendable {
     func publish(_ notifications: [AccountNotification]) async
 }
 
-/// Tells a connected device that its binding changed, so it voids the nonces it handed out before.
-public protocol DeviceNotifier: Sendable {
+/// Reaches a device over its channel, on whichever node holds it.
+public protocol DeviceMessenger: Sendable {
+    /// Tells the device its binding changed, so it voids the nonces it handed out before.
     func bindingChanged(serial: String, siteId: UUID?) async
+    /// Asks the device to compare a typed code; throws `deviceOffline` when no node reaches it in time.
+    func check(_ check: CodeCheck, serial: String) async throws -> CodeCheckAnswer
 }

@@ -8,11 +8,11 @@ import ServiceLifecycle
 public actor NotificationHub: NotificationPublisher, Service {
     private var subscribers: [UUID: [UUID: AsyncStream<AccountNotification>.Continuation]] = [:]
     private var closed = false
-    private var relay: NotificationRelay?
+    private var relay: NodeRelay?
 
     public init() {}
 
-    func relay(through relay: NotificationRelay) {
+    func relay(through relay: NodeRelay) {
         self.relay = relay
     }
 
@@ -33,7 +33,7 @@ public actor NotificationHub: NotificationPublisher, Service {
 
     public func publish(_ notifications: [AccountNotification]) async {
         deliver(notifications)
-        await relay?.send(notifications)
+        await relay?.send(notifications.map { .notification(accountId: $0.accountId, notification: API.Notification($0)) })
     }
 
     /// Hands notifications to this node's listeners.

@@ -29,6 +29,9 @@ public final class DatabaseService: Service, Sendable {
 
     /// Opens the database and brings its schema up to date.
     public init(location: DatabaseLocation, logger: Logger) async throws {
+        // SQL and its binds are never logged, whatever the service's level: they carry token hashes and sealed payloads.
+        var logger = logger
+        logger.logLevel = max(logger.logLevel, .info)
         self.logger = logger
         switch location {
         case .sqliteInMemory, .sqliteFile:
@@ -36,8 +39,14 @@ public final class DatabaseService: Service, Sendable {
             databases = Databases(threadPool: .singleton, on: MultiThreadedEventLoopGroup.singleton.next())
             var storage: SQLiteConfiguration.Storage = .memory(identifier: UUID().uuidString)
             if case .sqliteFile(let path) = location {
-                try FileManager.default.createDirectory(
-                    at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+                // The data folder and the database are the service user's alone.
+                let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: folder.path)
+                if !FileManager.default.fileExists(atPath: path) {
+                    FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+                }
+                try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
                 storage = .file(path: path)
             }
             databases.use(.sqlite(SQLiteConfiguration(storage: storage, enableForeignKeys: true)), as: .sqlite)

@@ -75,6 +75,24 @@ struct FluentSiteRepository: SiteRepository {
     }
 }
 
+struct FluentBindingGuards: BindingGuardRepository {
+    let database: any Database
+
+    func find(accountId: UUID) async throws -> BindingGuard {
+        let model: BindingGuardModel? = try await BindingGuardModel.find(accountId, on: database)
+        return BindingGuard(accountId: accountId, failures: model?.failures ?? 0, lockedUntil: model?.lockedUntil)
+    }
+
+    func save(_ guardState: BindingGuard) async throws {
+        let existing: BindingGuardModel? = try await BindingGuardModel.find(guardState.accountId, on: database)
+        let model = existing ?? BindingGuardModel()
+        model.id = guardState.accountId
+        model.failures = guardState.failures
+        model.lockedUntil = guardState.lockedUntil
+        try await model.save(on: database)
+    }
+}
+
 struct FluentDeviceRepository: DeviceRepository {
     let database: any Database
     let locksRows: Bool
@@ -101,11 +119,11 @@ struct FluentDeviceRepository: DeviceRepository {
         model.lastSeenAt = device.lastSeenAt
         model.signingKey = device.identity?.signingKey
         model.agreementKey = device.identity?.agreementKey
-        model.codeSalt = device.identity?.verificationCodeSalt
-        model.codeHash = device.identity?.verificationCodeHash
+        model.certificateChain = device.identity?.certificateChain
+        model.lanAddresses = device.lanAddresses.isEmpty
+            ? nil : String(decoding: try JSONEncoder().encode(device.lanAddresses), as: UTF8.self)
+        model.connectionId = device.connectionId
         model.keysPinned = device.keysPinned
-        model.bindFailures = device.bindFailures
-        model.bindLockedUntil = device.bindLockedUntil
         try await model.save(on: database)
     }
 
@@ -114,8 +132,9 @@ struct FluentDeviceRepository: DeviceRepository {
             .set(\.$lastSeenAt, to: now).update()
     }
 
-    func markOffline(serial: String) async throws {
-        try await DeviceModel.query(on: database).filter(\.$id == serial).set(\.$online, to: false).update()
+    func markOffline(serial: String, connectionId: UUID) async throws {
+        try await DeviceModel.query(on: database).filter(\.$id == serial).filter(\.$connectionId == connectionId)
+            .set(\.$online, to: false).update()
     }
 
     func markOffline(silentSince cutoff: Date) async throws {
@@ -125,16 +144,13 @@ struct FluentDeviceRepository: DeviceRepository {
 
     static func device(_ model: DeviceModel) throws -> Device {
         var identity: DeviceIdentity?
-        if let signingKey = model.signingKey, let agreementKey = model.agreementKey, let salt = model.codeSalt,
-            let hash = model.codeHash
-        {
-            identity = DeviceIdentity(signingKey: signingKey, agreementKey: agreementKey, verificationCodeSalt: salt,
-                                      verificationCodeHash: hash)
+        if let signingKey = model.signingKey, let agreementKey = model.agreementKey {
+            identity = DeviceIdentity(signingKey: signingKey, agreementKey: agreementKey, certificateChain: model.certificateChain)
         }
+        let lanAddresses = try model.lanAddresses.map { try JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
         return Device(
             serial: try model.requireID(), model: model.model, deviceType: try decodeStored(DeviceType.self, model.deviceType),
             firmware: model.firmware, siteId: model.siteId, online: model.online, lastSeenAt: model.lastSeenAt,
-            identity: identity, keysPinned: model.keysPinned, bindFailures: model.bindFailures,
-            bindLockedUntil: model.bindLockedUntil)
+            identity: identity, keysPinned: model.keysPinned, lanAddresses: lanAddresses, connectionId: model.connectionId)
     }
 }

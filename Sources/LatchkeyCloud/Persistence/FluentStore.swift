@@ -49,6 +49,7 @@ struct FluentSession: StoreSession {
     var accounts: any AccountRepository { FluentAccountRepository(database: database) }
     var sites: any SiteRepository { FluentSiteRepository(database: database) }
     var devices: any DeviceRepository { FluentDeviceRepository(database: database, locksRows: locksRows) }
+    var bindingGuards: any BindingGuardRepository { FluentBindingGuards(database: database) }
     var resetRequests: any ResetRequestRepository { FluentResetRequestRepository(database: database, locksRows: locksRows) }
     var notifications: any NotificationRepository { FluentNotificationRepository(database: database) }
     var audit: any AuditLog { FluentAuditLog(database: database) }

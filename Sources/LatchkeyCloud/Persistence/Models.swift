@@ -57,11 +57,11 @@ final class DeviceModel: Model, @unchecked Sendable {
     @OptionalField(key: "last_seen_at") var lastSeenAt: Date?
     @OptionalField(key: "signing_key") var signingKey: String?
     @OptionalField(key: "agreement_key") var agreementKey: String?
-    @OptionalField(key: "code_salt") var codeSalt: String?
-    @OptionalField(key: "code_hash") var codeHash: String?
+    @OptionalField(key: "certificate_chain") var certificateChain: String?
+    /// JSON array of `host:port`.
+    @OptionalField(key: "lan_addresses") var lanAddresses: String?
+    @OptionalField(key: "connection_id") var connectionId: UUID?
     @Field(key: "keys_pinned") var keysPinned: Bool
-    @Field(key: "bind_failures") var bindFailures: Int
-    @OptionalField(key: "bind_locked_until") var bindLockedUntil: Date?
     init() {}
 }
 
@@ -119,10 +119,10 @@ final class AuditEntryModel: Model, @unchecked Sendable {
     init() {}
 }
 
-final class PlatformKeyModel: Model, @unchecked Sendable {
-    static let schema = "platform_keys"
-    @ID(custom: "name", generatedBy: .user) var id: String?
-    @Field(key: "private_key") var privateKey: String
-    @Field(key: "created_at") var createdAt: Date
+final class BindingGuardModel: Model, @unchecked Sendable {
+    static let schema = "binding_guards"
+    @ID(custom: "account_id", generatedBy: .user) var id: UUID?
+    @Field(key: "failures") var failures: Int
+    @OptionalField(key: "locked_until") var lockedUntil: Date?
     init() {}
 }

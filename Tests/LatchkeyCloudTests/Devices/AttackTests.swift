@@ -163,8 +163,16 @@ struct AttackTests {
 
 @Suite("The device's own rules")
 struct EmulatedDeviceTests {
+    let platformKey = Curve25519.Signing.PrivateKey()
+    let identity: DeviceIdentityFile
+
+    init() throws {
+        identity = try TestManufacturer.trusted.issue(serial: "CAM-1", model: "DS-2CD2143G2-I",
+                                                      platformKey: Base64URL.encode(platformKey.publicKey.rawRepresentation))
+    }
+
     func configuration(_ directory: URL, password: String?) -> DeviceConfiguration {
-        DeviceConfiguration(serial: "CAM-1", model: "DS-2CD2143G2-I", deviceType: .camera, firmware: "V5.7.3",
+        DeviceConfiguration(identity: identity, deviceType: .camera, firmware: "V5.7.3",
                             cloudURL: "http://127.0.0.1:1", listenHost: "127.0.0.1", listenPort: 0,
                             stateDirectory: directory.path, adminPassword: password, discoveryPort: 0)
     }
@@ -187,9 +195,7 @@ struct EmulatedDeviceTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("device-\(UUID())")
         defer { try? FileManager.default.removeItem(at: directory) }
         let clock = ManualClock()
-        let platformKey = Curve25519.Signing.PrivateKey()
         let device = try EmulatedDevice(configuration: configuration(directory, password: "Giusta2024"), now: { clock.now })
-        try await device.learnPlatformKey(Base64URL.encode(platformKey.publicKey.rawRepresentation))
 
         func grant(for proof: ProximityProof, on target: EmulatedDevice) async throws -> (String, String) {
             let requestId = UUID()

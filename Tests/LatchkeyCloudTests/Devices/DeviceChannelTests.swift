@@ -91,8 +91,9 @@ struct DeviceChannelTests {
     @Test func aBoundSerialWithOtherKeysIsRefusedAndAudited() async throws {
         try await TestPlatform.run(.live) { app in
             let scene = try await BoundDeviceScene.start(on: app)
-            // An impostor: same serial, keys of its own.
-            let impostor = try await ImpostorDevice.connect(to: app, serial: scene.device.serial)
+            // The manufacturer certified other keys for the same serial (a cloned or re-issued identity): the pin holds.
+            let other = try TestManufacturer.trusted.issue(serial: scene.device.serial, model: "DS-7608NI-K2", now: app.clock.now)
+            let impostor = try await ImpostorDevice.connect(to: app, identity: other)
             #expect(impostor == .refused(code: .deviceKeyMismatch, message: LatchkeyError.deviceKeyMismatch(serial: scene.device.serial).message))
             let stored = try #require(try await app.platform.store.read { try await $0.devices.find(serial: scene.device.serial) })
             #expect(stored.identity?.signingKey == Base64URL.encode(await scene.device.device.signingPublicKey.rawRepresentation))
@@ -132,12 +133,11 @@ struct DeviceChannelTests {
     }
 }
 
-/// A device that claims a serial with keys of its own, speaking the channel protocol by hand.
+/// A device that claims a serial with an identity of its own, speaking the channel protocol by hand.
 enum ImpostorDevice {
-    static func connect(to app: TestPlatform, serial: String) async throws -> DeviceChannelMessage? {
+    static func connect(to app: TestPlatform, identity: DeviceIdentityFile) async throws -> DeviceChannelMessage? {
         let port = try #require(app.client.port)
-        let signing = Curve25519.Signing.PrivateKey()
-        let agreement = Curve25519.KeyAgreement.PrivateKey()
+        let signing = try identity.signingPrivateKey
         let answer = AnswerBox()
         try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/api/v1/devices/channel", logger: Logger(label: "impostor")) { inbound, outbound, _ in
             var messages = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
@@ -145,11 +145,9 @@ enum ImpostorDevice {
                 case .challenge(let nonce)? = DeviceChannelMessage(text: text)
             else { return }
             let hello = DeviceHello(
-                serial: serial, model: "DS-7608NI-K2", deviceType: .nvr, firmware: "V4.62.200",
-                signingKey: Base64URL.encode(signing.publicKey.rawRepresentation),
-                agreementKey: Base64URL.encode(agreement.publicKey.rawRepresentation), verificationCodeSalt: "s",
-                verificationCodeHash: VerificationCode.hash("ABCDEF", salt: "s"),
-                challengeSignature: Base64URL.encode(try signing.signature(for: ChannelProof.signedBytes(nonce: nonce, serial: serial))))
+                serial: identity.serial, deviceType: .nvr, firmware: "V4.62.200", certificateChain: identity.chain,
+                challengeSignature: Base64URL.encode(try signing.signature(for: ChannelProof.signedBytes(nonce: nonce, serial: identity.serial))),
+                deviceNonce: Base64URL.random(), lanAddresses: [])
             try await outbound.write(.text(try DeviceChannelMessage.hello(hello).text))
             if case .text(let reply)? = try await messages.next() {
                 if let message = DeviceChannelMessage(text: reply) { await answer.set(message) }

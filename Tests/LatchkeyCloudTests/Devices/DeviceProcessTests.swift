@@ -15,7 +15,7 @@ struct DeviceProcessTests {
     @Test func aProbeInSADPFormatFindsTheDevice() async throws {
         try await TestPlatform.run(.live) { app in
             let discoveryPort = Int.random(in: 40_000..<50_000)
-            let device = try await DeviceProcess.start(cloudPort: try #require(app.client.port), discoveryPort: discoveryPort)
+            let device = try await DeviceProcess.start(cloudPort: try #require(app.client.port), discoveryPort: discoveryPort, now: app.clock.now)
             defer { device.stop() }
             #expect(device.output.contains("verification code: "))
             let uuid = UUID().uuidString
@@ -48,7 +48,7 @@ struct DeviceProcessTests {
 
     @Test func aFrozenDeviceGoesOfflineWithoutClosingItsChannel() async throws {
         try await TestPlatform.run(.live) { app in
-            let device = try await DeviceProcess.start(cloudPort: try #require(app.client.port), discoveryPort: 0)
+            let device = try await DeviceProcess.start(cloudPort: try #require(app.client.port), discoveryPort: 0, now: app.clock.now)
             defer { device.stop() }
             func online() async throws -> Bool {
                 try await app.platform.store.read { [serial = device.serial] in try await $0.devices.find(serial: serial) }?.online ?? false
@@ -85,13 +85,15 @@ final class DeviceProcess: @unchecked Sendable {
         return directory.appendingPathComponent("latchkey")
     }
 
-    static func start(cloudPort: Int, discoveryPort: Int) async throws -> DeviceProcess {
+    static func start(cloudPort: Int, discoveryPort: Int, now: Date) async throws -> DeviceProcess {
         let serial = "CAM-\(UUID().uuidString.prefix(8))"
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("latchkey-process-\(UUID())")
+        let identityFile = state.appendingPathExtension("identity.json")
+        try TestManufacturer.trusted.issue(serial: serial, model: "DS-2CD2143G2-I", now: now).write(to: identityFile)
         let process = Process()
         process.executableURL = executable
         process.arguments = [
-            "device", "--serial", serial, "--model", "DS-2CD2143G2-I", "--firmware", "V5.7.3", "--type", "camera",
+            "device", "--identity", identityFile.path, "--firmware", "V5.7.3", "--type", "camera",
             "--cloud", "http://127.0.0.1:\(cloudPort)", "--listen", "127.0.0.1:0", "--state-dir", state.path,
             "--admin-password", "Vecchia2023", "--discovery-port", String(discoveryPort),
         ]

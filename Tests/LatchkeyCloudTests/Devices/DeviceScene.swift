@@ -13,6 +13,18 @@ struct BoundDeviceScene: Sendable {
     let site: API.Site
     let device: DeviceHarness
 
+    /// An owner and an authorized installer bind a device already running; nil when the platform could not bind it.
+    static func bind(_ device: DeviceHarness, on app: TestPlatform) async throws -> BoundDeviceScene? {
+        let owner = try await app.signUp(.owner, email: "lmrossi-\(UUID().uuidString.prefix(6).lowercased())@gmail.com", name: "Laura Rossi")
+        let installer = try await app.signUp(.installer, name: "Ivan Installa")
+        let site = try await app.createSite(by: owner)
+        #expect(try await app.authorize(installer, on: site, by: owner).status == .created)
+        let bound = try await app.call(.post, "/api/v1/sites/\(site.id)/devices", token: owner.token,
+                                       body: API.BindDevice(serial: device.serial, verificationCode: device.verificationCode))
+        guard bound.status == .created else { return nil }
+        return BoundDeviceScene(owner: owner, installer: installer, site: site, device: device)
+    }
+
     static func start(on app: TestPlatform, adminPassword: String = "Vecchia2023") async throws -> BoundDeviceScene {
         let owner = try await app.signUp(.owner, email: "lmrossi-\(UUID().uuidString.prefix(6).lowercased())@gmail.com", name: "Laura Rossi")
         let installer = try await app.signUp(.installer, name: "Ivan Installa")

@@ -4,6 +4,7 @@ import Foundation
 import LatchkeyCloud
 import LatchkeyDevice
 import LatchkeyProtocol
+import Logging
 import NIOCore
 import NIOHTTP1
 import Testing
@@ -18,19 +19,22 @@ struct DeviceHarness: Sendable {
     let stateDirectory: URL
     var device: EmulatedDevice { runner.device }
     var serial: String
+    let identity: DeviceIdentityFile
 
     static func start(
         on app: TestPlatform, serial: String = "NVR-\(UUID().uuidString.prefix(8))", model: String = "DS-7608NI-K2",
-        firmware: String = "V4.62.200", adminPassword: String? = "Vecchia2023", stateDirectory: URL? = nil
+        firmware: String = "V4.62.200", adminPassword: String? = "Vecchia2023", stateDirectory: URL? = nil,
+        identity: DeviceIdentityFile? = nil, waitForConnection: Bool = true, logger: Logger = Logger(label: "latchkey-device")
     ) async throws -> DeviceHarness {
         let directory = stateDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("latchkey-device-\(UUID())")
         let platformPort = try #require(app.client.port)
+        let identity = try identity ?? TestManufacturer.trusted.issue(serial: serial, model: model, now: app.clock.now)
         let configuration = DeviceConfiguration(
-            serial: serial, model: model, deviceType: .nvr, firmware: firmware, cloudURL: "http://127.0.0.1:\(platformPort)",
+            identity: identity, deviceType: .nvr, firmware: firmware, cloudURL: "http://127.0.0.1:\(platformPort)",
             listenHost: "127.0.0.1", listenPort: 0, stateDirectory: directory.path, adminPassword: adminPassword,
             discoveryPort: 0)
         let clock = app.clock
-        let runner = try DeviceRunner(configuration: configuration, heartbeat: .milliseconds(500), now: { clock.now })
+        let runner = try DeviceRunner(configuration: configuration, logger: logger, heartbeat: .milliseconds(500), now: { clock.now })
         let (ports, portSignal) = AsyncStream.makeStream(of: Int.self)
         let task = Task { try await runner.run(handlingSignals: false) { _, port in portSignal.yield(port) } }
         var listening: Int?
@@ -39,8 +43,9 @@ struct DeviceHarness: Sendable {
             break
         }
         let harness = DeviceHarness(runner: runner, task: task, port: try #require(listening),
-                                    verificationCode: await runner.device.verificationCode, stateDirectory: directory, serial: serial)
-        try await harness.waitUntilConnected(to: app)
+                                    verificationCode: await runner.device.verificationCode, stateDirectory: directory,
+                                    serial: identity.serial, identity: identity)
+        if waitForConnection { try await harness.waitUntilConnected(to: app) }
         return harness
     }
 
@@ -54,17 +59,15 @@ struct DeviceHarness: Sendable {
         Issue.record("device \(serial) never connected")
     }
 
-    /// The device's private key, read from its state folder: what an attacker who cloned the device would hold.
+    /// The device's private key, read from its identity: what an attacker who cloned the device would hold.
     func privateSigningKeyFromState() throws -> Curve25519.Signing.PrivateKey {
-        struct Keys: Decodable { var signingKey: Data }
-        let data = try Data(contentsOf: stateDirectory.appendingPathComponent("device.json"))
-        return try Curve25519.Signing.PrivateKey(rawRepresentation: WireCoding.makeDecoder().decode(Keys.self, from: data).signingKey)
+        try identity.signingPrivateKey
     }
 
-    func stop() async {
+    func stop(removingState: Bool = true) async {
         task.cancel()
         _ = await task.result
-        try? FileManager.default.removeItem(at: stateDirectory)
+        if removingState { try? FileManager.default.removeItem(at: stateDirectory) }
     }
 
     // MARK: - The device's LAN API, as a courier's app calls it
@@ -76,13 +79,16 @@ struct DeviceHarness: Sendable {
         var code: APIErrorCode? { (try? WireCoding.makeDecoder().decode(APIErrorBody.self, from: body))?.error.code }
     }
 
-    func local(_ method: HTTPMethod, _ path: String, body: (some Encodable)? = Optional<String>.none) async throws -> LocalAnswer {
+    func local(_ method: HTTPMethod, _ path: String, body: (some Encodable)? = Optional<String>.none,
+               headers: [String: String] = [:], raw: String? = nil) async throws -> LocalAnswer {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(LocalAPI.pathPrefix)/\(path)")
         request.method = method
+        if method == .POST { request.headers.add(name: "Content-Type", value: "application/json") }
         if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(data: try WireCoding.makeEncoder().encode(body)))
         }
+        if let raw { request.body = .bytes(ByteBuffer(string: raw)) }
+        for (name, value) in headers { request.headers.replaceOrAdd(name: name, value: value) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         let bytes = try await response.body.collect(upTo: 1 << 20)
         return LocalAnswer(status: Int(response.status.code), body: Data(buffer: bytes))

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import LatchkeyCloud
 import LatchkeyProtocol
+import Logging
 import NIOCore
 import Testing
 
@@ -15,16 +16,21 @@ struct TestPlatform {
     /// Builds the app on a new database and runs `body` against it; `.router` unless a test needs real sockets.
     static func run(
         _ mode: TestingSetup = .router, windows: ResetWindows = .standard,
+        configure: @Sendable (inout LatchkeyConfiguration) -> Void = { _ in }, logger: Logger? = nil,
         _ body: @escaping @Sendable (TestPlatform) async throws -> Void
     ) async throws {
         try await TestDatabase.with { location in
             var configuration = LatchkeyConfiguration.testing(database: location)
+            configuration.manufacturerRoots = TestManufacturer.trusted.roots
             configuration.windows = windows
             configuration.sweepInterval = .seconds(3600)
             // Channels are pinged and refreshed often, so tests see liveness change in moments.
             configuration.deviceHeartbeatInterval = .milliseconds(200)
+            configure(&configuration)
             let clock = ManualClock()
-            let platform = try await buildPlatform(configuration, clock: clock.clock)
+            var configured = configuration
+            if let logger { configured.logLevel = logger.logLevel }
+            let platform = try await buildPlatform(configured, clock: clock.clock, logger: logger)
             try await platform.application.test(mode) { client in
                 try await body(TestPlatform(platform: platform, client: client, clock: clock))
             }
@@ -103,7 +109,10 @@ struct TestPlatform {
     @discardableResult
     func addDevice(serial: String = "DS-7608NI-K2-\(UUID().uuidString.prefix(8))", model: String = "DS-7608NI-K2",
                    firmware: String = "V4.62.200", type: DeviceType = .nvr, on site: API.Site?) async throws -> Device {
-        let device = Device(serial: serial, model: model, deviceType: type, firmware: firmware, siteId: site?.id, online: true)
+        let identity = try TestManufacturer.trusted.issue(serial: serial, model: model, now: clock.now)
+        let attested = try await TestManufacturer.trusted.roots.attest(chainPEM: identity.chain, now: clock.now)
+        let device = Device(serial: serial, model: model, deviceType: type, firmware: firmware, siteId: site?.id, online: true,
+                            identity: DeviceIdentity(attested), keysPinned: site != nil)
         try await platform.store.transaction { try await $0.devices.save(device) }
         return device
     }

@@ -15,5 +15,9 @@ enum LatchkeyMigrations {
         // 002: devices for real
         AddDeviceIdentity(),
         CreateResetGrant(),
+        // 003: anchored device identity
+        DropPlatformKey(),
+        AttestDevices(),
+        CreateBindingGuard(),
     ]
 }

@@ -7,41 +7,48 @@ import PostgresNIO
 import SQLKit
 import ServiceLifecycle
 
-/// Carries new notifications between the nodes that share one PostgreSQL, so a listener on any node hears what any
-/// node wrote (`NOTIFY`/`LISTEN`). Each node delivers its own notifications directly and ignores their echo.
-final class NotificationRelay: Service, Sendable {
-    static let channel = "latchkey_notifications"
+/// Carries messages between the nodes that share one PostgreSQL (`NOTIFY`/`LISTEN`): new notifications, so a
+/// listener on any node hears what any node wrote, and messages for a device whose channel another node holds, with
+/// their answers. Each node handles its own messages directly and ignores their echo.
+final class NodeRelay: Service, Sendable {
+    static let channel = "latchkey_nodes"
 
-    /// One notification as it crosses between nodes.
-    struct Message: Codable, Sendable {
+    /// One message as it crosses between nodes.
+    enum Message: Codable, Sendable {
+        case notification(accountId: UUID, notification: API.Notification)
+        case bindingChanged(serial: String, siteId: UUID?)
+        /// For the node holding `serial`'s channel; the answer goes back to `replyTo`.
+        case codeCheck(serial: String, check: CodeCheck, replyTo: UUID)
+        case codeCheckAnswer(to: UUID, answer: CodeCheckAnswer)
+    }
+
+    struct Envelope: Codable, Sendable {
         var node: UUID
-        var accountId: UUID
-        var notification: API.Notification
+        var message: Message
     }
 
     let node = UUID()
     let database: any Database
     let configuration: PostgresConnection.Configuration
     let logger: Logger
-    let deliver: @Sendable (AccountNotification) async -> Void
+    let deliver: @Sendable (Message) async -> Void
 
-    init(url: String, database: any Database, logger: Logger, deliver: @escaping @Sendable (AccountNotification) async -> Void) throws {
+    init(url: String, database: any Database, logger: Logger, deliver: @escaping @Sendable (Message) async -> Void) throws {
         self.configuration = try SQLPostgresConfiguration(url: url).coreConfiguration
         self.database = database
         self.logger = logger
         self.deliver = deliver
     }
 
-    /// Tells the other nodes; a node that misses it still has it in the inbox.
-    func send(_ notifications: [AccountNotification]) async {
+    /// Tells the other nodes; a notification a node misses is still in the inbox, a device message times out.
+    func send(_ messages: [Message]) async {
         guard let sql = database as? any SQLDatabase else { return }
-        for notification in notifications {
+        for message in messages {
             do {
-                let message = Message(node: node, accountId: notification.accountId, notification: API.Notification(notification))
-                let payload = String(decoding: try WireCoding.makeEncoder().encode(message), as: UTF8.self)
+                let payload = String(decoding: try WireCoding.makeEncoder().encode(Envelope(node: node, message: message)), as: UTF8.self)
                 try await sql.raw("SELECT pg_notify(\(bind: Self.channel), \(bind: payload))").run()
             } catch {
-                logger.warning("Could not relay a notification to other nodes", metadata: ["error": "\(error)"])
+                logger.warning("Could not relay a message to other nodes", metadata: ["error": "\(error)"])
             }
         }
     }
@@ -54,7 +61,7 @@ final class NotificationRelay: Service, Sendable {
                 try await cancelWhenGracefulShutdown { try await self.listenOnce() }
             } catch {
                 if Task.isShuttingDownGracefully || Task.isCancelled { break }
-                logger.warning("Notification relay lost its connection", metadata: ["error": "\(error)"])
+                logger.warning("Node relay lost its connection", metadata: ["error": "\(error)"])
             }
             let wait = backoff
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
@@ -67,13 +74,10 @@ final class NotificationRelay: Service, Sendable {
         do {
             try await connection.listen(on: Self.channel) { notifications in
                 for try await notification in notifications {
-                    guard let message = try? WireCoding.makeDecoder().decode(Message.self, from: Data(notification.payload.utf8)),
-                        message.node != node
+                    guard let envelope = try? WireCoding.makeDecoder().decode(Envelope.self, from: Data(notification.payload.utf8)),
+                        envelope.node != node
                     else { continue }
-                    let wire = message.notification
-                    await deliver(AccountNotification(
-                        id: wire.id, accountId: message.accountId, category: wire.category, kind: wire.kind, title: wire.title,
-                        body: wire.body, requestId: wire.requestId, createdAt: wire.createdAt, read: wire.read))
+                    await deliver(envelope.message)
                 }
             }
         } catch {
