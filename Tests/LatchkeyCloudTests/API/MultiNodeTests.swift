@@ -44,4 +44,41 @@ struct MultiNodeTests {
             }
         }
     }
+
+    /// The owner's bind call reaches node B; the device's channel is on node A: the code check and its signed answer
+    /// cross through the relay, and so does the "bound" message.
+    @Test func aDeviceIsBoundThroughANodeThatDoesNotHoldItsChannel() async throws {
+        try await TestDatabase.with { location in
+            var configuration = LatchkeyConfiguration.testing(database: location)
+            configuration.sweepInterval = .seconds(3600)
+            configuration.manufacturerRoots = TestManufacturer.trusted.roots
+            configuration.deviceHeartbeatInterval = .milliseconds(200)
+            configuration.deviceAnswerTimeout = .seconds(1)
+            let clock = ManualClock()
+            let nodeA = try await buildPlatform(configuration, clock: clock.clock)
+            let nodeB = try await buildPlatform(configuration, clock: clock.clock)
+            try await nodeA.application.test(.live) { clientA in
+                try await nodeB.application.test(.router) { clientB in
+                    let onA = TestPlatform(platform: nodeA, client: clientA, clock: clock)
+                    let onB = TestPlatform(platform: nodeB, client: clientB, clock: clock)
+                    let device = try await DeviceHarness.start(on: onA)
+                    let owner = try await onB.signUp(.owner)
+                    let site = try await onB.createSite(by: owner)
+                    // Node B's relay listener connects in the background: until it does, the device reads as unreachable.
+                    var bound: TestPlatform.Answer?
+                    for _ in 0..<20 {
+                        bound = try await onB.call(.post, "/api/v1/sites/\(site.id)/devices", token: owner.token,
+                                                   body: API.BindDevice(serial: device.serial, verificationCode: device.verificationCode))
+                        if bound?.status != .conflict { break }
+                        try await Task.sleep(for: .milliseconds(200))
+                    }
+                    #expect(bound?.status == .created, "\(bound?.text ?? "")")
+                    let wrong = try await onB.call(.post, "/api/v1/sites/\(site.id)/devices", token: owner.token,
+                                                   body: API.BindDevice(serial: device.serial, verificationCode: "ZZZZZZ"))
+                    #expect(wrong.errorCode == .deviceAlreadyBound)
+                    await device.stop()
+                }
+            }
+        }
+    }
 }

@@ -240,4 +240,81 @@ struct EmulatedDeviceTests {
         #expect(await restarted.signingPublicKey.rawRepresentation == key)
         _ = try await restarted.login(username: "admin", password: "Attiva2024")
     }
+
+    @Test func wrongLabelCodesSlowTheDeviceDownForAtMostAMinute() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("device-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let clock = ManualClock()
+        let device = try EmulatedDevice(configuration: configuration(directory, password: "Giusta2024"), now: { clock.now })
+        let key = await device.signingPublicKey
+        func check(_ code: String) async throws -> CodeCheckAnswer {
+            let check = CodeCheck(nonce: Base64URL.random(), kind: .label, accountId: UUID(), subjectId: UUID(), code: code)
+            let answer = try await device.check(check)
+            #expect(answer.isSigned(for: check, serial: "CAM-1", by: key))
+            return answer
+        }
+        let wrong = identity.labelCode == "ZZZZZZ" ? "YYYYYY" : "ZZZZZZ"
+        for _ in 1...5 { #expect(try await check(wrong).retryAfter == nil) }
+        // Each further check waits twice as long as the last: 1, 2, 4 … seconds, never more than 60.
+        var waits: [Int] = []
+        for _ in 1...9 {
+            let refused = try await check(identity.labelCode)
+            #expect(!refused.matches)
+            let wait = try #require(refused.retryAfter)
+            waits.append(wait)
+            clock.advance(by: TimeInterval(wait))
+            #expect(try await check(wrong).matches == false)
+        }
+        #expect(waits == [1, 2, 4, 8, 16, 32, 60, 60, 60])
+        clock.advance(by: 60)
+        #expect(try await check(identity.labelCode).matches)
+        #expect(try await check(wrong).retryAfter == nil)
+    }
+
+    @Test func theDeviceTakesAnotherPlatformKeyOnlyThroughARotationByThePinnedOne() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("device-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let device = try EmulatedDevice(configuration: configuration(directory, password: "Giusta2024"))
+        let pinned = Base64URL.encode(platformKey.publicKey.rawRepresentation)
+        #expect(await device.pinnedPlatformKey == pinned)
+        let rogue = Curve25519.Signing.PrivateKey()
+        let new = Curve25519.Signing.PrivateKey()
+        let refused: [PlatformWelcome] = [
+            try PlatformWelcome.sign(deviceNonce: "n", serial: "CAM-1", bound: false, with: rogue, rotation: nil),
+            try PlatformWelcome.sign(deviceNonce: "n", serial: "CAM-1", bound: false, with: new,
+                                     rotation: try KeyRotation.sign(from: rogue, to: new.publicKey)),
+        ]
+        for welcome in refused {
+            await #expect(throws: DeviceError.self) { try await device.accept(welcome, deviceNonce: "n") }
+            #expect(await device.pinnedPlatformKey == pinned)
+        }
+        // A welcome replayed from another connection does not prove the key either.
+        let replayed = try PlatformWelcome.sign(deviceNonce: "old", serial: "CAM-1", bound: false, with: platformKey, rotation: nil)
+        await #expect(throws: DeviceError.self) { try await device.accept(replayed, deviceNonce: "n") }
+        try await device.accept(try PlatformWelcome.sign(deviceNonce: "n", serial: "CAM-1", bound: false, with: new,
+                                                         rotation: try KeyRotation.sign(from: platformKey, to: new.publicKey)),
+                                deviceNonce: "n")
+        #expect(await device.pinnedPlatformKey == Base64URL.encode(new.publicKey.rawRepresentation))
+    }
+
+    /// A flood of challenges from one address cannot evict the courier's nonce.
+    @Test func aFloodOfChallengesFromOneSourceLeavesTheCouriersNonce() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("device-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let clock = ManualClock()
+        let device = try EmulatedDevice(configuration: configuration(directory, password: "Giusta2024"), now: { clock.now })
+        let courier = try await device.challenge(from: "192.0.2.10")
+        for _ in 0..<500 { _ = try await device.challenge(from: "192.0.2.66") }
+        let requestId = UUID()
+        let sealed = try PasswordSeal.seal("Nuova2025x", to: await device.agreementPublicKey, requestId: requestId)
+        func grant(_ nonce: String) async throws -> String {
+            try await ResetGrant.sign(ResetGrantClaims(requestId: requestId, serial: "CAM-1", nonce: nonce, issuedAt: clock.now,
+                                                       expiresAt: clock.now + 60), with: platformKey)
+        }
+        _ = try await device.applyReset(grant: try await grant(courier.nonce), sealedPassword: sealed)
+        // A nonce outlives neither its proof's freshness nor its grant: after three minutes it is void.
+        let stale = try await device.challenge(from: "192.0.2.10")
+        clock.advance(by: 181)
+        await #expect(throws: DeviceError.self) { try await device.applyReset(grant: try await grant(stale.nonce), sealedPassword: sealed) }
+    }
 }
