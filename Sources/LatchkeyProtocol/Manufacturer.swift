@@ -19,31 +19,33 @@ public struct ManufacturerAuthority: Sendable {
             OrganizationName(name)
             CommonName("\(name) Device Root CA")
         }
-        let root = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: .init(rootKey.publicKey), notValidBefore: now - 3600,
-            notValidAfter: now + 20 * 365 * 86400, issuer: rootName, subject: rootName, signatureAlgorithm: .ed25519,
-            extensions: try Certificate.Extensions {
-                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 1))
-                Critical(KeyUsage(keyCertSign: true, cRLSign: true))
-                SubjectKeyIdentifier(hash: .init(rootKey.publicKey))
-            },
-            issuerPrivateKey: .init(rootKey))
+        let root = try authorityCertificate(key: rootKey.publicKey, subject: rootName, issuer: rootName, signedBy: rootKey,
+                                            pathLength: 1, years: 20, now: now)
         let intermediateKey = Curve25519.Signing.PrivateKey()
         let intermediateName = try DistinguishedName {
             OrganizationName(name)
             CommonName("\(name) Device Issuing CA")
         }
-        let intermediate = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: .init(intermediateKey.publicKey), notValidBefore: now - 3600,
-            notValidAfter: now + 10 * 365 * 86400, issuer: rootName, subject: intermediateName, signatureAlgorithm: .ed25519,
-            extensions: try Certificate.Extensions {
-                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
-                Critical(KeyUsage(keyCertSign: true, cRLSign: true))
-                SubjectKeyIdentifier(hash: .init(intermediateKey.publicKey))
-            },
-            issuerPrivateKey: .init(rootKey))
+        let intermediate = try authorityCertificate(key: intermediateKey.publicKey, subject: intermediateName, issuer: rootName,
+                                                    signedBy: rootKey, pathLength: 0, years: 10, now: now)
         return ManufacturerAuthority(name: name, rootKey: rootKey, root: root, intermediateKey: intermediateKey,
                                      intermediate: intermediate)
+    }
+
+    /// A CA certificate: it may sign certificates (and revocation lists), `pathLength` levels deep below it.
+    private static func authorityCertificate(
+        key: Curve25519.Signing.PublicKey, subject: DistinguishedName, issuer: DistinguishedName,
+        signedBy issuerKey: Curve25519.Signing.PrivateKey, pathLength: Int, years: Double, now: Date
+    ) throws -> Certificate {
+        try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: .init(key), notValidBefore: now - 3600,
+            notValidAfter: now + years * 365 * 86400, issuer: issuer, subject: subject, signatureAlgorithm: .ed25519,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: pathLength))
+                Critical(KeyUsage(keyCertSign: true, cRLSign: true))
+                SubjectKeyIdentifier(hash: .init(key))
+            },
+            issuerPrivateKey: .init(issuerKey))
     }
 
     /// One device's identity to DESIGN.md's profile: new keys, the chain (leaf, intermediate) and a label code.
