@@ -33,7 +33,7 @@ class Service_:
         self.url = f"http://127.0.0.1:{self.port}"
         self.processes = []
         # A manufacturer CA whose root the platform trusts; each device is issued its identity from it on first start.
-        manufacturer = os.path.join(self.folder, "manufacturer")
+        manufacturer = self.manufacturer = os.path.join(self.folder, "manufacturer")
         subprocess.run([self.binary, "manufacturer", "init", "--out", manufacturer], check=True, stdout=subprocess.DEVNULL)
         self.serve = self.start(["serve", "--port", str(self.port), "--data-dir", os.path.join(self.folder, "service"),
                                  "--manufacturer-roots", os.path.join(manufacturer, "roots.pem"), "--log-level", "warning"])
@@ -88,7 +88,8 @@ class Service_:
 
     def cli(self, arguments, home, stdin=""):
         return subprocess.run([self.binary] + arguments, input=stdin, capture_output=True, text=True, timeout=60,
-                              env={**os.environ, "LATCHKEY_HOME": home, "DATABASE_URL": ""})
+                              env={**os.environ, "LATCHKEY_HOME": home, "DATABASE_URL": "",
+                                   "LATCHKEY_MANUFACTURER_ROOTS": os.path.join(self.manufacturer, "roots.pem")})
 
     def stop(self):
         for process in self.processes:

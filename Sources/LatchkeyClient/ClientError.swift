@@ -14,6 +14,11 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The new password breaks the device password policy: checked before anything is sent.
     case weakPassword(String)
     case notSignedIn
+    /// The device's key is not certified by a manufacturer this app trusts, or the device did not prove it: nothing
+    /// was sealed or delivered.
+    case untrustedDevice(String)
+    /// The service's TLS certificate is not signed by a CA this app trusts.
+    case untrustedServer(String)
 
     public var description: String {
         switch self {
@@ -26,6 +31,8 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
                 + "--device-address HOST:PORT."
         case .weakPassword(let reason): reason
         case .notSignedIn: "Not signed in: run `latchkey login --email … --password-stdin` first."
+        case .untrustedDevice(let what): what
+        case .untrustedServer(let what): what
         }
     }
 

@@ -55,6 +55,7 @@ public struct ResetCourier: Sendable {
 
     /// Carries an approved request to the device and returns the completed request.
     public func carry(_ request: API.PasswordReset, deviceAddress: String? = nil) async throws(ClientError) -> API.PasswordReset {
+        let certified = try await client.certifiedDevice(request.deviceSerial)
         let device = try await link(to: request.deviceSerial, deviceAddress: deviceAddress)
         let proof: ProximityProof
         do {
@@ -64,6 +65,12 @@ public struct ResetCourier: Sendable {
         }
         guard proof.serial == request.deviceSerial else {
             throw .unexpectedAnswer("the device at \(device.address) is \(proof.serial), not \(request.deviceSerial)")
+        }
+        // The password was sealed to the certified key: deliver it only to the device that proves it holds it.
+        guard proof.isSigned(by: certified.signingKey) else {
+            throw .untrustedDevice(
+                "The device at \(device.address) did not prove it holds the key its manufacturer certified for "
+                    + "\(request.deviceSerial): nothing was delivered.")
         }
         let grant = try await client.grant(request.id, proof: proof)
         let receipt = try await device.applyReset(grant: grant.grant, sealedPassword: grant.sealedPassword)

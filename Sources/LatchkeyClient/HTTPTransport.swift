@@ -4,6 +4,7 @@ import LatchkeyProtocol
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOSSL
 
 /// JSON over HTTP with Latchkey's error body, shared by the service client and the device link.
 struct HTTPTransport: Sendable {
@@ -44,6 +45,10 @@ struct HTTPTransport: Sendable {
             let response = try await client.execute(request, timeout: timeout)
             status = Int(response.status.code)
             data = Data(buffer: try await response.body.collect(upTo: 8 << 20))
+        } catch let error as NIOSSLError {
+            throw .untrustedServer(
+                "The service at \(baseURL) presented a TLS certificate this app does not trust (\(error)): give the CA that "
+                    + "signed it with --ca-file (or LATCHKEY_CA_FILE).")
         } catch {
             throw .unreachable("Could not reach \(baseURL): \(error)")
         }

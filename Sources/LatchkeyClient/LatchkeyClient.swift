@@ -12,14 +12,20 @@ import NIOHTTP1
 public struct LatchkeyClient: Sendable {
     public let server: String
     public var token: String?
+    /// The manufacturer roots the app trusts: the only source of a device's keys it seals to and checks proofs with.
+    public var manufacturerRoots: ManufacturerRoots?
     let transport: HTTPTransport
 
-    public init(server: String, token: String? = nil, httpClient: HTTPClient = .shared) {
+    /// `httpClient` carries the TLS trust (`ClientTLS.httpClient(caFile:)` for a private CA).
+    public init(server: String, token: String? = nil, manufacturerRoots: ManufacturerRoots? = nil, httpClient: HTTPClient = .shared) {
         let server = server.hasSuffix("/") ? String(server.dropLast()) : server
         self.server = server
         self.token = token
+        self.manufacturerRoots = manufacturerRoots
         self.transport = HTTPTransport(baseURL: server + "/api/v1", client: httpClient)
     }
+
+    var httpClient: HTTPClient { transport.client }
 
     private func signedIn() throws(ClientError) -> String {
         guard let token else { throw .notSignedIn }
@@ -83,6 +89,30 @@ public struct LatchkeyClient: Sendable {
         try await transport.send(.GET, "/devices/\(Self.pathComponent(serial))", token: try signedIn())
     }
 
+    /// The device as its manufacturer certified it: the platform hands over the chain, the app verifies it against
+    /// its own roots and reads the keys from it. A platform that lies about a device's keys is caught here.
+    public func certifiedDevice(_ serial: String) async throws(ClientError) -> AttestedDevice {
+        guard let manufacturerRoots, !manufacturerRoots.certificates.isEmpty else {
+            throw .untrustedDevice(
+                "No manufacturer roots are configured, so device \(serial)'s keys cannot be checked: give --manufacturer-roots "
+                    + "(or LATCHKEY_MANUFACTURER_ROOTS). Nothing was sealed.")
+        }
+        let detail = try await device(serial)
+        guard let chain = detail.certificateChain else {
+            throw .untrustedDevice("The platform gave no certificate for device \(serial): nothing was sealed.")
+        }
+        let attested: AttestedDevice
+        do {
+            attested = try await manufacturerRoots.attest(chainPEM: chain, now: Date())
+        } catch {
+            throw .untrustedDevice("Device \(serial)'s certificate is not trusted (\(error.description)): nothing was sealed.")
+        }
+        guard attested.serial == serial else {
+            throw .untrustedDevice("The platform gave a certificate for device \(attested.serial), not \(serial): nothing was sealed.")
+        }
+        return attested
+    }
+
     // MARK: - Password resets
 
     public func requestReset(serial: String, mode: ResetMode) async throws(ClientError) -> API.PasswordReset {
@@ -103,11 +133,10 @@ public struct LatchkeyClient: Sendable {
     public func approveReset(_ id: UUID, newPassword: String) async throws(ClientError) -> API.PasswordReset {
         do { try PasswordPolicy.device.check(newPassword) } catch { throw .weakPassword(error.description) }
         let request = try await reset(id)
-        let detail = try await device(request.deviceSerial)
-        guard let raw = Base64URL.decode(detail.agreementKey),
-            let key = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: raw),
-            let sealed = try? PasswordSeal.seal(newPassword, to: key, requestId: id)
-        else { throw .unexpectedAnswer("the device's key cannot be used for sealing") }
+        let device = try await certifiedDevice(request.deviceSerial)
+        guard let sealed = try? PasswordSeal.seal(newPassword, to: device.agreementKey, requestId: id, serial: device.serial) else {
+            throw .unexpectedAnswer("the device's key cannot be used for sealing")
+        }
         return try await transport.send(.POST, "/password-resets/\(id)/approve", token: try signedIn(),
                                         body: API.ApprovePasswordReset(sealedPassword: sealed))
     }

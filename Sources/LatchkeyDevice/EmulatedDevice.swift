@@ -138,7 +138,9 @@ public actor EmulatedDevice {
         }
         let password: String
         do {
-            password = try PasswordSeal.open(sealedPassword, with: agreementKey, requestId: requestId)
+            password = try PasswordSeal.open(sealedPassword, with: agreementKey, requestId: requestId, serial: state.serial)
+        } catch .retiredSuite {
+            throw .grantInvalid("The new password was sealed with an older method this device no longer accepts: the owner must approve the request again.")
         } catch {
             throw .grantInvalid("The sealed password does not open with this device's key.")
         }

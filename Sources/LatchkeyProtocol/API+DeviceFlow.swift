@@ -21,12 +21,15 @@ extension API {
         /// X25519, base64url: the HPKE recipient key the new password is sealed to.
         public var agreementKey: String
         public var bound: Bool
+        /// The manufacturer's chain, PEM, leaf first. Clients take both keys from it, never from the fields above.
+        public var certificateChain: String?
 
-        public init(device: Device, signingKey: String, agreementKey: String, bound: Bool) {
+        public init(device: Device, signingKey: String, agreementKey: String, bound: Bool, certificateChain: String?) {
             self.device = device
             self.signingKey = signingKey
             self.agreementKey = agreementKey
             self.bound = bound
+            self.certificateChain = certificateChain
         }
     }
 

@@ -1,41 +1,74 @@
 import Crypto
 import Foundation
 
-/// Seals the new admin password to the device's X25519 key with HPKE (RFC 9180, X25519 / HKDF-SHA256 /
-/// ChaCha20-Poly1305), so that the platform and the installer only ever relay ciphertext.
+/// Seals the new admin password to the device's X25519 key with HPKE, so that the platform and the installer only
+/// ever relay ciphertext.
 ///
-/// The seal is bound to one reset request through HPKE's `info`: a seal made for one request opens for no other.
+/// One suite, the one a browser's WebCrypto can compose too: RFC 9180 base mode, DHKEM(X25519, HKDF-SHA256),
+/// HKDF-SHA256, AES-128-GCM. `info` binds the seal to one reset request and one device, so a seal made for one opens
+/// for no other. On the wire: `v2.` then base64url(encapsulated key ‖ ciphertext); empty AAD.
 public enum PasswordSeal {
-    public static let ciphersuite = HPKE.Ciphersuite(kem: .Curve25519_HKDF_SHA256, kdf: .HKDF_SHA256, aead: .chaChaPoly)
+    public static let ciphersuite = HPKE.Ciphersuite(kem: .Curve25519_HKDF_SHA256, kdf: .HKDF_SHA256, aead: .AES_GCM_128)
+    /// Names the suite and layout; a seal without it was made with the retired ChaCha20-Poly1305 suite.
+    public static let prefix = "v2."
+    static let encapsulatedKeySize = 32
+    static let tagSize = 16
 
     /// Why a seal did not open; deliberately vague, as a wrong key and a tampered seal look alike.
     public enum Failure: Error, Equatable {
         case malformed
         case cannotOpen
+        /// Sealed with the suite Latchkey used before: the owner must approve again.
+        case retiredSuite
     }
 
-    /// `base64url(encapsulated key ‖ ciphertext)`.
-    public static func seal(_ password: String, to recipient: Curve25519.KeyAgreement.PublicKey, requestId: UUID) throws -> String {
-        var sender = try HPKE.Sender(recipientKey: recipient, ciphersuite: ciphersuite, info: info(requestId))
+    public static func seal(_ password: String, to recipient: Curve25519.KeyAgreement.PublicKey, requestId: UUID,
+                            serial: String) throws -> String {
+        var sender = try HPKE.Sender(recipientKey: recipient, ciphersuite: ciphersuite, info: info(requestId: requestId, serial: serial))
         let ciphertext = try sender.seal(Data(password.utf8))
-        return Base64URL.encode(sender.encapsulatedKey + ciphertext)
+        return prefix + Base64URL.encode(sender.encapsulatedKey + ciphertext)
     }
 
-    public static func open(_ sealed: String, with key: Curve25519.KeyAgreement.PrivateKey, requestId: UUID) throws(Failure) -> String {
-        guard let bytes = Base64URL.decode(sealed), bytes.count > 32 + 16 else { throw .malformed }
+    public static func open(_ sealed: String, with key: Curve25519.KeyAgreement.PrivateKey, requestId: UUID,
+                            serial: String) throws(Failure) -> String {
+        let (encapsulatedKey, ciphertext) = try parts(of: sealed)
+        let clear = try open(encapsulatedKey: encapsulatedKey, ciphertext: ciphertext, info: info(requestId: requestId, serial: serial),
+                             aad: Data(), with: key)
+        guard let password = String(data: clear, encoding: .utf8) else { throw .malformed }
+        return password
+    }
+
+    /// Whether `sealed` has the shape of a seal of this suite: what the platform checks, as it cannot open it.
+    public static func isWellFormed(_ sealed: String) -> Bool {
+        (try? parts(of: sealed)) != nil
+    }
+
+    /// The suite's single-shot open, as RFC 9180 defines it; `open(_:with:requestId:serial:)` is this with
+    /// Latchkey's `info` and layout.
+    public static func open(encapsulatedKey: Data, ciphertext: Data, info: Data, aad: Data,
+                            with key: Curve25519.KeyAgreement.PrivateKey) throws(Failure) -> Data {
         do {
-            var recipient = try HPKE.Recipient(
-                privateKey: key, ciphersuite: ciphersuite, info: info(requestId), encapsulatedKey: bytes.prefix(32))
-            let clear = try recipient.open(bytes.dropFirst(32))
-            guard let password = String(data: clear, encoding: .utf8) else { throw Failure.malformed }
-            return password
+            var recipient = try HPKE.Recipient(privateKey: key, ciphersuite: ciphersuite, info: info, encapsulatedKey: encapsulatedKey)
+            return try recipient.open(ciphertext, authenticating: aad)
         } catch {
             throw .cannotOpen
         }
     }
 
-    private static func info(_ requestId: UUID) -> Data {
-        Data("latchkey/password-reset/v1/\(requestId.uuidString.lowercased())".utf8)
+    /// `latchkey/password-reset/v2`, the request id (lower case) and the serial, one per line.
+    public static func info(requestId: UUID, serial: String) -> Data {
+        Data("latchkey/password-reset/v2\n\(requestId.uuidString.lowercased())\n\(serial)".utf8)
+    }
+
+    private static func parts(of sealed: String) throws(Failure) -> (Data, Data) {
+        guard sealed.hasPrefix(prefix) else {
+            if let bytes = Base64URL.decode(sealed), bytes.count > encapsulatedKeySize + tagSize { throw .retiredSuite }
+            throw .malformed
+        }
+        guard let bytes = Base64URL.decode(String(sealed.dropFirst(prefix.count))),
+            bytes.count > encapsulatedKeySize + tagSize
+        else { throw .malformed }
+        return (bytes.prefix(encapsulatedKeySize), bytes.dropFirst(encapsulatedKeySize))
     }
 }
 

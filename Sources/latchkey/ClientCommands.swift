@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import LatchkeyClient
 import LatchkeyProtocol
@@ -7,6 +8,14 @@ import LatchkeyProtocol
 struct ClientOptions: ParsableArguments {
     @Option(help: "The Latchkey service (default: the one you logged in to, else http://127.0.0.1:8080).") var server: String?
     @Flag(help: "Print JSON for scripts instead of text for people.") var json = false
+    @Option(name: .customLong("ca-file"),
+            help: "PEM of the CA that signed the service's TLS certificate (else LATCHKEY_CA_FILE, else the system's CAs).")
+    var caFile: String?
+    @Option(name: .customLong("manufacturer-roots"), help: """
+        PEM of the manufacturer roots that certify devices' keys (else LATCHKEY_MANUFACTURER_ROOTS, \
+        else $LATCHKEY_HOME/manufacturer-roots.pem).
+        """)
+    var manufacturerRoots: String?
 
     /// The client for the chosen service, signed in when the saved sign-in is for that service.
     func client(requireSignIn: Bool = true) throws -> LatchkeyClient {
@@ -14,7 +23,24 @@ struct ClientOptions: ParsableArguments {
         let server = self.server ?? saved?.server ?? "http://127.0.0.1:8080"
         let token = saved?.server == server ? saved?.token : nil
         if requireSignIn && token == nil { throw CLIError(ClientError.notSignedIn.description) }
-        return LatchkeyClient(server: server, token: token)
+        let environment = ProcessInfo.processInfo.environment
+        let caFile = self.caFile ?? environment["LATCHKEY_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        let httpClient: HTTPClient
+        do { httpClient = try ClientTLS.httpClient(caFile: caFile) } catch {
+            throw CLIError("--ca-file \(caFile ?? ""): not a PEM certificate file (\(error)).")
+        }
+        return LatchkeyClient(server: server, token: token, manufacturerRoots: try roots(), httpClient: httpClient)
+    }
+
+    /// The manufacturer roots from the flag, the environment, or the file in the CLI's home; nil when none is set.
+    func roots() throws -> ManufacturerRoots? {
+        let inHome = Credentials.directory.appendingPathComponent("manufacturer-roots.pem").path
+        let path = manufacturerRoots ?? ProcessInfo.processInfo.environment["LATCHKEY_MANUFACTURER_ROOTS"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (FileManager.default.fileExists(atPath: inHome) ? inHome : nil)
+        guard let path else { return nil }
+        do { return try ManufacturerRoots(path: path) } catch {
+            throw CLIError("manufacturer roots \(path): \(error)")
+        }
     }
 
     /// Prints `value` as JSON with `--json`, else the text.

@@ -76,6 +76,12 @@ struct Demo {
         }
         _ = try await owner.authorize(site: site.id, installerEmail: Self.installer.email, permissions: [.view, .passwordReset])
 
+        // The demo's apps trust its manufacturer, as an app that ships with the manufacturers' roots does.
+        for home in ["demo-owner", "demo-installer"] {
+            let folder = URL(fileURLWithPath: dataDirectory).appendingPathComponent(home)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try Data(try authority.rootsPEM.utf8).write(to: folder.appendingPathComponent("manufacturer-roots.pem"))
+        }
         try await withThrowingTaskGroup(of: Void.self) { group in
             var runners: [(DemoDevice, DeviceRunner)] = []
             for device in Self.devices {

@@ -30,6 +30,7 @@ struct NetworkNamespaceTests {
         let ownerOnSite = scratch.folder("owner-site-a")
         let ownerAway = scratch.folder("owner-elsewhere")
         let installer = scratch.folder("installer")
+        try Manufacture.trust(identity.roots, in: [ownerOnSite, ownerAway, installer])
         func cli(_ arguments: [String], home: URL, in namespace: String, input: String = "") async throws -> Latchkey.Run {
             try await Latchkey.run(arguments, home: home, input: input, namespace: namespace)
         }

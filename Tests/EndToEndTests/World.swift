@@ -41,6 +41,7 @@ struct World: Sendable {
 
         let owner = scratch.folder("owner")
         let installer = scratch.folder("installer")
+        try Manufacture.trust(identity.roots, in: [owner, installer])
         #expect(try await Latchkey.run(["signup", "--server", server, "--email", "lm.rossi@gmail.com", "--name", "Laura Rossi",
                                         "--role", "owner", "--password-stdin"], input: "owner password 1\n").succeeded)
         #expect(try await Latchkey.run(["signup", "--server", server, "--email", "ivan@impianti.it", "--name", "Ivan Bianchi",
@@ -112,6 +113,14 @@ struct World: Sendable {
 
 /// `latchkey manufacturer init` and `issue`, as a manufacturer runs them.
 enum Manufacture {
+    /// The apps in these homes trust the manufacturer's root, as an app that ships with it does.
+    static func trust(_ roots: String, in homes: [URL]) throws {
+        for home in homes {
+            try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: roots, toPath: home.appendingPathComponent("manufacturer-roots.pem").path)
+        }
+    }
+
     /// The identity file and the roots the platform must trust.
     static func device(serial: String, model: String, in scratch: Scratch) async throws -> (file: String, roots: String) {
         let authority = scratch.folder("manufacturer").path

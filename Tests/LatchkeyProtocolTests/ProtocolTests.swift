@@ -97,12 +97,45 @@ struct SealAndGrantTests {
     @Test func onlyTheDeviceKeyOpensTheSealAndOnlyForItsRequest() throws {
         let device = Curve25519.KeyAgreement.PrivateKey()
         let request = UUID()
-        let sealed = try PasswordSeal.seal("Nuova2026x", to: device.publicKey, requestId: request)
+        let sealed = try PasswordSeal.seal("Nuova2026x", to: device.publicKey, requestId: request, serial: "NVR-1")
         #expect(!sealed.contains("Nuova2026x"))
-        #expect(try PasswordSeal.open(sealed, with: device, requestId: request) == "Nuova2026x")
-        #expect(throws: PasswordSeal.Failure.cannotOpen) { try PasswordSeal.open(sealed, with: .init(), requestId: request) }
-        #expect(throws: PasswordSeal.Failure.cannotOpen) { try PasswordSeal.open(sealed, with: device, requestId: UUID()) }
-        #expect(throws: PasswordSeal.Failure.malformed) { try PasswordSeal.open("short", with: device, requestId: request) }
+        #expect(sealed.hasPrefix("v2."))
+        #expect(try PasswordSeal.open(sealed, with: device, requestId: request, serial: "NVR-1") == "Nuova2026x")
+        #expect(throws: PasswordSeal.Failure.cannotOpen) { try PasswordSeal.open(sealed, with: .init(), requestId: request, serial: "NVR-1") }
+        #expect(throws: PasswordSeal.Failure.cannotOpen) { try PasswordSeal.open(sealed, with: device, requestId: UUID(), serial: "NVR-1") }
+        #expect(throws: PasswordSeal.Failure.cannotOpen) { try PasswordSeal.open(sealed, with: device, requestId: request, serial: "NVR-2") }
+        #expect(throws: PasswordSeal.Failure.malformed) { try PasswordSeal.open("short", with: device, requestId: request, serial: "NVR-1") }
+    }
+
+    /// The suite is RFC 9180's DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 / AES-128-GCM: appendix A.1.1's base-mode
+    /// vector (its recipient key, encapsulated key, info, AAD and first ciphertext) opens to its plaintext.
+    @Test func theSuiteOpensRFC9180AppendixA11() throws {
+        func hex(_ text: String) -> Data {
+            Data(stride(from: 0, to: text.count, by: 2).map { UInt8(text.dropFirst($0).prefix(2), radix: 16)! })
+        }
+        let skRm = try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: hex("4612c550263fc8ad58375df3f557aac531d26850903e55a9f23f21d8534e8ac8"))
+        #expect(skRm.publicKey.rawRepresentation == hex("3948cfe0ad1ddb695d780e59077195da6c56506b027329794ab02bca80815c4d"))
+        let opened = try PasswordSeal.open(
+            encapsulatedKey: hex("37fda3567bdbd628e88668c3c8d7e97d1d1253b6d4ea6d44c150f741f1bf4431"),
+            ciphertext: hex("f938558b5d72f1a23810b4be2ab4f84331acc02fc97babc53a52ae8218a355a96d8770ac83d07bea87e13c512a"),
+            info: hex("4f6465206f6e2061204772656369616e2055726e"), aad: hex("436f756e742d30"), with: skRm)
+        #expect(opened == hex("4265617574792069732074727574682c20747275746820626561757479"))
+        // The same vector's ciphertext in Latchkey's layout: it opens only with the info it was sealed under.
+        let laidOut = "v2." + Base64URL.encode(hex("37fda3567bdbd628e88668c3c8d7e97d1d1253b6d4ea6d44c150f741f1bf4431")
+            + hex("f938558b5d72f1a23810b4be2ab4f84331acc02fc97babc53a52ae8218a355a96d8770ac83d07bea87e13c512a"))
+        #expect(throws: PasswordSeal.Failure.cannotOpen) { try PasswordSeal.open(laidOut, with: skRm, requestId: UUID(), serial: "NVR-1") }
+    }
+
+    /// A seal from before the suite changed (ChaCha20-Poly1305, no prefix) is named as such, so the device can say what to do.
+    @Test func aSealOfTheRetiredSuiteIsRecognised() throws {
+        let device = Curve25519.KeyAgreement.PrivateKey()
+        let request = UUID()
+        var sender = try HPKE.Sender(
+            recipientKey: device.publicKey, ciphersuite: HPKE.Ciphersuite(kem: .Curve25519_HKDF_SHA256, kdf: .HKDF_SHA256, aead: .chaChaPoly),
+            info: Data("latchkey/password-reset/v1/\(request.uuidString.lowercased())".utf8))
+        let old = Base64URL.encode(sender.encapsulatedKey + (try sender.seal(Data("Nuova2026x".utf8))))
+        #expect(throws: PasswordSeal.Failure.retiredSuite) { try PasswordSeal.open(old, with: device, requestId: request, serial: "NVR-1") }
+        #expect(!PasswordSeal.isWellFormed(old))
     }
 
     @Test func grantsVerifyOnlyWithThePlatformKeyForTheirDeviceBeforeExpiry() async throws {

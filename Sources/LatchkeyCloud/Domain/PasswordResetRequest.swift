@@ -176,18 +176,15 @@ public struct PasswordResetRequest: Sendable, Equatable {
     }
 }
 
-/// What the platform accepts as a sealed password: base64url of an HPKE encapsulated key and ciphertext.
-/// Too short to be anything else, so a clear password sent by mistake is refused rather than stored.
+/// What the platform accepts as a sealed password: `v2.` and base64url of an HPKE encapsulated key and ciphertext,
+/// so a clear password sent by mistake is refused rather than stored.
 public enum SealedPasswordFormat {
-    /// X25519 encapsulated key (32) + ChaCha20-Poly1305 tag (16) + the shortest allowed password (8).
-    public static let minimumBytes = 32 + 16 + 8
     public static let maximumCharacters = 4096
 
     public static func check(_ sealed: String) throws(LatchkeyError) {
-        guard sealed.count <= maximumCharacters, let bytes = Base64URL.decode(sealed), bytes.count >= minimumBytes
-        else {
+        guard sealed.count <= maximumCharacters, PasswordSeal.isWellFormed(sealed) else {
             throw .invalidRequest(
-                "sealedPassword must be the new password sealed to the device's key (HPKE), base64url-encoded; never send a clear password."
+                "sealedPassword must be the new password sealed to the device's certified key (HPKE, X25519 / HKDF-SHA256 / AES-128-GCM) as 'v2.' and base64url; never send a clear password."
             )
         }
     }

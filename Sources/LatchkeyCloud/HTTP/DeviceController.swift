@@ -34,6 +34,7 @@ struct DeviceController {
             throw LatchkeyError.deviceOffline(serial: device.serial)
         }
         return API.DeviceDetail(device: API.Device(device, compatibility: compatibility, at: clock.now()),
-                                signingKey: identity.signingKey, agreementKey: identity.agreementKey, bound: device.keysPinned)
+                                signingKey: identity.signingKey, agreementKey: identity.agreementKey, bound: device.keysPinned,
+                                certificateChain: identity.certificateChain)
     }
 }

@@ -94,15 +94,18 @@ struct AttackTests {
             let request = try await scene.approvedRequest(on: app, mode: .offSite)
             let grant: API.Grant = try await scene.grant(on: app, request, courier: scene.owner).decode()
             let strangerKey = Curve25519.KeyAgreement.PrivateKey()
-            let toStranger = try PasswordSeal.seal("Rubata2025", to: strangerKey.publicKey, requestId: request.id)
-            let toOtherRequest = try PasswordSeal.seal("Rubata2025", to: await scene.device.device.agreementPublicKey, requestId: UUID())
-            for sealed in [toStranger, toOtherRequest, "bm90LWEtc2VhbA"] {
+            let serial = scene.device.serial
+            let toStranger = try PasswordSeal.seal("Rubata2025", to: strangerKey.publicKey, requestId: request.id, serial: serial)
+            let deviceKey = await scene.device.device.agreementPublicKey
+            let toOtherRequest = try PasswordSeal.seal("Rubata2025", to: deviceKey, requestId: UUID(), serial: serial)
+            let toOtherDevice = try PasswordSeal.seal("Rubata2025", to: deviceKey, requestId: request.id, serial: "OTHER-1")
+            for sealed in [toStranger, toOtherRequest, toOtherDevice, "bm90LWEtc2VhbA"] {
                 let answer = try await apply(scene, grant: grant.grant, sealed: sealed)
                 #expect(answer.status == 403)
                 #expect(answer.code == .grantInvalid)
             }
             // Only the device key opens the real seal; another key gets nothing out of it.
-            #expect(throws: PasswordSeal.Failure.cannotOpen) { try PasswordSeal.open(grant.sealedPassword, with: strangerKey, requestId: request.id) }
+            #expect(throws: PasswordSeal.Failure.cannotOpen) { try PasswordSeal.open(grant.sealedPassword, with: strangerKey, requestId: request.id, serial: serial) }
             try await expectNothingChanged(app, scene, request)
             // The refused attempts spent nothing: the real grant still applies.
             #expect(try await apply(scene, grant: grant.grant, sealed: grant.sealedPassword).status == 200)
@@ -199,7 +202,7 @@ struct EmulatedDeviceTests {
 
         func grant(for proof: ProximityProof, on target: EmulatedDevice) async throws -> (String, String) {
             let requestId = UUID()
-            let sealed = try PasswordSeal.seal("Nuova2025x", to: await target.agreementPublicKey, requestId: requestId)
+            let sealed = try PasswordSeal.seal("Nuova2025x", to: await target.agreementPublicKey, requestId: requestId, serial: "CAM-1")
             let token = try await ResetGrant.sign(
                 ResetGrantClaims(requestId: requestId, serial: "CAM-1", nonce: proof.nonce, issuedAt: clock.now, expiresAt: clock.now + 60),
                 with: platformKey)
@@ -306,7 +309,7 @@ struct EmulatedDeviceTests {
         let courier = try await device.challenge(from: "192.0.2.10")
         for _ in 0..<500 { _ = try await device.challenge(from: "192.0.2.66") }
         let requestId = UUID()
-        let sealed = try PasswordSeal.seal("Nuova2025x", to: await device.agreementPublicKey, requestId: requestId)
+        let sealed = try PasswordSeal.seal("Nuova2025x", to: await device.agreementPublicKey, requestId: requestId, serial: "CAM-1")
         func grant(_ nonce: String) async throws -> String {
             try await ResetGrant.sign(ResetGrantClaims(requestId: requestId, serial: "CAM-1", nonce: nonce, issuedAt: clock.now,
                                                        expiresAt: clock.now + 60), with: platformKey)

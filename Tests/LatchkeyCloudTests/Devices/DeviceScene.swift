@@ -44,7 +44,7 @@ struct BoundDeviceScene: Sendable {
             body: API.RequestPasswordReset(mode: mode)).decode()
         let detail: API.DeviceDetail = try await app.call(.get, "/api/v1/devices/\(device.serial)", token: owner.token).decode()
         let key = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: try #require(Base64URL.decode(detail.agreementKey)))
-        let sealed = try PasswordSeal.seal(newPassword, to: key, requestId: request.id)
+        let sealed = try PasswordSeal.seal(newPassword, to: key, requestId: request.id, serial: device.serial)
         let approved = try await app.call(.post, "/api/v1/password-resets/\(request.id)/approve", token: owner.token,
                                           body: API.ApprovePasswordReset(sealedPassword: sealed))
         #expect(approved.status == .ok, "\(approved.text)")

@@ -28,7 +28,7 @@ struct DeviceHarness: Sendable {
     ) async throws -> DeviceHarness {
         let directory = stateDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("latchkey-device-\(UUID())")
         let platformPort = try #require(app.client.port)
-        let identity = try identity ?? TestManufacturer.trusted.issue(serial: serial, model: model, now: app.clock.now)
+        let identity = try identity ?? TestManufacturer.trusted.issue(serial: serial, model: model, now: min(Date(), app.clock.now))
         let configuration = DeviceConfiguration(
             identity: identity, deviceType: .nvr, firmware: firmware, cloudURL: "http://127.0.0.1:\(platformPort)",
             listenHost: "127.0.0.1", listenPort: 0, stateDirectory: directory.path, adminPassword: adminPassword,
@@ -77,6 +77,7 @@ struct DeviceHarness: Sendable {
         let body: Data
         func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T { try WireCoding.makeDecoder().decode(T.self, from: body) }
         var code: APIErrorCode? { (try? WireCoding.makeDecoder().decode(APIErrorBody.self, from: body))?.error.code }
+        var message: String? { (try? WireCoding.makeDecoder().decode(APIErrorBody.self, from: body))?.error.message }
     }
 
     func local(_ method: HTTPMethod, _ path: String, body: (some Encodable)? = Optional<String>.none,

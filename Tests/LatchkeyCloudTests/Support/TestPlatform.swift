@@ -109,7 +109,7 @@ struct TestPlatform {
     @discardableResult
     func addDevice(serial: String = "DS-7608NI-K2-\(UUID().uuidString.prefix(8))", model: String = "DS-7608NI-K2",
                    firmware: String = "V4.62.200", type: DeviceType = .nvr, on site: API.Site?) async throws -> Device {
-        let identity = try TestManufacturer.trusted.issue(serial: serial, model: model, now: clock.now)
+        let identity = try TestManufacturer.trusted.issue(serial: serial, model: model, now: min(Date(), clock.now))
         let attested = try await TestManufacturer.trusted.roots.attest(chainPEM: identity.chain, now: clock.now)
         let device = Device(serial: serial, model: model, deviceType: type, firmware: firmware, siteId: site?.id, online: true,
                             identity: DeviceIdentity(attested), keysPinned: site != nil)
@@ -146,4 +146,4 @@ struct ResetScene: Sendable {
 }
 
 /// A well-formed sealed password: what an HPKE seal to the device key looks like on the wire.
-let sampleSealedPassword = Base64URL.encode(Data((0..<80).map { UInt8($0) }))
+let sampleSealedPassword = PasswordSeal.prefix + Base64URL.encode(Data((0..<80).map { UInt8($0) }))

@@ -1,0 +1,24 @@
+import AsyncHTTPClient
+import Foundation
+import NIOSSL
+import Synchronization
+
+/// The app's TLS trust: the system's CAs, or only the private CA an operator gives (`--ca-file`, `LATCHKEY_CA_FILE`).
+public enum ClientTLS {
+    private static let clients = Mutex<[String: HTTPClient]>([:])
+
+    /// An HTTP client trusting only the CA certificates in `caFile` (PEM), or `.shared` for the system's. One per file,
+    /// kept for the life of the process like `HTTPClient.shared`.
+    public static func httpClient(caFile: String?) throws -> HTTPClient {
+        guard let caFile else { return .shared }
+        return try clients.withLock { clients in
+            if let client = clients[caFile] { return client }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+            let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+                                    configuration: HTTPClient.Configuration(tlsConfiguration: tls))
+            clients[caFile] = client
+            return client
+        }
+    }
+}
