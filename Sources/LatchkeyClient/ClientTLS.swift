@@ -15,8 +15,10 @@ public enum ClientTLS {
             if let client = clients[caFile] { return client }
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
-            let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
-                                    configuration: HTTPClient.Configuration(tlsConfiguration: tls))
+            var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+            // A refused handshake is retried until the connect deadline: keep it short so the reason comes quickly.
+            configuration.timeout.connect = .seconds(5)
+            let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
             clients[caFile] = client
             return client
         }

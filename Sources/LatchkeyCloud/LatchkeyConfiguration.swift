@@ -27,6 +27,18 @@ public struct LatchkeyConfiguration: Sendable {
     public var deviceHelloTimeout: Duration = .seconds(5)
     /// How long the platform waits for a device to answer a code check.
     public var deviceAnswerTimeout: Duration = .seconds(5)
+    /// PEM files of the server's TLS certificate chain (P-256 or RSA: browsers refuse Ed25519) and its private key.
+    public var tlsCertificateFile: String?
+    public var tlsKeyFile: String?
+    /// TLS ends at a reverse proxy in front: cookies are `Secure`, and the forwarded client address is taken from the
+    /// proxies in `trustedProxies` only.
+    public var behindProxy = false
+    public var trustedProxies: Set<String> = []
+    /// Plain HTTP on a non-loopback address, passwords and tokens in clear: only when told so.
+    public var insecureHTTP = false
+
+    /// Whether browsers reach the portal over HTTPS (directly or through the proxy), so cookies may be `Secure`.
+    public var servesHTTPS: Bool { tlsCertificateFile != nil || behindProxy }
 
     public init() {}
 
@@ -40,6 +52,12 @@ public struct LatchkeyConfiguration: Sendable {
         configuration.signingKeyFile = FileManager.default.temporaryDirectory
             .appendingPathComponent("latchkey-key-\(UUID().uuidString)/platform-signing-key.pem").path
         return configuration
+    }
+}
+
+extension LatchkeyConfiguration {
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 }
 
@@ -80,6 +98,23 @@ extension LatchkeyConfiguration {
         signingKeyFile = reader.string(
             forKey: "signing.key.file", default: URL(fileURLWithPath: directory).appendingPathComponent("platform-signing-key.pem").path)
         previousSigningKeyFile = reader.string(forKey: "previous.signing.key.file")
+        tlsCertificateFile = reader.string(forKey: "tls.cert").flatMap { $0.isEmpty ? nil : $0 }
+        tlsKeyFile = reader.string(forKey: "tls.key").flatMap { $0.isEmpty ? nil : $0 }
+        if (tlsCertificateFile == nil) != (tlsKeyFile == nil) { problems.append("tls-cert and tls-key go together: give both or neither.") }
+        // Switches arrive as text from flags and the environment alike.
+        func switchedOn(_ key: ConfigKey) -> Bool { ["1", "true", "yes"].contains(reader.string(forKey: key)?.lowercased() ?? "") }
+        behindProxy = switchedOn("behind.proxy")
+        insecureHTTP = switchedOn("insecure.http")
+        trustedProxies = Set((reader.string(forKey: "trusted.proxy") ?? "").split(separator: ",").map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }.filter { !$0.isEmpty })
+        if behindProxy && trustedProxies.isEmpty { problems.append("behind-proxy needs --trusted-proxy with the proxy's address.") }
+        if !Self.isLoopback(host) && tlsCertificateFile == nil && !behindProxy && !insecureHTTP {
+            problems.append(
+                "host \(host) is not a loopback address, and without TLS passwords, tokens and cookies would cross the network in clear: "
+                    + "give --tls-cert and --tls-key, or --behind-proxy (with --trusted-proxy) when TLS ends at a reverse proxy, "
+                    + "or --insecure-http if you really mean it.")
+        }
         if let roots = reader.string(forKey: "manufacturer.roots"), !roots.isEmpty {
             do { manufacturerRoots = try ManufacturerRoots(path: roots) } catch {
                 problems.append("manufacturer-roots '\(roots)': \(error)")

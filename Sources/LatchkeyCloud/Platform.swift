@@ -3,6 +3,9 @@ import Foundation
 import FluentKit
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import HummingbirdWebSocket
 import LatchkeyProtocol
 import Logging
@@ -32,7 +35,8 @@ public func buildPlatform(
     var logger = logger ?? Logger(label: "latchkey")
     logger.logLevel = configuration.logLevel
 
-    // The key first: a bad key file stops the start before the database is opened.
+    // The keys first: a bad key file stops the start before the database is opened.
+    let tls = try configuration.serverTLS()
     let signingKey = try PlatformSigningKey.loadOrCreate(file: configuration.signingKeyFile)
     var rotation: KeyRotation?
     if let previousFile = configuration.previousSigningKeyFile {
@@ -77,6 +81,8 @@ public func buildPlatform(
     let renderer = try await PortalRenderer.bundled()
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestMetricsMiddleware(factory: metricsFactory))
+    router.add(middleware: ClientAddressMiddleware(trustedProxies: configuration.trustedProxies))
+    if configuration.servesHTTPS { router.add(middleware: SecureCookiesMiddleware()) }
     router.add(middleware: ErrorMiddleware { request, error in
         // Outside the API, a person is reading: the error is a page in their language.
         request.uri.path.hasPrefix("/api/") ? nil
@@ -107,16 +113,20 @@ public func buildPlatform(
     let channel = DeviceChannel(
         devices: devices, resets: resets, hub: channels, signingKey: signingKey, rotation: rotation,
         heartbeatInterval: configuration.deviceHeartbeatInterval, helloTimeout: configuration.deviceHelloTimeout, logger: logger)
+    var server: HTTPServerBuilder = .http1WebSocketUpgrade(
+        configuration: .init(ws: .init(autoPing: .enabled(timePeriod: configuration.deviceHeartbeatInterval)))
+    ) { request, _, _ in
+        guard request.path == DeviceChannel.path else { return .dontUpgrade }
+        return .upgrade([:]) { inbound, outbound, _ in
+            try await channel.run(inbound: inbound, outbound: outbound)
+        }
+    }
+    if let tls {
+        server = try .tls(server, tlsConfiguration: tls)
+    }
     let application = Application(
         router: router,
-        server: .http1WebSocketUpgrade(
-            configuration: .init(ws: .init(autoPing: .enabled(timePeriod: configuration.deviceHeartbeatInterval)))
-        ) { request, _, _ in
-            guard request.path == DeviceChannel.path else { return .dontUpgrade }
-            return .upgrade([:]) { inbound, outbound, _ in
-                try await channel.run(inbound: inbound, outbound: outbound)
-            }
-        },
+        server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "latchkey"),
         services: [
             databaseService, hub,
@@ -142,5 +152,19 @@ extension API.KeySet {
             .init(kty: "OKP", crv: "Ed25519", x: Base64URL.encode(key.rawRepresentation), kid: ResetGrant.keyID(of: key),
                   alg: "EdDSA", use: "sig")
         ])
+    }
+}
+
+extension LatchkeyConfiguration {
+    /// The server's TLS settings from `--tls-cert` and `--tls-key`, or nil for plain HTTP.
+    func serverTLS() throws -> TLSConfiguration? {
+        guard let tlsCertificateFile, let tlsKeyFile else { return nil }
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(tlsCertificateFile).map { NIOSSLCertificateSource.certificate($0) }
+            let key = try NIOSSLPrivateKey(file: tlsKeyFile, format: .pem)
+            return TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        } catch {
+            throw ConfigurationError(problems: ["tls-cert \(tlsCertificateFile) / tls-key \(tlsKeyFile): not a PEM certificate chain and key (\(error))."])
+        }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import HummingbirdWSClient
 import LatchkeyProtocol
 import Logging
+import NIOSSL
 import ServiceLifecycle
 
 /// The device's outbound WebSocket to the platform: proves its certified identity, checks the platform's against the
@@ -9,6 +10,8 @@ import ServiceLifecycle
 struct CloudChannel: Service {
     let device: EmulatedDevice
     let url: String
+    /// Used for `wss://` only.
+    let tls: TLSConfiguration
     let logger: Logger
     let heartbeat: Duration
     /// `host:port` of the local API on each LAN, once it listens.
@@ -20,6 +23,9 @@ struct CloudChannel: Service {
             let started = ContinuousClock.now
             do {
                 try await cancelWhenGracefulShutdown { try await connectOnce() }
+            } catch let error as NIOSSLError {
+                logger.error("The platform's TLS certificate is not trusted: give --ca-file with the CA that signed it",
+                             metadata: ["url": "\(url)", "error": "\(error)"])
             } catch {
                 logger.info("Cloud channel down", metadata: ["error": "\(error)"])
             }
@@ -32,7 +38,8 @@ struct CloudChannel: Service {
 
     private func connectOnce() async throws {
         let configuration = WebSocketClientConfiguration(autoPing: .enabled(timePeriod: heartbeat))
-        try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) { inbound, outbound, _ in
+        try await WebSocketClient.connect(url: url, configuration: configuration, tlsConfiguration: url.hasPrefix("wss://") ? tls : nil,
+                                          logger: logger) { inbound, outbound, _ in
             var messages = inbound.messages(maxSize: 64 * 1024).makeAsyncIterator()
             guard case .text(let text)? = try await messages.next(), case .challenge(let nonce)? = DeviceChannelMessage(text: text) else { return }
             let deviceNonce = Base64URL.random()

@@ -4,6 +4,7 @@ import LatchkeyProtocol
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 
 /// A running emulated device: its local HTTP API, its discovery responder and its channel to the platform.
@@ -41,8 +42,8 @@ public struct DeviceRunner: Sendable {
             application,
             DiscoveryResponder(device: device, host: configuration.discoveryHost, port: configuration.discoveryPort, advertisedAddress: advertised,
                                httpPort: { await boundPort.value }, logger: logger),
-            CloudChannel(device: device, url: Self.channelURL(configuration.cloudURL), logger: logger, heartbeat: heartbeat,
-                         lanAddresses: { ["\(advertised):\(await boundPort.value)"] }),
+            CloudChannel(device: device, url: Self.channelURL(configuration.cloudURL), tls: try Self.tls(caFile: configuration.caFile),
+                         logger: logger, heartbeat: heartbeat, lanAddresses: { ["\(advertised):\(await boundPort.value)"] }),
         ]
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
@@ -62,6 +63,13 @@ public struct DeviceRunner: Sendable {
             }
         }
         return hosts
+    }
+
+    /// The system's CAs, or only the one in `caFile`.
+    static func tls(caFile: String?) throws -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let caFile { tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile)) }
+        return tls
     }
 
     /// `http://host:port` → `ws://host:port/api/v1/devices/channel`.

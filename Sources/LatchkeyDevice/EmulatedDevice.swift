@@ -253,12 +253,15 @@ public struct DeviceConfiguration: Sendable {
     public var discoveryHost: String
     /// The address put in discovery answers; the listen address when that is a specific one.
     public var advertisedAddress: String?
+    /// PEM of the CA that signed the platform's TLS certificate, for `https` clouds on a private CA.
+    public var caFile: String?
 
     public init(
         identity: DeviceIdentityFile, deviceType: DeviceType, firmware: String, cloudURL: String, listenHost: String,
         listenPort: Int, stateDirectory: String, adminPassword: String? = nil,
-        discoveryPort: Int = SADP.port, discoveryHost: String = "0.0.0.0", advertisedAddress: String? = nil
+        discoveryPort: Int = SADP.port, discoveryHost: String = "0.0.0.0", advertisedAddress: String? = nil, caFile: String? = nil
     ) {
+        self.caFile = caFile
         self.identity = identity
         self.deviceType = deviceType
         self.firmware = firmware

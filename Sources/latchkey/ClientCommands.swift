@@ -9,7 +9,7 @@ struct ClientOptions: ParsableArguments {
     @Option(help: "The Latchkey service (default: the one you logged in to, else http://127.0.0.1:8080).") var server: String?
     @Flag(help: "Print JSON for scripts instead of text for people.") var json = false
     @Option(name: .customLong("ca-file"),
-            help: "PEM of the CA that signed the service's TLS certificate (else LATCHKEY_CA_FILE, else the system's CAs).")
+            help: "PEM of the CA that signed the service's TLS certificate (else LATCHKEY_CA_FILE, else $LATCHKEY_HOME/ca.pem, else the system's CAs).")
     var caFile: String?
     @Option(name: .customLong("manufacturer-roots"), help: """
         PEM of the manufacturer roots that certify devices' keys (else LATCHKEY_MANUFACTURER_ROOTS, \
@@ -24,7 +24,9 @@ struct ClientOptions: ParsableArguments {
         let token = saved?.server == server ? saved?.token : nil
         if requireSignIn && token == nil { throw CLIError(ClientError.notSignedIn.description) }
         let environment = ProcessInfo.processInfo.environment
+        let inHome = Credentials.directory.appendingPathComponent("ca.pem").path
         let caFile = self.caFile ?? environment["LATCHKEY_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (FileManager.default.fileExists(atPath: inHome) ? inHome : nil)
         let httpClient: HTTPClient
         do { httpClient = try ClientTLS.httpClient(caFile: caFile) } catch {
             throw CLIError("--ca-file \(caFile ?? ""): not a PEM certificate file (\(error)).")

@@ -19,6 +19,8 @@ struct DeviceCommand: AsyncParsableCommand {
     @Option(help: "The firmware version (e.g. V4.62.200).") var firmware: String
     @Option(name: .customLong("type"), help: "camera, nvr or door_station.") var deviceType: String = "camera"
     @Option(help: "The Latchkey service to connect to.") var cloud: String = "http://127.0.0.1:8080"
+    @Option(name: .customLong("ca-file"), help: "PEM of the CA that signed the service's TLS certificate (else LATCHKEY_CA_FILE).")
+    var caFile: String?
     @Option(help: "HOST:PORT of the device's local API.") var listen: String = "127.0.0.1:8000"
     @Option(name: .customLong("state-dir"), help: "Where the device keeps its keys and settings.") var stateDir: String
     @Option(name: .customLong("admin-password"), help: "Activate with this admin password (else the device starts inactive).")
@@ -33,13 +35,19 @@ struct DeviceCommand: AsyncParsableCommand {
         guard let type = DeviceType(rawValue: deviceType) else {
             throw ValidationError("--type must be one of \(DeviceType.allowedValues).")
         }
+        if let url = URL(string: cloud), url.scheme == "https", let host = url.host,
+            host.allSatisfy({ $0.isNumber || $0 == "." }) || host.contains(":")
+        {
+            throw ValidationError("--cloud \(cloud): over TLS, name the service by the DNS name in its certificate, not an IP address.")
+        }
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
             throw ValidationError("--listen takes HOST:PORT, e.g. 127.0.0.1:8000.")
         }
         let configuration = DeviceConfiguration(
             identity: try loadIdentity(), deviceType: type, firmware: firmware, cloudURL: cloud,
             listenHost: String(listen[..<colon]), listenPort: port, stateDirectory: stateDir, adminPassword: adminPassword,
-            discoveryPort: discoveryPort, advertisedAddress: advertise)
+            discoveryPort: discoveryPort, advertisedAddress: advertise,
+            caFile: caFile ?? ProcessInfo.processInfo.environment["LATCHKEY_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 })
         let runner: DeviceRunner
         do {
             runner = try DeviceRunner(configuration: configuration)

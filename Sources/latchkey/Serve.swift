@@ -12,7 +12,9 @@ struct Serve: AsyncParsableCommand {
         discussion: """
             Uses an SQLite file under --data-dir unless DATABASE_URL names a PostgreSQL database.
             Every flag can also come from the environment: HOST, PORT, DATA_DIR, DATABASE_URL, ON_SITE_WINDOW,
-            OFF_SITE_WINDOW, LOG_LEVEL, MANUFACTURER_ROOTS, SIGNING_KEY_FILE, PREVIOUS_SIGNING_KEY_FILE.
+            OFF_SITE_WINDOW, LOG_LEVEL, MANUFACTURER_ROOTS, SIGNING_KEY_FILE, PREVIOUS_SIGNING_KEY_FILE, TLS_CERT, TLS_KEY,
+            BEHIND_PROXY, TRUSTED_PROXY (comma-separated), INSECURE_HTTP.
+            On an address other than loopback it refuses to start without TLS, --behind-proxy or --insecure-http.
             """
     )
 
@@ -29,6 +31,13 @@ struct Serve: AsyncParsableCommand {
     var signingKeyFile: String?
     @Option(name: .customLong("previous-signing-key-file"), help: "After a rotation: the key devices pinned before it.")
     var previousSigningKeyFile: String?
+    @Option(name: .customLong("tls-cert"), help: "PEM of the server's TLS certificate chain (P-256 or RSA).") var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "PEM of the TLS certificate's private key.") var tlsKey: String?
+    @Flag(name: .customLong("behind-proxy"), help: "TLS ends at a reverse proxy in front of this service.") var behindProxy = false
+    @Option(name: .customLong("trusted-proxy"), help: "The proxy's address, whose X-Forwarded-For is believed (repeatable).")
+    var trustedProxy: [String] = []
+    @Flag(name: .customLong("insecure-http"), help: "Serve plain HTTP on a non-loopback address (passwords in clear).")
+    var insecureHTTP = false
     @Flag(help: "Also seed a demo owner, installer and site, and run three emulated devices on loopback.") var demo = false
 
     func run() async throws {
@@ -36,7 +45,9 @@ struct Serve: AsyncParsableCommand {
             ("host", host), ("port", port.map(String.init)), ("data.dir", dataDir), ("database.url", databaseURL),
             ("on.site.window", onSiteWindow), ("off.site.window", offSiteWindow), ("log.level", logLevel),
             ("manufacturer.roots", manufacturerRoots), ("signing.key.file", signingKeyFile),
-            ("previous.signing.key.file", previousSigningKeyFile),
+            ("previous.signing.key.file", previousSigningKeyFile), ("tls.cert", tlsCert), ("tls.key", tlsKey),
+            ("behind.proxy", behindProxy ? "true" : nil), ("insecure.http", insecureHTTP ? "true" : nil),
+            ("trusted.proxy", trustedProxy.isEmpty ? nil : trustedProxy.joined(separator: ",")),
         ]
         // Whatever the service writes — database, key, demo identities — is the service user's alone.
         umask(0o077)
@@ -63,7 +74,8 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
         guard let demoAuthority else { return try await platform.application.runService() }
-        let demo = Demo(server: "http://\(configuration.host):\(configuration.port)", dataDirectory: dataDirectory,
+        let scheme = configuration.tlsCertificateFile == nil ? "http" : "https"
+        let demo = Demo(server: "\(scheme)://\(configuration.host):\(configuration.port)", dataDirectory: dataDirectory,
                         authority: demoAuthority, platformKey: Base64URL.encode(platform.signingKey.publicKey.rawRepresentation),
                         logger: Logger(label: "latchkey-demo"))
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -16,7 +16,9 @@ struct NetworkNamespaceTests {
 
         let identity = try await Manufacture.device(serial: "NVR-SITE-A", model: "DS-7608NI-K2", in: scratch)
         let service = try Latchkey.Background(["serve", "--host", "0.0.0.0", "--port", "8080", "--data-dir", scratch.folder("service").path,
-                                               "--manufacturer-roots", identity.roots, "--log-level", "warning"], namespace: TwoLANs.cloud)
+                                               "--manufacturer-roots", identity.roots, "--log-level", "warning",
+                                               // What this test is about is the LAN; TLS has its own tests (TLSTests).
+                                               "--insecure-http"], namespace: TwoLANs.cloud)
         defer { service.stop() }
         let device = try Latchkey.Background([
             "device", "--identity", identity.file, "--firmware", "V4.62.200", "--type", "nvr",

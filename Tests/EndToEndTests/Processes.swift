@@ -102,6 +102,17 @@ enum Latchkey {
             throw Failure(description: "no line '\(prefix)' from latchkey:\n\(text)")
         }
 
+        /// Waits until a line containing `fragment` appears, and returns it whole.
+        func line(containing fragment: String, within timeout: Duration = .seconds(30)) async throws -> String {
+            let started = ContinuousClock.now
+            while ContinuousClock.now - started < timeout {
+                if let line = text.split(separator: "\n").first(where: { $0.contains(fragment) }) { return String(line) }
+                if !process.isRunning { break }
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            throw Failure(description: "no line containing '\(fragment)' from latchkey:\n\(text)")
+        }
+
         /// Waits for the process to end by itself.
         func exit(within timeout: Duration = .seconds(30)) async throws -> Int32 {
             let started = ContinuousClock.now

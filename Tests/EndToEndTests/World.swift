@@ -18,37 +18,49 @@ struct World: Sendable {
     var ownerHome: URL { scratch.folder("owner") }
     var installerHome: URL { scratch.folder("installer") }
 
-    static func start(onSiteWindow: String = "5m") async throws -> World {
+    /// With `tls`, the service runs on HTTPS with a certificate from a CA the test makes; the device and the CLI are
+    /// given that CA (`--ca-file`, and `ca.pem` in each CLI home).
+    static func start(onSiteWindow: String = "5m", tls: Bool = false) async throws -> World {
         let scratch = try Scratch()
         let port = Int.random(in: 20_000..<30_000)
-        let server = "http://127.0.0.1:\(port)"
+        // Over TLS the service is named as its certificate names it (the device's WebSocket client sends the name as SNI).
+        let server = tls ? "https://localhost:\(port)" : "http://127.0.0.1:\(port)"
         let serial = "NVR-\(UUID().uuidString.prefix(6))"
         // The manufacturer makes its CA and the device's identity; the platform trusts the CA's root.
         let identity = try await Manufacture.device(serial: serial, model: "DS-7608NI-K2", in: scratch)
+        let certificate = tls ? try TestCA.make(in: scratch.folder("tls")) : nil
+        let tlsServe = certificate.map { ["--tls-cert", $0.certificate, "--tls-key", $0.key] } ?? []
+        let caFile = certificate.map { ["--ca-file", $0.ca] } ?? []
         let service = try Latchkey.Background(["serve", "--port", String(port), "--data-dir", scratch.folder("service").path,
                                                "--manufacturer-roots", identity.roots, "--on-site-window", onSiteWindow,
-                                               "--log-level", "warning"])
-        try await waitForHealth(server)
+                                               "--log-level", "warning"] + tlsServe)
+        try await waitForHealth(server, caFile: caFile)
         let devicePort = Int.random(in: 30_000..<40_000)
         let discoveryPort = Int.random(in: 40_000..<50_000)
         let device = try Latchkey.Background([
             "device", "--identity", identity.file, "--firmware", "V4.62.200", "--type", "nvr",
             "--cloud", server, "--listen", "127.0.0.1:\(devicePort)", "--state-dir", scratch.folder("device").path,
             "--admin-password", "Vecchia2023", "--discovery-port", String(discoveryPort),
-        ])
+        ] + caFile)
         let code = try await device.line(startingWith: "verification code: ")
         _ = try await device.line(startingWith: "listening: ")
 
         let owner = scratch.folder("owner")
         let installer = scratch.folder("installer")
         try Manufacture.trust(identity.roots, in: [owner, installer])
+        if let certificate {
+            for home in [owner, installer] {
+                try FileManager.default.copyItem(atPath: certificate.ca, toPath: home.appendingPathComponent("ca.pem").path)
+            }
+        }
         #expect(try await Latchkey.run(["signup", "--server", server, "--email", "lm.rossi@gmail.com", "--name", "Laura Rossi",
-                                        "--role", "owner", "--password-stdin"], input: "owner password 1\n").succeeded)
+                                        "--role", "owner", "--password-stdin"] + caFile, home: owner, input: "owner password 1\n").succeeded)
         #expect(try await Latchkey.run(["signup", "--server", server, "--email", "ivan@impianti.it", "--name", "Ivan Bianchi",
-                                        "--role", "installer", "--password-stdin"], input: "installer password 1\n").succeeded)
-        #expect(try await Latchkey.run(["login", "--server", server, "--email", "lm.rossi@gmail.com", "--password-stdin"],
+                                        "--role", "installer", "--password-stdin"] + caFile, home: installer,
+                                       input: "installer password 1\n").succeeded)
+        #expect(try await Latchkey.run(["login", "--server", server, "--email", "lm.rossi@gmail.com", "--password-stdin"] + caFile,
                                        home: owner, input: "owner password 1\n").succeeded)
-        #expect(try await Latchkey.run(["login", "--server", server, "--email", "ivan@impianti.it", "--password-stdin"],
+        #expect(try await Latchkey.run(["login", "--server", server, "--email", "ivan@impianti.it", "--password-stdin"] + caFile,
                                        home: installer, input: "installer password 1\n").succeeded)
         let site = try await Latchkey.run(["sites", "--create", "Bar Centrale", "--json"], home: owner)
         let siteId = try WireCoding.makeDecoder().decode(API.Site.self, from: Data(site.output.utf8)).id.uuidString
@@ -98,6 +110,15 @@ struct World: Sendable {
         scratch.remove()
     }
 
+    static func waitForHealth(_ server: String, caFile: [String]) async throws {
+        guard !caFile.isEmpty else { return try await waitForHealth(server) }
+        for _ in 0..<100 {
+            if try await Latchkey.run(["compat", "--server", server] + caFile).succeeded { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw Latchkey.Failure(description: "latchkey serve did not come up at \(server)")
+    }
+
     static func waitForHealth(_ server: String) async throws {
         for _ in 0..<200 {
             if let (_, response) = try? await URLSession.shared.data(from: URL(string: server + "/healthz")!),
@@ -133,5 +154,31 @@ enum Manufacture {
                                              "--out", file])
         guard issued.succeeded else { throw Latchkey.Failure(description: "manufacturer issue: \(issued.text)") }
         return (file, authority + "/roots.pem")
+    }
+}
+
+/// A private CA and a P-256 server certificate for 127.0.0.1 and localhost, made with OpenSSL as an operator would.
+enum TestCA {
+    static func make(in folder: URL, name: String = "Test CA") throws -> (ca: String, certificate: String, key: String) {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let script = """
+            set -e
+            cd "$1"
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 2 \\
+                -subj "/CN=$2" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
+            openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key -out server.csr \\
+                -subj "/CN=127.0.0.1" 2>/dev/null
+            printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > server.ext
+            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 \\
+                -extfile server.ext 2>/dev/null
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", script, "make-ca", folder.path, name]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw Latchkey.Failure(description: "openssl could not make the test CA") }
+        return (folder.appendingPathComponent("ca.pem").path, folder.appendingPathComponent("server.pem").path,
+                folder.appendingPathComponent("server.key").path)
     }
 }

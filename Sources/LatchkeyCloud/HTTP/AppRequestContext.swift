@@ -7,9 +7,15 @@ public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     var account: Account?
     var bearerToken: String?
+    /// The peer of the connection: the client, or the reverse proxy in front.
+    let peerAddress: String?
+    /// The client's own address: the peer's, or the one a trusted proxy forwarded (`ClientAddressMiddleware`).
+    var clientAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.peerAddress = source.channel.remoteAddress?.ipAddress
+        self.clientAddress = peerAddress
     }
 
     /// Bodies are small JSON objects; anything bigger is a mistake or an attack.

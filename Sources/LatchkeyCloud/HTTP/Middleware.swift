@@ -1,3 +1,4 @@
+import HTTPTypes
 import Foundation
 import Hummingbird
 import Metrics
@@ -37,4 +38,40 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         ).increment()
         return response
     }
+}
+
+/// Believes `X-Forwarded-For` only when the connection comes from a proxy the operator named (`--trusted-proxy`):
+/// anyone else could write any address there.
+struct ClientAddressMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let trustedProxies: Set<String>
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        context.clientAddress = Self.clientAddress(peer: context.peerAddress, forwardedFor: request.headers[.xForwardedFor],
+                                                   trustedProxies: trustedProxies)
+        return try await next(request, context)
+    }
+
+    /// The last address the trusted proxies did not add themselves: the right-most untrusted hop of the header.
+    static func clientAddress(peer: String?, forwardedFor: String?, trustedProxies: Set<String>) -> String? {
+        guard let peer, trustedProxies.contains(peer), let forwardedFor else { return peer }
+        let hops = forwardedFor.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return hops.last(where: { !trustedProxies.contains($0) }) ?? hops.first ?? peer
+    }
+}
+
+/// Marks every cookie `Secure` when browsers reach the portal over HTTPS, so a session never travels in clear.
+struct SecureCookiesMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        let cookies = response.headers[values: .setCookie]
+        guard !cookies.isEmpty else { return response }
+        response.headers[values: .setCookie] = cookies.map { $0.lowercased().contains("; secure") ? $0 : $0 + "; Secure" }
+        return response
+    }
+}
+
+extension HTTPField.Name {
+    static let xForwardedFor = HTTPField.Name("X-Forwarded-For")!
 }
