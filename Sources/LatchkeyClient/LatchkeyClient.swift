@@ -153,6 +153,13 @@ public struct LatchkeyClient: Sendable {
         try await transport.send(.POST, "/password-resets/\(id)/grant", token: try signedIn(), body: API.GrantRequest(proximityProof: proof))
     }
 
+    /// The browser path from an app: the code the device's own page showed; the service delivers over the device's
+    /// channel and answers the completed request.
+    public func deliverWithPresenceCode(_ id: UUID, code: String) async throws(ClientError) -> API.PasswordReset {
+        try await transport.send(.POST, "/password-resets/\(id)/presence", token: try signedIn(),
+                                 body: API.PresenceCodeDelivery(presenceCode: code))
+    }
+
     public func deliverReceipt(_ receipt: ResetReceipt) async throws(ClientError) -> API.PasswordReset {
         try await transport.send(.POST, "/password-resets/\(receipt.requestId)/receipt", token: try signedIn(),
                                  body: API.ReceiptDelivery(receipt: receipt))

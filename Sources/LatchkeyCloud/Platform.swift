@@ -71,7 +71,7 @@ public func buildPlatform(
         sessionLifetime: configuration.sessionLifetime)
     let resets = PasswordResetService(
         store: store, clock: clock, windows: configuration.windows, compatibility: compatibility, publisher: hub,
-        signingKey: signingKey)
+        signingKey: signingKey, messenger: channels)
     let sites = SiteService(store: store, clock: clock, resets: resets)
     let devices = DeviceService(store: store, clock: clock, resets: resets, messenger: channels,
                                 roots: configuration.manufacturerRoots)
@@ -115,10 +115,12 @@ public func buildPlatform(
         heartbeatInterval: configuration.deviceHeartbeatInterval, helloTimeout: configuration.deviceHelloTimeout, logger: logger)
     var server: HTTPServerBuilder = .http1WebSocketUpgrade(
         configuration: .init(ws: .init(autoPing: .enabled(timePeriod: configuration.deviceHeartbeatInterval)))
-    ) { request, _, _ in
+    ) { [trustedProxies = configuration.trustedProxies] request, connection, _ in
         guard request.path == DeviceChannel.path else { return .dontUpgrade }
+        let address = ClientAddressMiddleware.clientAddress(
+            peer: connection.remoteAddress?.ipAddress, forwardedFor: request.headerFields[.xForwardedFor], trustedProxies: trustedProxies)
         return .upgrade([:]) { inbound, outbound, _ in
-            try await channel.run(inbound: inbound, outbound: outbound)
+            try await channel.run(inbound: inbound, outbound: outbound, address: address)
         }
     }
     if let tls {

@@ -82,6 +82,13 @@ struct CloudChannel: Service {
                         case .checkCode(let check):
                             let answer = try await device.check(check)
                             try await outbound.write(.text(try DeviceChannelMessage.codeChecked(answer).text))
+                        case .approvalNotice(let notice):
+                            do { try await device.accept(notice) } catch {
+                                logger.warning("Refused an approval notice", metadata: ["reason": "\((error as? DeviceError)?.message ?? "\(error)")"])
+                            }
+                        case .deliver(let delivery):
+                            let answer = await device.deliver(delivery)
+                            try await outbound.write(.text(try DeviceChannelMessage.delivered(answer).text))
                         case .refused(let code, let message):
                             logger.warning("The platform refused a message", metadata: ["code": "\(code.rawValue)", "message": "\(message)"])
                         default:

@@ -18,6 +18,7 @@ struct DeviceLocalAPI {
         let router = Router(context: DeviceRequestContext.self)
         router.add(middleware: DeviceErrorMiddleware())
         router.add(middleware: LocalRequestGuard(ownHosts: ownHosts, port: port))
+        DeviceLocalPage(device: device).addRoutes(to: router)
         let local = router.group(RouterPath(LocalAPI.pathPrefix))
         local.get("info") { _, _ in await JSON(device.info) }
         local.post("activate") { request, context in
@@ -26,6 +27,7 @@ struct DeviceLocalAPI {
             return JSON(await device.info)
         }
         local.post("challenge") { _, context in JSON(try await device.challenge(from: context.source)) }
+        local.post("presence-code") { _, _ in JSON(try await device.presenceCode()) }
         local.post("password-reset") { request, context in
             let form = try await decode(LocalAPI.ApplyReset.self, request, context)
             return JSON(try await device.applyReset(grant: form.grant, sealedPassword: form.sealedPassword))
@@ -77,8 +79,13 @@ struct LocalRequestGuard: RouterMiddleware {
             else { throw DeviceError.foreignRequest("Requests from pages other than the device's own are refused.") }
         }
         if request.method == .post {
-            let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
-            guard type == "application/json" else { throw DeviceError.unsupportedMediaType }
+            if request.uri.path.hasPrefix(LocalAPI.pathPrefix) {
+                let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+                guard type == "application/json" else { throw DeviceError.unsupportedMediaType }
+            } else if request.headers[.origin] == nil {
+                // The device's own page posts forms: a browser always names their origin, checked above.
+                throw DeviceError.foreignRequest("The device's page takes forms from itself only.")
+            }
         }
         return try await next(request, context)
     }

@@ -104,6 +104,9 @@ public enum DeviceError: Error, Equatable, Sendable {
     /// A request a page in a browser could have made, or one for another host: refused.
     case foreignRequest(String)
     case unsupportedMediaType
+    /// The device holds no notice of an approved request, so it gives no presence code.
+    case noApprovedRequest
+    case presenceCodeInvalid(String)
 
     public var code: APIErrorCode {
         switch self {
@@ -117,6 +120,8 @@ public enum DeviceError: Error, Equatable, Sendable {
         case .busy: .rateLimited
         case .foreignRequest: .forbidden
         case .unsupportedMediaType: .invalidRequest
+        case .noApprovedRequest: .requestNotPending
+        case .presenceCodeInvalid: .presenceCodeInvalid
         }
     }
 
@@ -127,6 +132,9 @@ public enum DeviceError: Error, Equatable, Sendable {
             message
         case .busy(let retryAfter): "Too many challenges outstanding: try again in \(retryAfter) s."
         case .unsupportedMediaType: "The device takes JSON only: send Content-Type: application/json."
+        case .noApprovedRequest:
+            "No password reset of this device has been approved: a presence code appears only after the owner approves one."
+        case .presenceCodeInvalid(let message): message
         case .locked(let until): "Too many wrong passwords: login is locked until \(until.formatted(.iso8601))."
         case .notActivated: "The device is not activated: set an admin password first (POST /local/v1/activate)."
         case .alreadyActivated: "The device is already activated."
@@ -144,6 +152,8 @@ public enum DeviceError: Error, Equatable, Sendable {
         case .platformRefused, .foreignRequest: 403
         case .busy: 429
         case .unsupportedMediaType: 415
+        case .noApprovedRequest: 409
+        case .presenceCodeInvalid: 403
         }
     }
 }

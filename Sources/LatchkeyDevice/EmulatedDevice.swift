@@ -21,6 +21,10 @@ public actor EmulatedDevice {
     private var sessions: Set<String> = []
     private var failedLogins = 0
     private var loginLockedUntil: Date?
+    /// The platform's notice of the approved request, and the presence code showing for it, if any.
+    private var approval: ApprovalNotice?
+    private var presence: PresenceState?
+    private var spentPresenceNonces: Set<String> = []
     /// Receipts waiting to be reported on the channel.
     private var unreportedReceipts: [ResetReceipt] = []
     private var receiptListener: AsyncStream<ResetReceipt>.Continuation?
@@ -33,6 +37,15 @@ public actor EmulatedDevice {
     public static let maximumFailedLogins = 5
     public static let loginLockout: TimeInterval = 30 * 60
     public static let username = "admin"
+    public static let presenceCodeLifetime: TimeInterval = 120
+    public static let presenceCodeTries = 3
+
+    struct PresenceState {
+        var code: String
+        var requestId: UUID
+        var expiresAt: Date
+        var triesLeft: Int
+    }
 
     public init(configuration: DeviceConfiguration, now: @escaping @Sendable () -> Date = { Date() }) throws {
         let directory = URL(fileURLWithPath: configuration.stateDirectory)
@@ -55,6 +68,8 @@ public actor EmulatedDevice {
     /// Whether it has pinned a platform key yet; until then it can verify no grant.
     public var knowsPlatformKey: Bool { state.platformKey != nil }
     public var pinnedPlatformKey: String? { state.platformKey }
+    /// The approved request the device may give a presence code for.
+    public var approvedRequest: ApprovalNotice? { approval }
     public var signingPublicKey: Curve25519.Signing.PublicKey { signingKey.publicKey }
     public var agreementPublicKey: Curve25519.KeyAgreement.PublicKey { agreementKey.publicKey }
 
@@ -122,20 +137,38 @@ public actor EmulatedDevice {
 
     /// Applies a platform grant: checks everything, then sets the password and answers a signed receipt.
     public func applyReset(grant token: String, sealedPassword: String) async throws(DeviceError) -> ResetReceipt {
-        guard let platformKeyText = state.platformKey, let raw = Base64URL.decode(platformKeyText),
-            let platformKey = try? Curve25519.Signing.PublicKey(rawRepresentation: raw)
-        else { throw .unavailable("The device has no platform key pinned yet: connect it to Latchkey first.") }
+        let claims = try await verifiedGrant(token)
+        guard let issued = outstandingNonces[claims.nonce]?.issuedAt, now().timeIntervalSince(issued) < Self.nonceLifetime else {
+            throw .grantInvalid("The grant names no challenge this device has outstanding.")
+        }
+        let receipt = try apply(claims, sealedPassword: sealedPassword)
+        // Spent only once everything passed: a refused attempt leaves the nonce for a corrected one.
+        outstandingNonces[claims.nonce] = nil
+        return receipt
+    }
+
+    /// A grant signed by the pinned platform key, for this device, not expired.
+    private func verifiedGrant(_ token: String) async throws(DeviceError) -> ResetGrantClaims {
+        guard let platformKey = pinnedKey else {
+            throw .unavailable("The device has no platform key pinned yet: connect it to Latchkey first.")
+        }
         let claims: ResetGrantClaims
         do {
             claims = try await ResetGrant.verify(token, platformKey: platformKey, serial: state.serial, now: now())
         } catch {
             throw .grantInvalid("The grant was refused: \(error.description).")
         }
-        guard let requestId = claims.requestId, let issued = outstandingNonces[claims.nonce]?.issuedAt,
-            now().timeIntervalSince(issued) < Self.nonceLifetime
-        else {
-            throw .grantInvalid("The grant names no challenge this device has outstanding.")
-        }
+        guard claims.requestId != nil else { throw .grantInvalid("The grant names no request.") }
+        return claims
+    }
+
+    private var pinnedKey: Curve25519.Signing.PublicKey? {
+        state.platformKey.flatMap(Base64URL.decode).flatMap { try? Curve25519.Signing.PublicKey(rawRepresentation: $0) }
+    }
+
+    /// Opens the seal, checks the policy, sets the password, ends every session and signs the receipt.
+    private func apply(_ claims: ResetGrantClaims, sealedPassword: String) throws(DeviceError) -> ResetReceipt {
+        guard let requestId = claims.requestId else { throw .grantInvalid("The grant names no request.") }
         let password: String
         do {
             password = try PasswordSeal.open(sealedPassword, with: agreementKey, requestId: requestId, serial: state.serial)
@@ -145,12 +178,12 @@ public actor EmulatedDevice {
             throw .grantInvalid("The sealed password does not open with this device's key.")
         }
         do { try PasswordPolicy.device.check(password, username: Self.username) } catch { throw .weakPassword(error.description) }
-        // Spent only once everything passed: a refused attempt leaves the nonce for a corrected one.
-        outstandingNonces[claims.nonce] = nil
         state.adminPassword = .init(password)
         sessions.removeAll()
         failedLogins = 0
         loginLockedUntil = nil
+        approval = nil
+        presence = nil
         try persist()
         let receipt: ResetReceipt
         do {
@@ -162,6 +195,66 @@ public actor EmulatedDevice {
         unreportedReceipts.append(receipt)
         receiptListener?.yield(receipt)
         return receipt
+    }
+
+    // MARK: - Presence code (the browser path)
+
+    /// Keeps the platform's notice of an approved request: only then does the device's page give a presence code.
+    public func accept(_ notice: ApprovalNotice) throws(DeviceError) {
+        guard let key = pinnedKey, notice.isSigned(by: key), notice.serial == state.serial else {
+            throw .platformRefused("The approval notice is not signed by the pinned platform key for this device.")
+        }
+        if approval?.requestId != notice.requestId { presence = nil }
+        approval = notice
+    }
+
+    /// A fresh single-use code for the approved request, valid two minutes; asking again replaces it.
+    public func presenceCode() throws(DeviceError) -> LocalAPI.PresenceCode {
+        let now = now()
+        guard let approval, approval.deadline > now else { throw .noApprovedRequest }
+        let code = String(format: "%06d", Int.random(in: 0..<1_000_000))
+        let expiresAt = min(now + Self.presenceCodeLifetime, approval.deadline)
+        presence = PresenceState(code: code, requestId: approval.requestId, expiresAt: expiresAt, triesLeft: Self.presenceCodeTries)
+        return LocalAPI.PresenceCode(code: code, requestId: approval.requestId, requestedBy: approval.requestedBy, mode: approval.mode,
+                                     expiresAt: expiresAt)
+    }
+
+    /// The browser path's delivery: the typed code must be the one this device shows, then the grant applies as on
+    /// the LAN path. Three wrong codes end the code.
+    public func deliver(_ delivery: PresenceDelivery) async -> PresenceDeliveryAnswer {
+        func refusal(_ error: DeviceError) -> PresenceDeliveryAnswer {
+            PresenceDeliveryAnswer(deliveryId: delivery.deliveryId, receipt: nil, refusal: .init(code: error.code, message: error.message))
+        }
+        do {
+            let claims = try await verifiedGrant(delivery.grant)
+            guard claims.requestId == delivery.requestId, claims.nonce.hasPrefix(PresenceGrant.noncePrefix),
+                !spentPresenceNonces.contains(claims.nonce)
+            else { throw DeviceError.grantInvalid("The grant is not for a presence-code delivery of this request.") }
+            try checkPresenceCode(delivery.presenceCode, for: delivery.requestId)
+            let receipt = try apply(claims, sealedPassword: delivery.sealedPassword)
+            spentPresenceNonces.insert(claims.nonce)
+            return PresenceDeliveryAnswer(deliveryId: delivery.deliveryId, receipt: receipt, refusal: nil)
+        } catch let error as DeviceError {
+            return refusal(error)
+        } catch {
+            return refusal(.unavailable("The delivery failed: \(error)"))
+        }
+    }
+
+    private func checkPresenceCode(_ typed: String, for requestId: UUID) throws(DeviceError) {
+        guard var current = presence, current.requestId == requestId, current.expiresAt > now() else {
+            presence = nil
+            throw .presenceCodeInvalid("No presence code is showing for this request: read a new one on the device's page.")
+        }
+        guard typed.trimmingCharacters(in: .whitespaces) == current.code else {
+            current.triesLeft -= 1
+            presence = current.triesLeft > 0 ? current : nil
+            throw .presenceCodeInvalid(current.triesLeft > 0
+                ? "Wrong presence code: \(current.triesLeft) tries left."
+                : "Wrong presence code three times: this code is spent; read a new one on the device's page.")
+        }
+        // Single use: right or wrong from here on, the code is gone.
+        presence = nil
     }
 
     // MARK: - Channel
@@ -210,6 +303,8 @@ public actor EmulatedDevice {
     /// A new binding (or unbinding) voids every nonce handed out before it.
     public func bindingChanged() {
         outstandingNonces.removeAll()
+        approval = nil
+        presence = nil
     }
 
     func hello(challenge nonce: String, deviceNonce: String, lanAddresses: [String]) throws -> DeviceHello {

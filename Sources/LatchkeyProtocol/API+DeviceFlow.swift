@@ -55,6 +55,15 @@ extension API {
         }
     }
 
+    /// `POST /password-resets/{id}/presence`: the code the courier read on the device's own page.
+    public struct PresenceCodeDelivery: Codable, Sendable {
+        public var presenceCode: String
+
+        public init(presenceCode: String) {
+            self.presenceCode = presenceCode
+        }
+    }
+
     /// `POST /password-resets/{id}/receipt`.
     public struct ReceiptDelivery: Codable, Sendable {
         public var receipt: ResetReceipt
@@ -80,6 +89,9 @@ public enum DeviceChannelMessage: Codable, Sendable, Equatable {
     case receiptAccepted(requestId: UUID)
     case checkCode(CodeCheck)
     case codeChecked(CodeCheckAnswer)
+    case approvalNotice(ApprovalNotice)
+    case deliver(PresenceDelivery)
+    case delivered(PresenceDeliveryAnswer)
 }
 
 extension DeviceChannelMessage {

@@ -21,6 +21,7 @@ public enum APIErrorCode: String, Codable, Sendable, CaseIterable {
     case verificationCodeMismatch = "verification_code_mismatch"
     case deviceKeyMismatch = "device_key_mismatch"
     case deviceNotAttested = "device_not_attested"
+    case presenceCodeInvalid = "presence_code_invalid"
     case locked
     case rateLimited = "rate_limited"
     case internalError = "internal_error"
@@ -31,6 +32,11 @@ public struct APIErrorBody: Codable, Sendable, Equatable {
     public struct Detail: Codable, Sendable, Equatable {
         public var code: APIErrorCode
         public var message: String
+
+        public init(code: APIErrorCode, message: String) {
+            self.code = code
+            self.message = message
+        }
     }
 
     public var error: Detail

@@ -31,6 +31,23 @@ public enum LocalAPI {
         }
     }
 
+    /// `POST /local/v1/presence-code`: a single-use code for the approved request, to type into the portal.
+    public struct PresenceCode: Codable, Sendable, Equatable {
+        public var code: String
+        public var requestId: UUID
+        public var requestedBy: String
+        public var mode: ResetMode
+        public var expiresAt: Date
+
+        public init(code: String, requestId: UUID, requestedBy: String, mode: ResetMode, expiresAt: Date) {
+            self.code = code
+            self.requestId = requestId
+            self.requestedBy = requestedBy
+            self.mode = mode
+            self.expiresAt = expiresAt
+        }
+    }
+
     /// `POST /local/v1/password-reset`: what the courier carries from the platform.
     public struct ApplyReset: Codable, Sendable {
         public var grant: String

@@ -13,9 +13,18 @@ struct Reset: AsyncParsableCommand {
         @OptionGroup var lan: LANOptions
         @Option(name: .customLong("device-address"), help: "HOST:PORT of the device's local API, when discovery finds nothing.")
         var deviceAddress: String?
+        @Option(name: .customLong("presence-code"), help: """
+            Instead of the LAN: the code the device's own page shows ("Forgot password?"); the service delivers over \
+            the device's channel.
+            """)
+        var presenceCode: String?
 
         /// Carries the approved request to the device and reports what happened.
         func carry(_ request: API.PasswordReset, with client: LatchkeyClient) async throws -> API.PasswordReset {
+            if let presenceCode {
+                say("Delivering with the presence code over \(request.deviceSerial)'s channel…")
+                return try await attempt { try await client.deliverWithPresenceCode(request.id, code: presenceCode) }
+            }
             say("On the device's LAN: asking \(request.deviceSerial) for a proximity proof…")
             let courier = ResetCourier(client: client, discovery: lan.discovery)
             return try await attempt { try await courier.carry(request, deviceAddress: deviceAddress) }

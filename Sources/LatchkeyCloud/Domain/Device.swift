@@ -20,12 +20,15 @@ public struct Device: Sendable, Equatable {
     public var lanAddresses: [String]
     /// The channel it was last heard on; only that channel's end takes it offline.
     public var connectionId: UUID?
+    /// The public address its channel came from: compared with a courier's, as a hint in the history.
+    public var channelAddress: String?
 
     public init(
         serial: String, model: String, deviceType: DeviceType, firmware: String, siteId: UUID?, online: Bool,
         lastSeenAt: Date? = nil, identity: DeviceIdentity? = nil, keysPinned: Bool = false, lanAddresses: [String] = [],
-        connectionId: UUID? = nil
+        connectionId: UUID? = nil, channelAddress: String? = nil
     ) {
+        self.channelAddress = channelAddress
         self.serial = serial
         self.model = model
         self.deviceType = deviceType

@@ -25,7 +25,9 @@ public struct DeviceService: Sendable {
 
     /// A device opened its channel, presented its chain and signed the platform's challenge. Nothing is written for a
     /// device that is not attested. Returns whether it is bound.
-    public func connect(_ hello: DeviceHello, challenge nonce: String, connectionId: UUID) async throws -> Bool {
+    public func connect(_ hello: DeviceHello, challenge nonce: String, connectionId: UUID, from address: String? = nil) async throws
+        -> Bool
+    {
         let attested = try await attest(hello, challenge: nonce)
         let identity = DeviceIdentity(attested)
         let now = clock.now()
@@ -48,6 +50,7 @@ public struct DeviceService: Sendable {
             device.online = true
             device.lastSeenAt = now
             device.connectionId = connectionId
+            device.channelAddress = address
             try await session.devices.save(device)
             try await session.audit.append(
                 AuditEntry(at: now, actorId: nil, siteId: device.siteId, deviceSerial: device.serial, requestId: nil,

@@ -23,6 +23,7 @@ public enum LatchkeyError: Error, Equatable, Sendable {
     /// The device's certificate chain was missing, untrusted, expired, for another serial or for another key.
     case deviceNotAttested(serial: String, reason: String)
     case proximityInvalid(String)
+    case presenceCodeInvalid(String)
     case grantInvalid(String)
     case receiptInvalid(String)
 
@@ -47,6 +48,7 @@ public enum LatchkeyError: Error, Equatable, Sendable {
         case .deviceKeyMismatch: .deviceKeyMismatch
         case .deviceNotAttested: .deviceNotAttested
         case .proximityInvalid: .proximityInvalid
+        case .presenceCodeInvalid: .presenceCodeInvalid
         case .grantInvalid: .grantInvalid
         case .receiptInvalid: .receiptInvalid
         }
@@ -56,7 +58,7 @@ public enum LatchkeyError: Error, Equatable, Sendable {
     public var message: String {
         switch self {
         case .invalidRequest(let message), .unauthenticated(let message), .forbidden(let message),
-            .notFound(let message), .weakPassword(let message), .proximityInvalid(let message),
+            .notFound(let message), .weakPassword(let message), .proximityInvalid(let message), .presenceCodeInvalid(let message),
             .grantInvalid(let message), .receiptInvalid(let message):
             message
         case .accountExists(let email):

@@ -18,13 +18,16 @@ public struct PasswordResetService: Sendable {
     let windows: ResetWindows
     let compatibility: CompatibilityList
     let publisher: any NotificationPublisher
-    /// The platform's Ed25519 key, which signs grants.
+    /// The platform's Ed25519 key, which signs grants and approval notices.
     let signingKey: Curve25519.Signing.PrivateKey
+    /// Reaches devices over their channels: approval notices, deliveries with a presence code.
+    let messenger: any DeviceMessenger
 
     public init(
         store: any LatchkeyStore, clock: LatchkeyClock, windows: ResetWindows, compatibility: CompatibilityList,
-        publisher: any NotificationPublisher, signingKey: Curve25519.Signing.PrivateKey
+        publisher: any NotificationPublisher, signingKey: Curve25519.Signing.PrivateKey, messenger: any DeviceMessenger
     ) {
+        self.messenger = messenger
         self.store = store
         self.clock = clock
         self.windows = windows
@@ -93,9 +96,12 @@ public struct PasswordResetService: Sendable {
     // MARK: - Owner and installer actions
 
     public func approve(id: UUID, sealedPassword: String, by account: Account) async throws -> ResetRequestView {
-        try await transition(id: id, by: account, action: "reset.approved") { request, now in
+        let view = try await transition(id: id, by: account, action: "reset.approved") { request, now in
             try request.approve(by: account.id, sealedPassword: sealedPassword, at: now)
         } notices: { parties, now in ResetNotices.approved(parties, at: now) }
+        // The device may now show a presence code for it (the browser path); a device offline gets it on reconnecting.
+        await messenger.notify(try approvalNotice(view), serial: view.request.deviceSerial)
+        return view
     }
 
     public func decline(id: UUID, by account: Account) async throws -> ResetRequestView {

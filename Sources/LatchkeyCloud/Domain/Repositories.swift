@@ -105,4 +105,8 @@ public protocol DeviceMessenger: Sendable {
     func bindingChanged(serial: String, siteId: UUID?) async
     /// Asks the device to compare a typed code; throws `deviceOffline` when no node reaches it in time.
     func check(_ check: CodeCheck, serial: String) async throws -> CodeCheckAnswer
+    /// Tells the device the owner approved a reset of it, so its page may show a presence code.
+    func notify(_ notice: ApprovalNotice, serial: String) async
+    /// Hands the device a reset with the presence code the courier typed; throws `deviceOffline` when unreachable.
+    func deliver(_ delivery: PresenceDelivery, serial: String) async throws -> PresenceDeliveryAnswer
 }

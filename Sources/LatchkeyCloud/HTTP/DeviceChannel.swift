@@ -7,11 +7,14 @@ import NIOCore
 import ServiceLifecycle
 
 /// The open device channels of this node, and the way to a device whose channel another node holds (the relay): the
-/// platform tells devices their binding changed and asks them to compare codes, whichever node the call came to.
+/// platform tells devices their binding changed and of approved requests, asks them to compare codes and delivers
+/// resets, whichever node the call came to.
 public actor DeviceChannelHub: DeviceMessenger {
     private var channels: [String: (id: UUID, outbound: WebSocketOutboundWriter)] = [:]
-    /// Code checks sent and not yet answered, by their nonce.
-    private var waiting: [String: CheckedContinuation<CodeCheckAnswer, any Error>] = [:]
+    /// Questions sent to devices and not yet answered, by the id their answer will carry.
+    private var waiting: [String: CheckedContinuation<DeviceChannelMessage, any Error>] = [:]
+    /// Questions this node passed to its device for another node: their answers go back through the relay.
+    private var forwarded: [String: UUID] = [:]
     private var relay: NodeRelay?
     private let answerTimeout: Duration
 
@@ -39,71 +42,102 @@ public actor DeviceChannelHub: DeviceMessenger {
         channels[serial] = nil
     }
 
+    // MARK: - DeviceMessenger
+
     public func bindingChanged(serial: String, siteId: UUID?) async {
-        guard let outbound = channels[serial]?.outbound else {
-            await relay?.send([.bindingChanged(serial: serial, siteId: siteId)])
-            return
-        }
-        try? await DeviceChannel.send(.bound(siteId: siteId), on: outbound)
+        await tell(.bound(siteId: siteId), serial: serial)
+    }
+
+    public func notify(_ notice: ApprovalNotice, serial: String) async {
+        await tell(.approvalNotice(notice), serial: serial)
     }
 
     public func check(_ check: CodeCheck, serial: String) async throws -> CodeCheckAnswer {
+        guard case .codeChecked(let answer) = try await ask(.checkCode(check), id: check.nonce, serial: serial) else {
+            throw LatchkeyError.deviceOffline(serial: serial)
+        }
+        return answer
+    }
+
+    public func deliver(_ delivery: PresenceDelivery, serial: String) async throws -> PresenceDeliveryAnswer {
+        guard case .delivered(let answer) = try await ask(.deliver(delivery), id: delivery.deliveryId, serial: serial) else {
+            throw LatchkeyError.deviceOffline(serial: serial)
+        }
+        return answer
+    }
+
+    // MARK: - Telling and asking
+
+    /// A message that wants no answer: to the channel here, else to the node that holds it.
+    private func tell(_ message: DeviceChannelMessage, serial: String) async {
+        if let outbound = channels[serial]?.outbound {
+            try? await DeviceChannel.send(message, on: outbound)
+        } else {
+            await relay?.send([.toDevice(serial: serial, message: message, replyTo: nil)])
+        }
+    }
+
+    /// A question whose answer carries `id`; `deviceOffline` when no node reaches the device in time.
+    private func ask(_ message: DeviceChannelMessage, id: String, serial: String) async throws -> DeviceChannelMessage {
         let local = channels[serial]?.outbound
         guard local != nil || relay != nil else { throw LatchkeyError.deviceOffline(serial: serial) }
-        let nonce = check.nonce
         let timeout = Task { [answerTimeout] in
             try await Task.sleep(for: answerTimeout)
-            self.fail(nonce: nonce, with: LatchkeyError.deviceOffline(serial: serial))
+            self.fail(id: id, with: LatchkeyError.deviceOffline(serial: serial))
         }
         defer { timeout.cancel() }
         return try await withCheckedThrowingContinuation { continuation in
-            waiting[nonce] = continuation
+            waiting[id] = continuation
             Task {
                 if let local {
-                    do { try await DeviceChannel.send(.checkCode(check), on: local) } catch {
-                        self.fail(nonce: nonce, with: LatchkeyError.deviceOffline(serial: serial))
+                    do { try await DeviceChannel.send(message, on: local) } catch {
+                        self.fail(id: id, with: LatchkeyError.deviceOffline(serial: serial))
                     }
                 } else if let relay {
-                    await relay.send([.codeCheck(serial: serial, check: check, replyTo: relay.node)])
+                    await relay.send([.toDevice(serial: serial, message: message, replyTo: relay.node)])
                 }
             }
         }
     }
 
-    /// A device's answer, from its channel on this node or relayed from another.
-    func answered(_ answer: CodeCheckAnswer) {
-        waiting.removeValue(forKey: answer.nonce)?.resume(returning: answer)
+    private func fail(id: String, with error: any Error) {
+        waiting.removeValue(forKey: id)?.resume(throwing: error)
     }
 
-    private func fail(nonce: String, with error: any Error) {
-        waiting.removeValue(forKey: nonce)?.resume(throwing: error)
-    }
-
-    /// A message from another node: acted on only by the node holding the device's channel.
+    /// A message from another node: for a device whose channel is here, or the answer to a question asked here.
     func relayed(_ message: NodeRelay.Message) async {
         switch message {
-        case .bindingChanged(let serial, let siteId):
-            if let outbound = channels[serial]?.outbound { try? await DeviceChannel.send(.bound(siteId: siteId), on: outbound) }
-        case .codeCheck(let serial, let check, let replyTo):
+        case .toDevice(let serial, let message, let replyTo):
             guard let outbound = channels[serial]?.outbound else { return }
-            forwarded[check.nonce] = replyTo
-            try? await DeviceChannel.send(.checkCode(check), on: outbound)
-        case .codeCheckAnswer(let to, let answer):
-            if to == relay?.node { answered(answer) }
+            if let replyTo, let id = message.answerId { forwarded[id] = replyTo }
+            try? await DeviceChannel.send(message, on: outbound)
+        case .fromDevice(let to, let message):
+            if to == relay?.node, let id = message.answerId { waiting.removeValue(forKey: id)?.resume(returning: message) }
         case .notification:
             return
         }
     }
 
-    /// Checks this node forwarded for another: their answers go back through the relay.
-    private var forwarded: [String: UUID] = [:]
-
-    /// An answer arriving on a device's channel here: for a check asked here, or one forwarded for another node.
-    func deviceAnswered(_ answer: CodeCheckAnswer) async {
-        if let node = forwarded.removeValue(forKey: answer.nonce) {
-            await relay?.send([.codeCheckAnswer(to: node, answer: answer)])
+    /// An answer arriving on a device's channel here: for a question asked here, or one forwarded for another node.
+    func deviceAnswered(_ message: DeviceChannelMessage) async {
+        guard let id = message.answerId else { return }
+        if let node = forwarded.removeValue(forKey: id) {
+            await relay?.send([.fromDevice(to: node, message: message)])
         } else {
-            answered(answer)
+            waiting.removeValue(forKey: id)?.resume(returning: message)
+        }
+    }
+}
+
+extension DeviceChannelMessage {
+    /// The id that pairs a question with its answer: the code check's nonce, the delivery's id.
+    var answerId: String? {
+        switch self {
+        case .checkCode(let check): check.nonce
+        case .codeChecked(let answer): answer.nonce
+        case .deliver(let delivery): delivery.deliveryId
+        case .delivered(let answer): answer.deliveryId
+        default: nil
         }
     }
 }
@@ -126,7 +160,8 @@ struct DeviceChannel: Sendable {
     let helloTimeout: Duration
     let logger: Logger
 
-    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+    /// `address`: where the channel comes from (the forwarded address behind a trusted proxy).
+    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, address: String?) async throws {
         let nonce = Base64URL.random()
         try await Self.send(.challenge(nonce: nonce), on: outbound)
         var messages = inbound.messages(maxSize: 64 * 1024).makeAsyncIterator()
@@ -146,7 +181,7 @@ struct DeviceChannel: Sendable {
         let connection = UUID()
         let bound: Bool
         do {
-            bound = try await devices.connect(hello, challenge: nonce, connectionId: connection)
+            bound = try await devices.connect(hello, challenge: nonce, connectionId: connection, from: address)
         } catch let error as LatchkeyError {
             logger.warning("Device channel refused", metadata: ["serial": "\(hello.serial.prefix(64))", "code": "\(error.code.rawValue)"])
             try await Self.refuse(error, on: outbound)
@@ -170,14 +205,18 @@ struct DeviceChannel: Sendable {
         let welcome = try PlatformWelcome.sign(deviceNonce: hello.deviceNonce, serial: serial, bound: bound, with: signingKey,
                                                rotation: rotation)
         try await Self.send(.welcome(welcome), on: outbound)
+        // Approvals given while it was away: its page may show a presence code for them.
+        for notice in (try? await resets.approvalNotices(serial: serial)) ?? [] { try await Self.send(.approvalNotice(notice), on: outbound) }
         do {
             // A service shutting down closes its device channels rather than wait for the devices to leave.
             try await withGracefulShutdownHandler {
                 while let message = try await messages.next() {
                     guard case .text(let text) = message, let decoded = DeviceChannelMessage(text: text) else { continue }
-                    if case .codeChecked(let answer) = decoded {
-                        await hub.deviceAnswered(answer)
+                    switch decoded {
+                    case .codeChecked, .delivered:
+                        await hub.deviceAnswered(decoded)
                         continue
+                    default: break
                     }
                     guard case .receipt(let receipt) = decoded else { continue }
                     do {

@@ -10,7 +10,7 @@ extension LatchkeyError: HTTPResponseError {
         switch self {
         case .invalidRequest: .badRequest
         case .unauthenticated: .unauthorized
-        case .forbidden, .siteNotAuthorized, .verificationCodeMismatch, .proximityInvalid, .grantInvalid, .deviceNotAttested: .forbidden
+        case .forbidden, .siteNotAuthorized, .verificationCodeMismatch, .proximityInvalid, .grantInvalid, .deviceNotAttested, .presenceCodeInvalid: .forbidden
         case .notFound: .notFound
         case .accountExists, .requestAlreadyOpen, .requestNotPending, .deviceOffline, .deviceAlreadyBound, .deviceKeyMismatch:
             .conflict

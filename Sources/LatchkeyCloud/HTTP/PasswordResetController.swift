@@ -15,6 +15,16 @@ struct PasswordResetController {
         group.post("password-resets/:id/cancel", use: cancel)
         group.post("password-resets/:id/grant", use: grant)
         group.post("password-resets/:id/receipt", use: receipt)
+        group.post("password-resets/:id/presence", use: presence)
+    }
+
+    /// The browser path: the courier typed the code the device's own page showed; the platform delivers over the
+    /// device's channel and answers the completed request.
+    @Sendable func presence(_ request: Request, context: AppRequestContext) async throws -> API.PasswordReset {
+        let form = try await request.decodeBody(API.PresenceCodeDelivery.self, context: context)
+        let view = try await resets.deliverWithPresenceCode(id: try requestId(context), code: form.presenceCode,
+                                                            by: try context.requireAccount(), courierAddress: context.clientAddress)
+        return API.PasswordReset(view)
     }
 
     /// The courier, on the device's LAN, trades the device's proximity proof for the grant and the sealed password.

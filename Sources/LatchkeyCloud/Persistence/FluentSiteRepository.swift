@@ -123,6 +123,7 @@ struct FluentDeviceRepository: DeviceRepository {
         model.lanAddresses = device.lanAddresses.isEmpty
             ? nil : String(decoding: try JSONEncoder().encode(device.lanAddresses), as: UTF8.self)
         model.connectionId = device.connectionId
+        model.channelAddress = device.channelAddress
         model.keysPinned = device.keysPinned
         try await model.save(on: database)
     }
@@ -151,6 +152,7 @@ struct FluentDeviceRepository: DeviceRepository {
         return Device(
             serial: try model.requireID(), model: model.model, deviceType: try decodeStored(DeviceType.self, model.deviceType),
             firmware: model.firmware, siteId: model.siteId, online: model.online, lastSeenAt: model.lastSeenAt,
-            identity: identity, keysPinned: model.keysPinned, lanAddresses: lanAddresses, connectionId: model.connectionId)
+            identity: identity, keysPinned: model.keysPinned, lanAddresses: lanAddresses, connectionId: model.connectionId,
+            channelAddress: model.channelAddress)
     }
 }

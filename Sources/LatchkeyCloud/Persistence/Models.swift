@@ -61,6 +61,7 @@ final class DeviceModel: Model, @unchecked Sendable {
     /// JSON array of `host:port`.
     @OptionalField(key: "lan_addresses") var lanAddresses: String?
     @OptionalField(key: "connection_id") var connectionId: UUID?
+    @OptionalField(key: "channel_address") var channelAddress: String?
     @Field(key: "keys_pinned") var keysPinned: Bool
     init() {}
 }

@@ -16,10 +16,9 @@ final class NodeRelay: Service, Sendable {
     /// One message as it crosses between nodes.
     enum Message: Codable, Sendable {
         case notification(accountId: UUID, notification: API.Notification)
-        case bindingChanged(serial: String, siteId: UUID?)
-        /// For the node holding `serial`'s channel; the answer goes back to `replyTo`.
-        case codeCheck(serial: String, check: CodeCheck, replyTo: UUID)
-        case codeCheckAnswer(to: UUID, answer: CodeCheckAnswer)
+        /// For the node holding `serial`'s channel; an answer goes back to `replyTo`.
+        case toDevice(serial: String, message: DeviceChannelMessage, replyTo: UUID?)
+        case fromDevice(to: UUID, message: DeviceChannelMessage)
     }
 
     struct Envelope: Codable, Sendable {

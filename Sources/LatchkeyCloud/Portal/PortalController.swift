@@ -63,6 +63,12 @@ struct PortalController: Sendable {
         router.post("requests/:id/cancel") { request, context in
             try await form(request, context, back: "/requests") { try await pages.end($0, $1, context, action: .cancel) }
         }
+        router.post("requests/:id/approve") { request, context in
+            try await form(request, context, back: "/requests") { try await pages.approve($0, $1, context) }
+        }
+        router.post("requests/:id/presence") { request, context in
+            try await form(request, context, back: "/requests") { try await pages.deliver($0, $1, context) }
+        }
         router.post("requests/:id/decline") { request, context in
             try await form(request, context, back: "/notifications") { try await pages.end($0, $1, context, action: .decline) }
         }

@@ -132,6 +132,7 @@ struct PortalPages: Sendable {
         values["confirmation"] = renderer.text("confirm_offsite", visit, ["owner": view.ownerEmailMasked])
         values["countdown_ask"] = renderer.text("countdown_ask", visit, ["owner": view.ownerEmailMasked])
         values["approved_next"] = renderer.text("approved_onsite_next", visit, ["id": view.request.id.uuidString])
+        values.merge(approval(view, device, visit, account)) { $1 }
         return renderer.render("request", visit, values: values)
     }
 
@@ -172,7 +173,39 @@ struct PortalPages: Sendable {
         values["installer_name"] = view.installerName
         values["pending"] = view.status.isOpen && account.id == view.request.ownerId
         values["how_to"] = renderer.text("detail_how", visit, ["id": requestId.uuidString])
+        values.merge(approval(view, device, visit, account)) { $1 }
         return renderer.render("notification", visit, values: values)
+    }
+
+    /// What the approval and presence-code forms need: the key to seal to (from the device's certificate, checked
+    /// when the device connected), and where on the LAN to read the code.
+    private func approval(_ view: ResetRequestView, _ device: Device, _ visit: PortalVisit, _ account: Account) -> [String: Any] {
+        let request = view.request
+        let address = device.lanAddresses.first.map { "http://\($0)/" }
+        return [
+            "can_approve": view.status == .pending && account.id == request.ownerId && device.identity != nil,
+            "can_deliver": view.status == .approved && account.id == request.courierId,
+            "agreement_key": device.identity?.agreementKey ?? "",
+            "owner_carries": request.mode == .offSite,
+            "where_to_read": address.map { renderer.text("approve_where", visit, ["address": $0]) } ?? renderer.text("approve_where_unknown", visit),
+        ]
+    }
+
+    /// The owner approves with the password sealed in the page; the device then shows a presence code for it.
+    func approve(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
+        let id = try context.uuid("id", of: "password reset request")
+        let fields = try await FormFields(request)
+        _ = try await controller.resets.approve(id: id, sealedPassword: fields["sealed"] ?? "", by: try account(visit))
+        return visit.redirect(to: "/requests/\(id)")
+    }
+
+    /// The courier types the presence code the device's own page showed.
+    func deliver(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
+        let id = try context.uuid("id", of: "password reset request")
+        let fields = try await FormFields(request)
+        _ = try await controller.resets.deliverWithPresenceCode(id: id, code: fields["presence_code"] ?? "", by: try account(visit),
+                                                                courierAddress: context.clientAddress)
+        return visit.redirect(to: "/requests/\(id)")
     }
 
     // MARK: - Rows

@@ -47,7 +47,7 @@ struct MultiNodeTests {
 
     /// The owner's bind call reaches node B; the device's channel is on node A: the code check and its signed answer
     /// cross through the relay, and so does the "bound" message.
-    @Test func aDeviceIsBoundThroughANodeThatDoesNotHoldItsChannel() async throws {
+    @Test func aDeviceIsBoundAndResetThroughANodeThatDoesNotHoldItsChannel() async throws {
         try await TestDatabase.with { location in
             var configuration = LatchkeyConfiguration.testing(database: location)
             configuration.sweepInterval = .seconds(3600)
@@ -76,6 +76,22 @@ struct MultiNodeTests {
                     let wrong = try await onB.call(.post, "/api/v1/sites/\(site.id)/devices", token: owner.token,
                                                    body: API.BindDevice(serial: device.serial, verificationCode: "ZZZZZZ"))
                     #expect(wrong.errorCode == .deviceAlreadyBound)
+
+                    // The approval notice and the delivery with the presence code cross the same way.
+                    let scene = BoundDeviceScene(owner: owner, installer: try await onB.signUp(.installer, name: "Ivan Installa"),
+                                                 site: site, device: device)
+                    #expect(try await onB.authorize(scene.installer, on: site, by: owner).status == .created)
+                    let request = try await scene.approvedRequest(on: onB, mode: .onSite, newPassword: "Altrove2026")
+                    var shown = try await device.local(.POST, "presence-code")
+                    for _ in 0..<100 where shown.status != 200 {
+                        try await Task.sleep(for: .milliseconds(20))
+                        shown = try await device.local(.POST, "presence-code")
+                    }
+                    let code: LocalAPI.PresenceCode = try shown.decode()
+                    let done = try await onB.call(.post, "/api/v1/password-resets/\(request.id)/presence", token: scene.installer.token,
+                                                  body: API.PresenceCodeDelivery(presenceCode: code.code))
+                    #expect(try done.decode(API.PasswordReset.self).status == .completed, "\(done.text)")
+                    #expect(try await device.login("Altrove2026") == 200)
                     await device.stop()
                 }
             }

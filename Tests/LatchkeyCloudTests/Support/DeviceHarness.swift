@@ -95,6 +95,22 @@ struct DeviceHarness: Sendable {
         return LocalAnswer(status: Int(response.status.code), body: Data(buffer: bytes))
     }
 
+    struct Page: Sendable {
+        let status: Int
+        let text: String
+    }
+
+    /// The device's own web page, as a browser on the LAN asks for it (a form post names its origin).
+    func page(_ method: HTTPMethod, _ path: String, origin: String? = nil) async throws -> Page {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = method
+        if method == .POST { request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded") }
+        if let origin { request.headers.add(name: "Origin", value: origin) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let bytes = try await response.body.collect(upTo: 1 << 20)
+        return Page(status: Int(response.status.code), text: String(buffer: bytes))
+    }
+
     func proof() async throws -> ProximityProof {
         try await local(.POST, "challenge").decode()
     }

@@ -25,7 +25,7 @@ struct TestPlatform {
             configuration.windows = windows
             configuration.sweepInterval = .seconds(3600)
             // Channels are pinged and refreshed often, so tests see liveness change in moments.
-            configuration.deviceHeartbeatInterval = .milliseconds(200)
+            configuration.deviceHeartbeatInterval = .milliseconds(500)
             configure(&configuration)
             let clock = ManualClock()
             var configured = configuration

@@ -7,7 +7,7 @@ struct AttestDevices: AsyncMigration {
         ("code_salt", .string), ("code_hash", .string), ("bind_failures", .int), ("bind_locked_until", .datetime),
     ]
     private let added: [(String, DatabaseSchema.DataType)] = [
-        ("certificate_chain", .string), ("lan_addresses", .string), ("connection_id", .uuid),
+        ("certificate_chain", .string), ("lan_addresses", .string), ("connection_id", .uuid), ("channel_address", .string),
     ]
 
     func prepare(on database: any Database) async throws {
