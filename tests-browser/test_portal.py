@@ -24,6 +24,7 @@ def choose(driver, service, site, serial, mode):
     driver.find_element(By.CSS_SELECTOR, f"input[name=device][value='{serial}']").click()
     driver.find_element(By.CSS_SELECTOR, f"input[name=mode][value='{mode}']").click()
     driver.find_element(By.ID, "send-request").click()
+    driver.find_element(By.ID, "confirm-send").click()
 
 
 def body(driver):

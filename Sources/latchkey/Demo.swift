@@ -7,8 +7,8 @@ import Logging
 /// `latchkey serve --demo`: a demo owner and installer, a site, an authorization, and three emulated devices on
 /// loopback — an NVR, a camera, and a camera whose firmware is too old — so a newcomer can try the reset in minutes.
 struct Demo {
-    static let owner = (email: "owner@demo.latchkey", password: "demo-owner-2026", name: "Laura Rossi (demo)")
-    static let installer = (email: "installer@demo.latchkey", password: "demo-installer-2026", name: "Ivan Bianchi (demo)")
+    static let owner = (email: "owner@demo.latchkey", password: "demo-owner-2026", name: "Laura Rossi")
+    static let installer = (email: "installer@demo.latchkey", password: "demo-installer-2026", name: "Ivan Bianchi")
     static let siteName = "Bar Centrale (demo)"
     static let adminPassword = "Vecchia2023"
 

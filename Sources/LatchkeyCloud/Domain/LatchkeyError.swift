@@ -11,7 +11,8 @@ public enum LatchkeyError: Error, Equatable, Sendable {
     case accountExists(email: String)
     case siteNotAuthorized(site: String, missing: Permission?)
     case deviceNotCompatible(model: String, firmware: String, minimumFirmware: String?)
-    case requestAlreadyOpen(serial: String)
+    /// `id` names the open request when it is known.
+    case requestAlreadyOpen(serial: String, id: UUID? = nil)
     case requestExpired(id: UUID)
     case requestNotPending(id: UUID, status: ResetStatus)
     case weakPassword(String)
@@ -71,7 +72,9 @@ public enum LatchkeyError: Error, Equatable, Sendable {
             "Device \(model) runs firmware \(firmware); the password reset needs firmware \(minimum) or later. Upgrade the firmware first."
         case .deviceNotCompatible(let model, _, nil):
             "Model \(model) is not on the compatibility list, so its password cannot be reset through Latchkey."
-        case .requestAlreadyOpen(let serial):
+        case .requestAlreadyOpen(let serial, let id?):
+            "Device \(serial) already has an open password reset request (\(id)): wait for it to end or cancel it."
+        case .requestAlreadyOpen(let serial, nil):
             "Device \(serial) already has an open password reset request: wait for it to end or cancel it."
         case .requestExpired(let id):
             "Password reset request \(id) has expired: send a new request."

@@ -47,8 +47,11 @@ public struct PasswordResetService: Sendable {
         let outcome = try await store.transaction { session in
             let parties = try await self.partiesForNewRequest(serial: serial, installer: installer, at: now, in: session)
             var notifications: [AccountNotification] = []
-            for var stale in try await session.resetRequests.open(deviceSerial: parties.device.serial) where stale.isDue(at: now) {
-                notifications += try await self.expire(&stale, at: now, in: session)
+            for var open in try await session.resetRequests.open(deviceSerial: parties.device.serial) {
+                guard open.isDue(at: now) else {
+                    return Outcome<ResetRequestView>(notifications: notifications, failure: .requestAlreadyOpen(serial: parties.device.serial, id: open.id))
+                }
+                notifications += try await self.expire(&open, at: now, in: session)
             }
             let request = PasswordResetRequest.open(
                 device: parties.device, site: parties.site, installerId: installer.id, mode: mode, windows: self.windows,

@@ -40,7 +40,7 @@ struct PortalPages: Sendable {
             ["installer_id": entry.installer.id.uuidString, "installer_name": entry.installer.name, "installer_email": entry.installer.email,
              "site_id": site.id.uuidString,
              "permissions": entry.authorization.permissions.map { renderer.text("perm_\($0.rawValue)", visit) }.sorted().joined(separator: ", "),
-             "until": entry.authorization.expiresAt.map(Self.time) ?? renderer.text("until_revoked", visit)]
+             "until": entry.authorization.expiresAt.map { Self.time($0, visit) } ?? renderer.text("until_revoked", visit)]
         }
         return renderer.render("site", visit, values: [
             "site_id": site.id.uuidString, "site_name": site.name, "devices": devices.map { deviceRow($0, visit, history: true) },
@@ -82,7 +82,7 @@ struct PortalPages: Sendable {
         let entries = try await controller.sites.auditHistory(serial: serial, visibleTo: try account(visit))
         return renderer.render("history", visit, values: [
             "heading": renderer.text("history_title", visit, ["device": serial]),
-            "entries": entries.reversed().map { ["at": Self.time($0.at), "action": $0.action, "outcome": $0.outcome] },
+            "entries": entries.reversed().map { ["at": Self.time($0.at, visit), "at_iso": Self.iso($0.at), "action": $0.action, "outcome": $0.outcome] },
         ])
     }
 
@@ -108,7 +108,13 @@ struct PortalPages: Sendable {
         guard let mode = fields["mode"].flatMap(ResetMode.init(rawValue:)) else {
             throw LatchkeyError.invalidRequest("mode must be one of \(ResetMode.allowedValues).")
         }
-        let view = try await controller.resets.request(serial: fields["device"] ?? "", mode: mode, by: try account(visit))
+        let serial = fields["device"] ?? ""
+        // As the app does, the portal asks once more before anything is sent.
+        guard fields["confirmed"] == "yes" else {
+            let question = renderer.text(mode == .onSite ? "reset_confirm_onsite" : "reset_confirm_offsite", visit, ["serial": serial])
+            return renderer.render("reset_confirm", visit, values: ["device": serial, "mode": mode.rawValue, "question": question])
+        }
+        let view = try await controller.resets.request(serial: serial, mode: mode, by: try account(visit))
         return visit.redirect(to: "/requests/\(view.request.id)")
     }
 
@@ -129,6 +135,8 @@ struct PortalPages: Sendable {
         values["offsite_pending"] = !onSite && view.status == .pending
         values["onsite_open"] = onSite && view.status.isOpen
         values["approved_onsite"] = onSite && view.status == .approved
+        // The LAN matters to the courier while the request can still be carried.
+        values["lan_note"] = view.status.isOpen && account.id == view.request.courierId
         values["confirmation"] = renderer.text("confirm_offsite", visit, ["owner": view.ownerEmailMasked])
         values["countdown_ask"] = renderer.text("countdown_ask", visit, ["owner": view.ownerEmailMasked])
         values["approved_next"] = renderer.text("approved_onsite_next", visit, ["id": view.request.id.uuidString])
@@ -151,10 +159,24 @@ struct PortalPages: Sendable {
 
     @Sendable func notifications(_ request: Request, _ visit: PortalVisit) async throws -> Response {
         let services = request.uri.queryParameters.get("category") == "services"
-        let inbox = try await controller.inbox.list(for: try account(visit), category: services ? .services : nil)
+        let account = try account(visit)
+        let inbox = try await controller.inbox.list(for: account, category: services ? .services : nil)
+        // Each entry names its device and site: a bar owner with three cameras must tell them apart.
+        var about: [UUID: String] = [:]
+        var seen: [UUID: String] = [:]
+        for notice in inbox {
+            guard let requestId = notice.requestId else { continue }
+            if seen[requestId] == nil, let view = try? await controller.resets.get(id: requestId, for: account),
+                let (site, _) = try? await controller.sites.site(id: view.request.siteId, visibleTo: account)
+            {
+                seen[requestId] = "\(view.request.deviceSerial) · \(site.name)"
+            }
+            about[notice.id] = seen[requestId]
+        }
         let rows = inbox.map { notice -> [String: Any] in
             ["id": notice.id.uuidString, "title": renderer.text("kind_\(notice.kind.rawValue)", visit),
-             "request_id": notice.requestId?.uuidString ?? false, "created_at": Self.time(notice.createdAt), "read": notice.read]
+             "request_id": notice.requestId?.uuidString ?? false, "created_at": Self.time(notice.createdAt, visit),
+             "created_at_iso": Self.iso(notice.createdAt), "read": notice.read, "about": about[notice.id] ?? false]
         }
         return renderer.render("notifications", visit, values: ["notifications": rows, "services_tab": services])
     }
@@ -171,7 +193,8 @@ struct PortalPages: Sendable {
         values["device_model"] = device.model
         values["site_name"] = site.name
         values["installer_name"] = view.installerName
-        values["pending"] = view.status.isOpen && account.id == view.request.ownerId
+        // Decline is for a request still waiting: once approved, the owner's part is done.
+        values["pending"] = view.status == .pending && account.id == view.request.ownerId
         values["how_to"] = renderer.text("detail_how", visit, ["id": requestId.uuidString])
         values.merge(approval(view, device, visit, account)) { $1 }
         return renderer.render("notification", visit, values: values)
@@ -238,14 +261,17 @@ struct PortalPages: Sendable {
                 "cancellable": view.status.isOpen && account.id == view.request.installerId]
     }
 
-    /// `2026-11-26 10:59 UTC`: one form for both languages, with no time zone guessed for the reader.
-    static func time(_ date: Date) -> String {
+    /// `26/11/2026 10:59 UTC` in Italian, `2026-11-26 10:59 UTC` in English: what the page says before its script
+    /// (`time.js`) shows it in the reader's own time zone.
+    static func time(_ date: Date, _ visit: PortalVisit) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
+        formatter.dateFormat = visit.language == .it ? "dd/MM/yyyy HH:mm 'UTC'" : "yyyy-MM-dd HH:mm 'UTC'"
         return formatter.string(from: date)
     }
+
+    static func iso(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
 }
 
 extension ISO8601DateFormatter {

@@ -26,7 +26,13 @@ struct PortalRenderer: Sendable {
             context["user"] = ["name": account.name, "is_owner": account.role == .owner, "is_installer": account.role == .installer]
         }
         context.merge(values) { _, page in page }
-        let html = library.render(context, withTemplate: template) ?? "template \(template) failed"
+        // A missing template is our failure, never a page that looks like content.
+        guard let html = library.render(context, withTemplate: template) else {
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; charset=utf-8"
+            return Response(status: .internalServerError, headers: headers,
+                            body: .init(byteBuffer: ByteBuffer(string: "internal_error: the page could not be rendered.\n")))
+        }
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
         headers[.cacheControl] = "no-store"
@@ -40,8 +46,9 @@ struct PortalRenderer: Sendable {
         var parameters = ["detail": latchkey?.message ?? ""]
         if case .deviceNotCompatible(_, _, let minimum) = latchkey { parameters["minimum"] = minimum ?? "—" }
         let message = catalog.text("error_\(code.rawValue)", visit.language, parameters)
-        return render("error", visit, status: latchkey?.status ?? .internalServerError,
-                      values: ["code": code.rawValue, "message": message, "back": back])
+        var values: [String: Any] = ["code": code.rawValue, "message": message, "back": back]
+        if case .requestAlreadyOpen(_, let id?) = latchkey { values["open_request"] = "/requests/\(id)" }
+        return render("error", visit, status: latchkey?.status ?? .internalServerError, values: values)
     }
 
     func text(_ key: String, _ visit: PortalVisit, _ parameters: [String: String] = [:]) -> String {
