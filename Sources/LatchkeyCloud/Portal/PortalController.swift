@@ -26,9 +26,9 @@ struct PortalController: Sendable {
                 return visit.redirect(to: account.role == .owner ? "/notifications" : "/sites")
             }
         }
-        router.get("signin") { request, context in try await page(request, context) { renderer.render("signin", $1) } }
+        router.get("signin") { request, context in try await page(request, context) { renderer.render(SignInPage(), $1) } }
         router.post("signin") { request, context in try await form(request, context, back: "/signin", handler: signIn) }
-        router.get("signup") { request, context in try await page(request, context) { renderer.render("signup", $1) } }
+        router.get("signup") { request, context in try await page(request, context) { renderer.render(SignUpPage(), $1) } }
         router.post("signup") { request, context in try await form(request, context, back: "/signup", handler: signUp) }
         router.post("signout") { request, context in try await form(request, context, back: "/", handler: signOut) }
         router.get("compatibility") { request, context in try await page(request, context, handler: compatibilityPage) }
@@ -104,8 +104,8 @@ struct PortalController: Sendable {
         var request = request
         let body = String(buffer: try await request.collectBody(upTo: 64 * 1024))
         guard let sent = FormFields(body)["csrf"], let expected = request.cookies[PortalVisit.csrfCookie]?.value, sent == expected else {
-            return renderer.render("error", visit, status: .forbidden,
-                                   values: ["code": "csrf", "message": renderer.text("error_csrf", visit), "back": back])
+            return renderer.render(ErrorPage(code: "csrf", message: renderer.text("error_csrf", visit), back: back, open_request: nil), visit,
+                                   status: .forbidden)
         }
         do {
             request.body = .init(buffer: ByteBuffer(string: body))
@@ -141,10 +141,10 @@ struct PortalController: Sendable {
 
     @Sendable func compatibilityPage(_ request: Request, _ visit: PortalVisit) async throws -> Response {
         let query = request.uri.queryParameters.get("model") ?? ""
-        let entries = compatibility.search(query).map { entry -> [String: Any] in
-            ["model": entry.model, "type_label": renderer.text("type_\(entry.deviceType.rawValue)", visit), "min_firmware": entry.minFirmware]
+        let entries = compatibility.search(query).map { entry in
+            CompatibilityRow(model: entry.model, type_label: renderer.text("type_\(entry.deviceType.rawValue)", visit), min_firmware: entry.minFirmware)
         }
-        return renderer.render("compatibility", visit, values: ["entries": entries, "has_entries": !entries.isEmpty, "query": query])
+        return renderer.render(CompatibilityPage(entries: entries, has_entries: !entries.isEmpty, query: query), visit)
     }
 
     private func sessionCookie(_ token: String, until: Date) -> Cookie {

@@ -16,13 +16,14 @@ struct PortalPages: Sendable {
 
     @Sendable func sites(_ request: Request, _ visit: PortalVisit) async throws -> Response {
         let account = try account(visit)
-        var rows: [[String: Any]] = []
+        var rows: [SiteRow] = []
         for site in try await controller.sites.sites(visibleTo: account) {
             let devices = try await controller.sites.devices(siteId: site.id, visibleTo: account)
-            rows.append(["id": site.id.uuidString, "name": site.name, "address": site.address ?? "", "owned": site.ownerId == account.id,
-                         "devices": devices.map { deviceRow($0, visit, history: site.ownerId == account.id) }, "has_devices": !devices.isEmpty])
+            rows.append(SiteRow(id: site.id.uuidString, name: site.name, address: site.address ?? "", owned: site.ownerId == account.id,
+                                devices: devices.map { deviceRow($0, visit, history: site.ownerId == account.id) },
+                                has_devices: !devices.isEmpty))
         }
-        return renderer.render("sites", visit, values: ["sites": rows])
+        return renderer.render(SitesPage(sites: rows), visit)
     }
 
     @Sendable func createSite(_ request: Request, _ visit: PortalVisit) async throws -> Response {
@@ -36,17 +37,16 @@ struct PortalPages: Sendable {
         let (site, authorizations) = try await controller.sites.site(id: try context.uuid("id", of: "site"), visibleTo: account)
         guard let authorizations else { throw LatchkeyError.notFound("Only the site's owner manages it.") }
         let devices = try await controller.sites.devices(siteId: site.id, visibleTo: account)
-        let rows = authorizations.map { entry -> [String: Any] in
-            ["installer_id": entry.installer.id.uuidString, "installer_name": entry.installer.name, "installer_email": entry.installer.email,
-             "site_id": site.id.uuidString,
-             "permissions": entry.authorization.permissions.map { renderer.text("perm_\($0.rawValue)", visit) }.sorted().joined(separator: ", "),
-             "until": entry.authorization.expiresAt.map { Self.time($0, visit) } ?? renderer.text("until_revoked", visit)]
+        let rows = authorizations.map { entry in
+            AuthorizationRow(
+                installer_id: entry.installer.id.uuidString, installer_name: entry.installer.name, installer_email: entry.installer.email,
+                site_id: site.id.uuidString,
+                permissions: entry.authorization.permissions.map { renderer.text("perm_\($0.rawValue)", visit) }.sorted().joined(separator: ", "),
+                until: entry.authorization.expiresAt.map { Self.time($0, visit) } ?? renderer.text("until_revoked", visit))
         }
-        return renderer.render("site", visit, values: [
-            "site_id": site.id.uuidString, "site_name": site.name, "devices": devices.map { deviceRow($0, visit, history: true) },
-            "has_devices": !devices.isEmpty,
-            "authorizations": rows,
-        ])
+        return renderer.render(SitePage(site_id: site.id.uuidString, site_name: site.name,
+                                        devices: devices.map { deviceRow($0, visit, history: true) }, has_devices: !devices.isEmpty,
+                                        authorizations: rows), visit)
     }
 
     func bind(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
@@ -80,10 +80,10 @@ struct PortalPages: Sendable {
     func history(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
         let serial = context.parameters.get("serial") ?? ""
         let entries = try await controller.sites.auditHistory(serial: serial, visibleTo: try account(visit))
-        return renderer.render("history", visit, values: [
-            "heading": renderer.text("history_title", visit, ["device": serial]),
-            "entries": entries.reversed().map { ["at": Self.time($0.at, visit), "at_iso": Self.iso($0.at), "action": $0.action, "outcome": $0.outcome] },
-        ])
+        return renderer.render(HistoryPage(
+            heading: renderer.text("history_title", visit, ["device": serial]),
+            entries: entries.reversed().map { HistoryRow(at: Self.time($0.at, visit), at_iso: Self.iso($0.at), action: $0.action, outcome: $0.outcome) }
+        ), visit)
     }
 
     // MARK: - Device password reset
@@ -92,15 +92,10 @@ struct PortalPages: Sendable {
         let account = try account(visit)
         let chosen = request.uri.queryParameters.get("site").flatMap { UUID(uuidString: String($0)) }
         let sites = try await controller.sites.sites(visibleTo: account)
-        var values: [String: Any] = [
-            "sites": sites.map { ["id": $0.id.uuidString, "name": $0.name, "selected": $0.id == chosen] as [String: Any] }
-        ]
-        if let chosen {
-            let devices = try await controller.sites.devices(siteId: chosen, visibleTo: account)
-            values["site_chosen"] = true
-            values["devices"] = devices.map { deviceRow($0, visit, history: false) }
-        }
-        return renderer.render("reset", visit, values: values)
+        let devices = if let chosen { try await controller.sites.devices(siteId: chosen, visibleTo: account) } else { [Device]() }
+        return renderer.render(ResetPage(
+            sites: sites.map { SiteChoice(id: $0.id.uuidString, name: $0.name, selected: $0.id == chosen) },
+            site_chosen: chosen != nil, devices: devices.map { deviceRow($0, visit, history: false) }), visit)
     }
 
     @Sendable func sendReset(_ request: Request, _ visit: PortalVisit) async throws -> Response {
@@ -112,7 +107,7 @@ struct PortalPages: Sendable {
         // As the app does, the portal asks once more before anything is sent.
         guard fields["confirmed"] == "yes" else {
             let question = renderer.text(mode == .onSite ? "reset_confirm_onsite" : "reset_confirm_offsite", visit, ["serial": serial])
-            return renderer.render("reset_confirm", visit, values: ["device": serial, "mode": mode.rawValue, "question": question])
+            return renderer.render(ResetConfirmPage(device: serial, mode: mode.rawValue, question: question), visit)
         }
         let view = try await controller.resets.request(serial: serial, mode: mode, by: try account(visit))
         return visit.redirect(to: "/requests/\(view.request.id)")
@@ -121,27 +116,27 @@ struct PortalPages: Sendable {
     @Sendable func requests(_ request: Request, _ visit: PortalVisit) async throws -> Response {
         let account = try account(visit)
         let rows = try await controller.resets.list(for: account, status: nil).map { requestRow($0, visit, account) }
-        return renderer.render("requests", visit, values: ["requests": rows, "has_requests": !rows.isEmpty])
+        return renderer.render(RequestsPage(requests: rows, has_requests: !rows.isEmpty), visit)
     }
 
     func request(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
         let account = try account(visit)
         let view = try await controller.resets.get(id: try context.uuid("id", of: "password reset request"), for: account)
         let device = try await controller.devices.detail(serial: view.request.deviceSerial, visibleTo: account)
-        var values = requestRow(view, visit, account)
         let onSite = view.request.mode == .onSite
-        values["heading"] = renderer.text(onSite ? "countdown_title" : (view.status == .pending ? "confirm_title" : "reset_title"), visit)
-        values["device_model"] = device.model
-        values["offsite_pending"] = !onSite && view.status == .pending
-        values["onsite_open"] = onSite && view.status.isOpen
-        values["approved_onsite"] = onSite && view.status == .approved
-        // The LAN matters to the courier while the request can still be carried.
-        values["lan_note"] = view.status.isOpen && account.id == view.request.courierId
-        values["confirmation"] = renderer.text("confirm_offsite", visit, ["owner": view.ownerEmailMasked])
-        values["countdown_ask"] = renderer.text("countdown_ask", visit, ["owner": view.ownerEmailMasked])
-        values["approved_next"] = renderer.text("approved_onsite_next", visit, ["id": view.request.id.uuidString])
-        values.merge(approval(view, device, visit, account)) { $1 }
-        return renderer.render("request", visit, values: values)
+        return renderer.render(RequestPage(
+            row: requestRow(view, visit, account),
+            heading: renderer.text(onSite ? "countdown_title" : (view.status == .pending ? "confirm_title" : "reset_title"), visit),
+            device_model: device.model,
+            offsite_pending: !onSite && view.status == .pending,
+            onsite_open: onSite && view.status.isOpen,
+            approved_onsite: onSite && view.status == .approved,
+            // The LAN matters to the courier while the request can still be carried.
+            lan_note: view.status.isOpen && account.id == view.request.courierId,
+            confirmation: renderer.text("confirm_offsite", visit, ["owner": view.ownerEmailMasked]),
+            countdown_ask: renderer.text("countdown_ask", visit, ["owner": view.ownerEmailMasked]),
+            approved_next: renderer.text("approved_onsite_next", visit, ["id": view.request.id.uuidString]),
+            approval: approval(view, device, visit, account)), visit)
     }
 
     enum Ending { case cancel, decline }
@@ -173,12 +168,12 @@ struct PortalPages: Sendable {
             }
             about[notice.id] = seen[requestId]
         }
-        let rows = inbox.map { notice -> [String: Any] in
-            ["id": notice.id.uuidString, "title": renderer.text("kind_\(notice.kind.rawValue)", visit),
-             "request_id": notice.requestId?.uuidString ?? false, "created_at": Self.time(notice.createdAt, visit),
-             "created_at_iso": Self.iso(notice.createdAt), "read": notice.read, "about": about[notice.id] ?? false]
+        let rows = inbox.map { notice in
+            NotificationRow(id: notice.id.uuidString, title: renderer.text("kind_\(notice.kind.rawValue)", visit),
+                            request_id: notice.requestId?.uuidString, created_at: Self.time(notice.createdAt, visit),
+                            created_at_iso: Self.iso(notice.createdAt), read: notice.read, about: about[notice.id])
         }
-        return renderer.render("notifications", visit, values: ["notifications": rows, "services_tab": services])
+        return renderer.render(NotificationsPage(notifications: rows, services_tab: services), visit)
     }
 
     func notification(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
@@ -188,30 +183,26 @@ struct PortalPages: Sendable {
         let view = try await controller.resets.get(id: requestId, for: account)
         let device = try await controller.devices.detail(serial: view.request.deviceSerial, visibleTo: account)
         let (site, _) = try await controller.sites.site(id: view.request.siteId, visibleTo: account)
-        var values = requestRow(view, visit, account)
-        values["title"] = renderer.text("kind_\(notice.kind.rawValue)", visit)
-        values["device_model"] = device.model
-        values["site_name"] = site.name
-        values["installer_name"] = view.installerName
-        // Decline is for a request still waiting: once approved, the owner's part is done.
-        values["pending"] = view.status == .pending && account.id == view.request.ownerId
-        values["how_to"] = renderer.text("detail_how", visit, ["id": requestId.uuidString])
-        values.merge(approval(view, device, visit, account)) { $1 }
-        return renderer.render("notification", visit, values: values)
+        return renderer.render(NotificationPage(
+            row: requestRow(view, visit, account), title: renderer.text("kind_\(notice.kind.rawValue)", visit), device_model: device.model,
+            site_name: site.name, installer_name: view.installerName,
+            // Decline is for a request still waiting: once approved, the owner's part is done.
+            pending: view.status == .pending && account.id == view.request.ownerId,
+            how_to: renderer.text("detail_how", visit, ["id": requestId.uuidString]),
+            approval: approval(view, device, visit, account)), visit)
     }
 
     /// What the approval and presence-code forms need: the key to seal to (from the device's certificate, checked
     /// when the device connected), and where on the LAN to read the code.
-    private func approval(_ view: ResetRequestView, _ device: Device, _ visit: PortalVisit, _ account: Account) -> [String: Any] {
+    private func approval(_ view: ResetRequestView, _ device: Device, _ visit: PortalVisit, _ account: Account) -> ApprovalForms {
         let request = view.request
         let address = device.lanAddresses.first.map { "http://\($0)/" }
-        return [
-            "can_approve": view.status == .pending && account.id == request.ownerId && device.identity != nil,
-            "can_deliver": view.status == .approved && account.id == request.courierId,
-            "agreement_key": device.identity?.agreementKey ?? "",
-            "owner_carries": request.mode == .offSite,
-            "where_to_read": address.map { renderer.text("approve_where", visit, ["address": $0]) } ?? renderer.text("approve_where_unknown", visit),
-        ]
+        return ApprovalForms(
+            can_approve: view.status == .pending && account.id == request.ownerId && device.identity != nil,
+            can_deliver: view.status == .approved && account.id == request.courierId,
+            agreement_key: device.identity?.agreementKey ?? "",
+            owner_carries: request.mode == .offSite,
+            where_to_read: address.map { renderer.text("approve_where", visit, ["address": $0]) } ?? renderer.text("approve_where_unknown", visit))
     }
 
     /// The owner approves with the password sealed in the page; the device then shows a presence code for it.
@@ -233,7 +224,7 @@ struct PortalPages: Sendable {
 
     // MARK: - Rows
 
-    private func deviceRow(_ device: Device, _ visit: PortalVisit, history: Bool) -> [String: Any] {
+    private func deviceRow(_ device: Device, _ visit: PortalVisit, history: Bool) -> DeviceRow {
         var reason = ""
         do {
             try controller.compatibility.checkSupports(model: device.model, firmware: device.firmware)
@@ -244,21 +235,21 @@ struct PortalPages: Sendable {
                 reason = renderer.text("reset_not_listed", visit)
             }
         }
-        return ["serial": device.serial, "model": device.model, "firmware": device.firmware,
-                "type_label": renderer.text("type_\(device.deviceType.rawValue)", visit),
-                "online": device.isOnline(at: controller.clock.now()), "compatible": reason.isEmpty, "reason": reason,
-                "history_link": history]
+        return DeviceRow(serial: device.serial, model: device.model, firmware: device.firmware,
+                         type_label: renderer.text("type_\(device.deviceType.rawValue)", visit),
+                         online: device.isOnline(at: controller.clock.now()), compatible: reason.isEmpty, reason: reason,
+                         history_link: history)
     }
 
-    private func requestRow(_ view: ResetRequestView, _ visit: PortalVisit, _ account: Account) -> [String: Any] {
+    private func requestRow(_ view: ResetRequestView, _ visit: PortalVisit, _ account: Account) -> RequestRow {
         let left = Int(view.request.expiresAt.timeIntervalSince(controller.clock.now()))
-        return ["id": view.request.id.uuidString, "device_serial": view.request.deviceSerial, "status": view.status.rawValue,
-                "status_label": renderer.text("status_\(view.status.rawValue)", visit),
-                "mode_label": renderer.text("mode_\(view.request.mode.rawValue)", visit),
-                "time_left": view.status.isOpen ? TimeText.countdown(left) : "—",
-                "expires_at": ISO8601DateFormatter().string(from: view.request.expiresAt),
-                "open": view.status.isOpen, "live": view.status.isOpen,
-                "cancellable": view.status.isOpen && account.id == view.request.installerId]
+        return RequestRow(id: view.request.id.uuidString, device_serial: view.request.deviceSerial, status: view.status.rawValue,
+                          status_label: renderer.text("status_\(view.status.rawValue)", visit),
+                          mode_label: renderer.text("mode_\(view.request.mode.rawValue)", visit),
+                          time_left: view.status.isOpen ? TimeText.countdown(left) : "—",
+                          expires_at: ISO8601DateFormatter().string(from: view.request.expiresAt),
+                          open: view.status.isOpen, live: view.status.isOpen,
+                          cancellable: view.status.isOpen && account.id == view.request.installerId)
     }
 
     /// `26/11/2026 10:59 UTC` in Italian, `2026-11-26 10:59 UTC` in English: what the page says before its script

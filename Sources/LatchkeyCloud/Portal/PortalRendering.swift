@@ -15,17 +15,18 @@ struct PortalRenderer: Sendable {
         return PortalRenderer(library: try await MustacheLibrary(directory: directory.path), catalog: try .bundled())
     }
 
-    func render(_ template: String, _ visit: PortalVisit, status: HTTPResponse.Status = .ok, values: [String: Any] = [:]) -> Response {
-        var context: [String: Any] = [
+    func render(_ page: some PortalPage, _ visit: PortalVisit, status: HTTPResponse.Status = .ok) -> Response {
+        var common: [String: Any] = [
             "t": catalog.strings[visit.language] ?? [:],
             "lang": visit.language.rawValue,
             "other_lang": visit.language.other.rawValue,
             "csrf": visit.csrf,
         ]
         if let account = visit.account {
-            context["user"] = ["name": account.name, "is_owner": account.role == .owner, "is_installer": account.role == .installer]
+            common["user"] = ["name": account.name, "is_owner": account.role == .owner, "is_installer": account.role == .installer]
         }
-        context.merge(values) { _, page in page }
+        let context = PortalPageContext(common: common, page: page)
+        let template = type(of: page).template
         // A missing template is our failure, never a page that looks like content.
         guard let html = library.render(context, withTemplate: template) else {
             var headers = HTTPFields()
@@ -46,9 +47,10 @@ struct PortalRenderer: Sendable {
         var parameters = ["detail": latchkey?.message ?? ""]
         if case .deviceNotCompatible(_, _, let minimum) = latchkey { parameters["minimum"] = minimum ?? "—" }
         let message = catalog.text("error_\(code.rawValue)", visit.language, parameters)
-        var values: [String: Any] = ["code": code.rawValue, "message": message, "back": back]
-        if case .requestAlreadyOpen(_, let id?) = latchkey { values["open_request"] = "/requests/\(id)" }
-        return render("error", visit, status: latchkey?.status ?? .internalServerError, values: values)
+        var openRequest: String?
+        if case .requestAlreadyOpen(_, let id?) = latchkey { openRequest = "/requests/\(id)" }
+        return render(ErrorPage(code: code.rawValue, message: message, back: back, open_request: openRequest), visit,
+                      status: latchkey?.status ?? .internalServerError)
     }
 
     func text(_ key: String, _ visit: PortalVisit, _ parameters: [String: String] = [:]) -> String {

@@ -1,0 +1,210 @@
+import Foundation
+import Mustache
+
+// The portal's view models: one struct per page, built by its query in `PortalPages`, read by its template. Property
+// names are the template's (snake case, as Mustache templates are written); the compiler checks every page gives
+// what its template shows.
+
+/// A page's model, and the template that shows it.
+protocol PortalPage: Sendable {
+    static var template: String { get }
+}
+
+/// What every template may also read beside its page: the catalogue (`t`), the language, the CSRF token, who is
+/// signed in. Mustache looks names up here, then in the page's properties.
+struct PortalPageContext: MustacheParent {
+    let common: [String: Any]
+    let page: any PortalPage
+
+    func child(named name: String) -> Any? {
+        if let value = common[name] { return value }
+        guard let property = Mirror(reflecting: page).children.first(where: { $0.label == name })?.value else { return nil }
+        // An optional that holds nothing reads as missing, so `{{#x}}` hides its section.
+        let mirror = Mirror(reflecting: property)
+        guard mirror.displayStyle == .optional else { return property }
+        return mirror.children.first?.value
+    }
+}
+
+// MARK: - Rows
+
+struct DeviceRow: Sendable {
+    let serial: String
+    let model: String
+    let firmware: String
+    let type_label: String
+    let online: Bool
+    let compatible: Bool
+    let reason: String
+    let history_link: Bool
+}
+
+struct RequestRow: Sendable {
+    let id: String
+    let device_serial: String
+    let status: String
+    let status_label: String
+    let mode_label: String
+    let time_left: String
+    let expires_at: String
+    let open: Bool
+    let live: Bool
+    let cancellable: Bool
+}
+
+struct SiteRow: Sendable {
+    let id: String
+    let name: String
+    let address: String
+    let owned: Bool
+    let devices: [DeviceRow]
+    let has_devices: Bool
+}
+
+struct AuthorizationRow: Sendable {
+    let installer_id: String
+    let installer_name: String
+    let installer_email: String
+    let site_id: String
+    let permissions: String
+    let until: String
+}
+
+struct HistoryRow: Sendable {
+    let at: String
+    let at_iso: String
+    let action: String
+    let outcome: String
+}
+
+struct NotificationRow: Sendable {
+    let id: String
+    let title: String
+    let request_id: String?
+    let created_at: String
+    let created_at_iso: String
+    let read: Bool
+    let about: String?
+}
+
+struct CompatibilityRow: Sendable {
+    let model: String
+    let type_label: String
+    let min_firmware: String
+}
+
+struct SiteChoice: Sendable {
+    let id: String
+    let name: String
+    let selected: Bool
+}
+
+/// The approval and presence-code forms (`approve_form`), shown on both request pages.
+struct ApprovalForms: Sendable {
+    let can_approve: Bool
+    let can_deliver: Bool
+    /// X25519, base64url: from the device's certificate, checked when it connected.
+    let agreement_key: String
+    let owner_carries: Bool
+    let where_to_read: String
+}
+
+// MARK: - Pages
+
+struct SignInPage: PortalPage {
+    static let template = "signin"
+}
+
+struct SignUpPage: PortalPage {
+    static let template = "signup"
+}
+
+struct ErrorPage: PortalPage {
+    static let template = "error"
+    let code: String
+    let message: String
+    let back: String
+    let open_request: String?
+}
+
+struct CompatibilityPage: PortalPage {
+    static let template = "compatibility"
+    let entries: [CompatibilityRow]
+    let has_entries: Bool
+    let query: String
+}
+
+struct SitesPage: PortalPage {
+    static let template = "sites"
+    let sites: [SiteRow]
+}
+
+struct SitePage: PortalPage {
+    static let template = "site"
+    let site_id: String
+    let site_name: String
+    let devices: [DeviceRow]
+    let has_devices: Bool
+    let authorizations: [AuthorizationRow]
+}
+
+struct HistoryPage: PortalPage {
+    static let template = "history"
+    let heading: String
+    let entries: [HistoryRow]
+}
+
+struct ResetPage: PortalPage {
+    static let template = "reset"
+    let sites: [SiteChoice]
+    let site_chosen: Bool
+    let devices: [DeviceRow]
+}
+
+struct ResetConfirmPage: PortalPage {
+    static let template = "reset_confirm"
+    let device: String
+    let mode: String
+    let question: String
+}
+
+struct RequestsPage: PortalPage {
+    static let template = "requests"
+    let requests: [RequestRow]
+    let has_requests: Bool
+}
+
+/// The installer's (and owner's) page of one request: its state live, and the form that moves it on.
+struct RequestPage: PortalPage {
+    static let template = "request"
+    let row: RequestRow
+    let heading: String
+    let device_model: String
+    let offsite_pending: Bool
+    let onsite_open: Bool
+    let approved_onsite: Bool
+    let lan_note: Bool
+    let confirmation: String
+    let countdown_ask: String
+    let approved_next: String
+    let approval: ApprovalForms
+}
+
+/// The owner's page of a request reached from a notification: who asks for what, and the approval form.
+struct NotificationPage: PortalPage {
+    static let template = "notification"
+    let row: RequestRow
+    let title: String
+    let device_model: String
+    let site_name: String
+    let installer_name: String
+    let pending: Bool
+    let how_to: String
+    let approval: ApprovalForms
+}
+
+struct NotificationsPage: PortalPage {
+    static let template = "notifications"
+    let notifications: [NotificationRow]
+    let services_tab: Bool
+}
