@@ -11,6 +11,8 @@ public struct AppRequestContext: RequestContext {
     let peerAddress: String?
     /// The client's own address: the peer's, or the one a trusted proxy forwarded (`ClientAddressMiddleware`).
     var clientAddress: String?
+    /// On portal routes: who is signed in, their language and CSRF token (`PortalSessionMiddleware`).
+    var portalVisit: PortalVisit?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

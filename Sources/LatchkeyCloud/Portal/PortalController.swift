@@ -17,102 +17,46 @@ struct PortalController: Sendable {
     /// The notification stream, reached here with the session cookie (a browser's EventSource sends no bearer).
     let events: NotificationController
 
-    typealias Handler = @Sendable (Request, PortalVisit) async throws -> Response
-
     func addRoutes(to router: Router<AppRequestContext>) {
-        router.get("/") { request, context in
-            try await page(request, context) { _, visit in
-                guard let account = visit.account else { return visit.redirect(to: "/signin") }
-                return visit.redirect(to: account.role == .owner ? "/notifications" : "/sites")
-            }
+        let portal = router.group().add(middleware: PortalSessionMiddleware(accounts: accounts, renderer: renderer))
+        let forms = portal.group().add(middleware: CSRFMiddleware(renderer: renderer))
+        let member = portal.group().add(middleware: SignedInMiddleware())
+        let memberForms = member.group().add(middleware: CSRFMiddleware(renderer: renderer))
+
+        portal.get("/") { _, context in
+            let visit = try context.visit()
+            guard let account = visit.account else { return visit.redirect(to: "/signin") }
+            return visit.redirect(to: account.role == .owner ? "/notifications" : "/sites")
         }
-        router.get("signin") { request, context in try await page(request, context) { renderer.render(SignInPage(), $1) } }
-        router.post("signin") { request, context in try await form(request, context, back: "/signin", handler: signIn) }
-        router.get("signup") { request, context in try await page(request, context) { renderer.render(SignUpPage(), $1) } }
-        router.post("signup") { request, context in try await form(request, context, back: "/signup", handler: signUp) }
-        router.post("signout") { request, context in try await form(request, context, back: "/", handler: signOut) }
-        router.get("compatibility") { request, context in try await page(request, context, handler: compatibilityPage) }
-        router.get("events") { request, context in
-            var context = context
-            context.account = await visit(request).account
-            return try await events.stream(request, context: context)
-        }
+        portal.get("signin") { _, context in renderer.render(SignInPage(), try context.visit()) }
+        portal.get("signup") { _, context in renderer.render(SignUpPage(), try context.visit()) }
+        portal.get("compatibility") { request, context in try await compatibilityPage(request, try context.visit()) }
+        // The browser's EventSource sends the session cookie, not a bearer token.
+        portal.get("events") { request, context in try await events.stream(request, context: context) }
+        forms.post("signin") { request, context in try await signIn(request, try context.visit()) }
+        forms.post("signup") { request, context in try await signUp(request, try context.visit()) }
+        forms.post("signout") { request, context in try await signOut(request, try context.visit()) }
 
         let pages = PortalPages(controller: self)
-        router.get("sites") { request, context in try await page(request, context, signedIn: true, handler: pages.sites) }
-        router.post("sites") { request, context in try await form(request, context, back: "/sites", handler: pages.createSite) }
-        router.get("sites/:id") { request, context in try await page(request, context, signedIn: true) { try await pages.site($0, $1, context) } }
-        router.post("sites/:id/devices") { request, context in
-            try await form(request, context, back: "/sites") { try await pages.bind($0, $1, context) }
+        member.get("sites") { request, context in try await pages.sites(request, try context.visit()) }
+        member.get("sites/:id") { request, context in try await pages.site(request, try context.visit(), context) }
+        member.get("devices/:serial/history") { request, context in try await pages.history(request, try context.visit(), context) }
+        member.get("reset") { request, context in try await pages.resetForm(request, try context.visit()) }
+        member.get("requests") { request, context in try await pages.requests(request, try context.visit()) }
+        member.get("requests/:id") { request, context in try await pages.request(request, try context.visit(), context) }
+        member.get("notifications") { request, context in try await pages.notifications(request, try context.visit()) }
+        member.get("notifications/:id") { request, context in try await pages.notification(request, try context.visit(), context) }
+        memberForms.post("sites") { request, context in try await pages.createSite(request, try context.visit()) }
+        memberForms.post("sites/:id/devices") { request, context in try await pages.bind(request, try context.visit(), context) }
+        memberForms.post("sites/:id/authorizations") { request, context in try await pages.authorize(request, try context.visit(), context) }
+        memberForms.post("sites/:id/authorizations/:installerId/revoke") { request, context in
+            try await pages.revoke(request, try context.visit(), context)
         }
-        router.post("sites/:id/authorizations") { request, context in
-            try await form(request, context, back: "/sites") { try await pages.authorize($0, $1, context) }
-        }
-        router.post("sites/:id/authorizations/:installerId/revoke") { request, context in
-            try await form(request, context, back: "/sites") { try await pages.revoke($0, $1, context) }
-        }
-        router.get("devices/:serial/history") { request, context in
-            try await page(request, context, signedIn: true) { try await pages.history($0, $1, context) }
-        }
-        router.get("reset") { request, context in try await page(request, context, signedIn: true, handler: pages.resetForm) }
-        router.post("reset") { request, context in try await form(request, context, back: "/reset", handler: pages.sendReset) }
-        router.get("requests") { request, context in try await page(request, context, signedIn: true, handler: pages.requests) }
-        router.get("requests/:id") { request, context in
-            try await page(request, context, signedIn: true) { try await pages.request($0, $1, context) }
-        }
-        router.post("requests/:id/cancel") { request, context in
-            try await form(request, context, back: "/requests") { try await pages.end($0, $1, context, action: .cancel) }
-        }
-        router.post("requests/:id/approve") { request, context in
-            try await form(request, context, back: "/requests") { try await pages.approve($0, $1, context) }
-        }
-        router.post("requests/:id/presence") { request, context in
-            try await form(request, context, back: "/requests") { try await pages.deliver($0, $1, context) }
-        }
-        router.post("requests/:id/decline") { request, context in
-            try await form(request, context, back: "/notifications") { try await pages.end($0, $1, context, action: .decline) }
-        }
-        router.get("notifications") { request, context in try await page(request, context, signedIn: true, handler: pages.notifications) }
-        router.get("notifications/:id") { request, context in
-            try await page(request, context, signedIn: true) { try await pages.notification($0, $1, context) }
-        }
-    }
-
-    // MARK: - Sessions
-
-    /// Who is signed in, from the session cookie; a stale cookie simply means nobody.
-    func visit(_ request: Request) async -> PortalVisit {
-        let token = request.cookies[PortalVisit.sessionCookie]?.value
-        let account = if let token { try? await accounts.authenticate(token: token) } else { nil as Account? }
-        return PortalVisit(request: request, account: account, sessionToken: account == nil ? nil : token)
-    }
-
-    /// A GET page: errors become pages in the reader's language; pages behind sign-in send strangers to it.
-    func page(_ request: Request, _ context: AppRequestContext, signedIn: Bool = false, handler: Handler) async throws -> Response {
-        let visit = await visit(request)
-        if signedIn && visit.account == nil { return visit.redirect(to: "/signin") }
-        do {
-            return try await handler(request, visit)
-        } catch {
-            return renderer.error(error, visit, back: "/")
-        }
-    }
-
-    /// A POST form: checks the CSRF token before anything else, then runs the handler; errors become pages.
-    func form(_ request: Request, _ context: AppRequestContext, back: String, handler: Handler) async throws -> Response {
-        let visit = await visit(request)
-        var request = request
-        let body = String(buffer: try await request.collectBody(upTo: 64 * 1024))
-        guard let sent = FormFields(body)["csrf"], let expected = request.cookies[PortalVisit.csrfCookie]?.value, sent == expected else {
-            return renderer.render(ErrorPage(code: "csrf", message: renderer.text("error_csrf", visit), back: back, open_request: nil), visit,
-                                   status: .forbidden)
-        }
-        do {
-            request.body = .init(buffer: ByteBuffer(string: body))
-            return try await handler(request, visit)
-        } catch {
-            return renderer.error(error, visit, back: back)
-        }
+        memberForms.post("reset") { request, context in try await pages.sendReset(request, try context.visit()) }
+        memberForms.post("requests/:id/cancel") { request, context in try await pages.end(request, try context.visit(), context, action: .cancel) }
+        memberForms.post("requests/:id/decline") { request, context in try await pages.end(request, try context.visit(), context, action: .decline) }
+        memberForms.post("requests/:id/approve") { request, context in try await pages.approve(request, try context.visit(), context) }
+        memberForms.post("requests/:id/presence") { request, context in try await pages.deliver(request, try context.visit(), context) }
     }
 
     // MARK: - Public pages

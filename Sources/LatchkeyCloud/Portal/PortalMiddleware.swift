@@ -1,0 +1,75 @@
+import Foundation
+import Hummingbird
+import LatchkeyProtocol
+
+/// Every portal route: who is signed in (the session cookie), in which language, with which CSRF token — on the
+/// context as a `PortalVisit` — and a failure shown as a page in the reader's language with the real status.
+struct PortalSessionMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let accounts: AccountService
+    let renderer: PortalRenderer
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let token = request.cookies[PortalVisit.sessionCookie]?.value
+        // A stale cookie simply means nobody.
+        let account = if let token { try? await accounts.authenticate(token: token) } else { nil as Account? }
+        let visit = PortalVisit(request: request, account: account, sessionToken: account == nil ? nil : token)
+        var context = context
+        context.portalVisit = visit
+        context.account = account
+        do {
+            return try await next(request, context)
+        } catch {
+            return renderer.error(error, visit, back: Self.back(request))
+        }
+    }
+
+    /// Where an error page's "back" leads: the portal page a form came from, else home.
+    static func back(_ request: Request) -> String {
+        guard request.method == .post, let referer = request.headers[.referer].flatMap(URL.init(string:)),
+            referer.host == nil || referer.host == request.head.authority?.split(separator: ":").first.map(String.init)
+        else { return "/" }
+        return referer.path.isEmpty ? "/" : referer.path
+    }
+}
+
+/// Pages behind sign-in send strangers to it.
+struct SignedInMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let visit = try context.visit()
+        guard visit.account != nil else { return visit.redirect(to: "/signin") }
+        return try await next(request, context)
+    }
+}
+
+/// Every form carries the double-submit CSRF token of its cookie; a form without it changes nothing.
+struct CSRFMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let renderer: PortalRenderer
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let visit = try context.visit()
+        var request = request
+        let body = String(buffer: try await request.collectBody(upTo: 64 * 1024))
+        guard let sent = FormFields(body)["csrf"], let expected = request.cookies[PortalVisit.csrfCookie]?.value, sent == expected else {
+            return renderer.render(
+                ErrorPage(code: "csrf", message: renderer.text("error_csrf", visit), back: PortalSessionMiddleware.back(request),
+                          open_request: nil), visit, status: .forbidden)
+        }
+        request.body = .init(buffer: ByteBuffer(string: body))
+        return try await next(request, context)
+    }
+}
+
+extension AppRequestContext {
+    /// The portal visit the session middleware put here; its absence is a wiring mistake of ours.
+    func visit() throws -> PortalVisit {
+        guard let portalVisit else { throw PortalWiringError() }
+        return portalVisit
+    }
+}
+
+/// A portal route reached without `PortalSessionMiddleware`: our failure, a 500.
+struct PortalWiringError: Error {}
