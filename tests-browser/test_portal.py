@@ -1,6 +1,7 @@
 """The portal in a real browser: the installer's off-site and on-site flows, the owner's decline, both languages."""
 import time
 
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -33,7 +34,11 @@ def body(driver):
 
 
 def status_text(driver):
-    return driver.find_element(By.ID, "status").text
+    """The request's status; empty while the page reloads itself (it follows the request live)."""
+    try:
+        return driver.find_element(By.ID, "status").text
+    except (StaleElementReferenceException, NoSuchElementException):
+        return ""
 
 
 def test_offsite_request_and_the_owner_declining_from_the_web(service, people, make_browser):

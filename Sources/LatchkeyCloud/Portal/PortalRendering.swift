@@ -1,3 +1,4 @@
+import HTTPTypes
 import Foundation
 import Hummingbird
 import LatchkeyProtocol
@@ -14,6 +15,9 @@ struct PortalRenderer: Sendable {
         }
         return PortalRenderer(library: try await MustacheLibrary(directory: directory.path), catalog: try .bundled())
     }
+
+    static let contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        + "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 
     func render(_ page: some PortalPage, _ visit: PortalVisit, status: HTTPResponse.Status = .ok) -> Response {
         var common: [String: Any] = [
@@ -37,6 +41,10 @@ struct PortalRenderer: Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
         headers[.cacheControl] = "no-store"
+        // Scripts and styles from the portal's own files only: an injected inline script does not run; no framing.
+        headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
+        headers[.xContentTypeOptions] = "nosniff"
+        headers[HTTPField.Name("Referrer-Policy")!] = "same-origin"
         return visit.withCookies(Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html))))
     }
 

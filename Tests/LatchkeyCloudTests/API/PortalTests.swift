@@ -66,4 +66,21 @@ struct PortalTests {
             #expect(!String(buffer: compatibility.body).contains("DS-KV6113"))
         }
     }
+
+    /// No inline script may run on a portal page, and no other site may frame it.
+    @Test func pagesCarryAPolicyThatForbidsInlineScriptsAndFraming() async throws {
+        try await TestPlatform.run { app in
+            let page = try await app.client.execute(uri: "/signin", method: .get) { $0 }
+            let policy = try #require(page.headers[.contentSecurityPolicy])
+            #expect(policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"))
+            #expect(policy.contains("frame-ancestors 'none'"))
+            #expect(page.headers[.xContentTypeOptions] == "nosniff")
+            // And no template carries a script of its own.
+            let templates = try #require(PortalCatalog.templatesDirectory)
+            for file in try FileManager.default.contentsOfDirectory(at: templates, includingPropertiesForKeys: nil) {
+                let text = try String(contentsOf: file, encoding: .utf8)
+                for match in text.matches(of: /<script[^>]*>/) { #expect(match.output.contains("src="), "\(file.lastPathComponent)") }
+            }
+        }
+    }
 }
