@@ -32,6 +32,25 @@ struct DeviceState: Codable, Sendable {
         }
     }
 
+    init(serial: String, deviceType: DeviceType, firmware: String, adminPassword: StoredPassword?, platformKey: String?) {
+        self.serial = serial
+        self.deviceType = deviceType
+        self.firmware = firmware
+        self.adminPassword = adminPassword
+        self.platformKey = platformKey
+    }
+
+    /// A state folder written before the label-code guard existed still loads.
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        serial = try container.decode(String.self, forKey: .serial)
+        deviceType = try container.decode(DeviceType.self, forKey: .deviceType)
+        firmware = try container.decode(String.self, forKey: .firmware)
+        adminPassword = try container.decodeIfPresent(StoredPassword.self, forKey: .adminPassword)
+        platformKey = try container.decodeIfPresent(String.self, forKey: .platformKey)
+        labelCodeGuard = try container.decodeIfPresent(CodeGuard.self, forKey: .labelCodeGuard) ?? CodeGuard()
+    }
+
     /// Reads the state folder, or starts one for this identity on first start.
     static func loadOrCreate(in directory: URL, identity: DeviceIdentityFile, deviceType: DeviceType, firmware: String,
                              adminPassword: String?) throws -> DeviceState {

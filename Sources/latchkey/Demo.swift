@@ -122,7 +122,10 @@ struct Demo {
                 try await Task.sleep(for: .milliseconds(100))
             }
         }
-        throw CLIError("Demo device \(device.serial) never connected.")
+        throw CLIError("""
+            Demo device \(device.serial) never connected. If \(dataDirectory) holds a demo from an earlier version of Latchkey \
+            (its devices bound with other keys), remove that folder and start the demo again.
+            """)
     }
 
     private func printWalkThrough(site: API.Site) {

@@ -4,6 +4,7 @@ import Foundation
 import LatchkeyCloud
 import LatchkeyProtocol
 import Logging
+import NIOCore
 
 /// `latchkey serve`: each setting from its flag, else the environment (`PORT`, `DATABASE_URL`, …), else its default.
 struct Serve: AsyncParsableCommand {
@@ -73,17 +74,27 @@ struct Serve: AsyncParsableCommand {
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }
-        guard let demoAuthority else { return try await platform.application.runService() }
+        guard let demoAuthority else { return try await Self.listening(port: configuration.port) { try await platform.application.runService() } }
         let scheme = configuration.tlsCertificateFile == nil ? "http" : "https"
         let demo = Demo(server: "\(scheme)://\(configuration.host):\(configuration.port)", dataDirectory: dataDirectory,
                         authority: demoAuthority, platformKey: Base64URL.encode(platform.signingKey.publicKey.rawRepresentation),
                         logger: Logger(label: "latchkey-demo"))
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await platform.application.runService() }
+            let port = configuration.port
+            group.addTask { try await Self.listening(port: port) { try await platform.application.runService() } }
             group.addTask { try await demo.run() }
             // The service stopping (SIGTERM, Ctrl-C) ends the demo devices with it.
             try await group.next()
             group.cancelAll()
+        }
+    }
+
+    /// Runs the service; a port another process holds is said in one line and a non-zero exit.
+    static func listening(port: Int, _ run: @Sendable () async throws -> Void) async throws {
+        do {
+            try await run()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw CLIError("port \(port) is in use: stop what holds it, or choose another with --port.")
         }
     }
 }

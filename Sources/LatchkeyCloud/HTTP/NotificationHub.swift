@@ -71,12 +71,16 @@ struct ExpirySweeper: Service {
     let logger: Logger
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully {
+        // Cancelled (another service failed, say the server could not bind), the sleep below returns at once:
+        // the loop must end then, not spin.
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let expired = try await resets.expireDue()
                 if expired > 0 { logger.info("Expired password reset requests", metadata: ["count": "\(expired)"]) }
                 try await devices.markSilentDevicesOffline()
             } catch {
+                // Stopping, the database may close first: that is no failure to report.
+                if Task.isCancelled || Task.isShuttingDownGracefully { break }
                 logger.error("Expiry sweep failed", metadata: ["error": "\(error)"])
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
