@@ -66,15 +66,16 @@ public func buildPlatform(
         relay = created
     }
 
+    let limiter = RateLimiter(store: store, clock: clock)
     let accounts = AccountService(
         store: store, hasher: BcryptPasswordHasher(cost: configuration.bcryptCost), clock: clock,
-        sessionLifetime: configuration.sessionLifetime)
+        sessionLifetime: configuration.sessionLifetime, limiter: limiter)
     let resets = PasswordResetService(
         store: store, clock: clock, windows: configuration.windows, compatibility: compatibility, publisher: hub,
-        signingKey: signingKey, messenger: channels)
+        signingKey: signingKey, messenger: channels, limiter: limiter)
     let sites = SiteService(store: store, clock: clock, resets: resets)
     let devices = DeviceService(store: store, clock: clock, resets: resets, messenger: channels,
-                                roots: configuration.manufacturerRoots)
+                                roots: configuration.manufacturerRoots, limiter: limiter)
     let registry = PrometheusCollectorRegistry()
     let metricsFactory = PrometheusMetricsFactory(registry: registry)
 
@@ -132,7 +133,7 @@ public func buildPlatform(
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "latchkey"),
         services: [
             databaseService, hub,
-            ExpirySweeper(resets: resets, devices: devices, interval: configuration.sweepInterval, logger: logger),
+            ExpirySweeper(resets: resets, devices: devices, limiter: limiter, interval: configuration.sweepInterval, logger: logger),
         ] + (relay.map { [$0] } ?? []),
         logger: logger
     )

@@ -34,7 +34,8 @@ struct DeviceLocalAPI {
         }
         local.post("login") { request, context in
             let form = try await decode(LocalAPI.Login.self, request, context)
-            return JSON(LocalAPI.Session(session: try await device.login(username: form.username, password: form.password)))
+            return JSON(LocalAPI.Session(session: try await device.login(username: form.username, password: form.password,
+                                                                         from: context.source)))
         }
         return router
     }
@@ -132,6 +133,7 @@ struct DeviceErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 }
             var headers = HTTPFields()
             headers[.contentType] = "application/json; charset=utf-8"
+            if case .busy(let retryAfter) = error as? DeviceError { headers[.retryAfter] = String(retryAfter) }
             return Response(status: .init(code: status), headers: headers,
                             body: .init(byteBuffer: ByteBuffer(data: try WireCoding.makeEncoder().encode(body))))
         }

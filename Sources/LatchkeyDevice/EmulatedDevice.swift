@@ -19,8 +19,9 @@ public actor EmulatedDevice {
     /// Nonces handed out on the LAN and not yet spent, by who asked; a restart or a new binding voids them all.
     private var outstandingNonces: [String: (source: String, issuedAt: Date)] = [:]
     private var sessions: Set<String> = []
-    private var failedLogins = 0
-    private var loginLockedUntil: Date?
+    /// Wrong logins and lockouts per source address: whoever guesses locks themselves out, not the owner elsewhere.
+    private var failedLogins: [String: Int] = [:]
+    private var loginLockedUntil: [String: Date] = [:]
     /// The platform's notice of the approved request, and the presence code showing for it, if any.
     private var approval: ApprovalNotice?
     private var presence: PresenceState?
@@ -91,22 +92,22 @@ public actor EmulatedDevice {
         try persist()
     }
 
-    /// Five wrong passwords lock the login for 30 minutes.
-    public func login(username: String, password: String) throws(DeviceError) -> String {
+    /// Five wrong passwords from one source lock the login for that source for 30 minutes.
+    public func login(username: String, password: String, from source: String = "local") throws(DeviceError) -> String {
         let now = now()
-        if let until = loginLockedUntil, now < until { throw .locked(until: until) }
+        if let until = loginLockedUntil[source], now < until { throw .locked(until: until) }
         guard let stored = state.adminPassword else { throw .notActivated }
         guard username == Self.username, stored.matches(password) else {
-            failedLogins += 1
-            if failedLogins >= Self.maximumFailedLogins {
-                failedLogins = 0
-                loginLockedUntil = now + Self.loginLockout
+            failedLogins[source, default: 0] += 1
+            if failedLogins[source, default: 0] >= Self.maximumFailedLogins {
+                failedLogins[source] = nil
+                loginLockedUntil[source] = now + Self.loginLockout
                 throw .locked(until: now + Self.loginLockout)
             }
             throw .unauthenticated("Wrong user name or password.")
         }
-        failedLogins = 0
-        loginLockedUntil = nil
+        failedLogins[source] = nil
+        loginLockedUntil[source] = nil
         let session = Base64URL.random()
         sessions.insert(session)
         return session
@@ -180,8 +181,8 @@ public actor EmulatedDevice {
         do { try PasswordPolicy.device.check(password, username: Self.username) } catch { throw .weakPassword(error.description) }
         state.adminPassword = .init(password)
         sessions.removeAll()
-        failedLogins = 0
-        loginLockedUntil = nil
+        failedLogins.removeAll()
+        loginLockedUntil.removeAll()
         approval = nil
         presence = nil
         try persist()

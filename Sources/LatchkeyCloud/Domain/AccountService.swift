@@ -7,15 +7,20 @@ public struct AccountService: Sendable {
     let hasher: any PasswordHasher
     let clock: LatchkeyClock
     let sessionLifetime: TimeInterval
+    let limiter: RateLimiter
 
-    public init(store: any LatchkeyStore, hasher: any PasswordHasher, clock: LatchkeyClock, sessionLifetime: TimeInterval) {
+    public init(store: any LatchkeyStore, hasher: any PasswordHasher, clock: LatchkeyClock, sessionLifetime: TimeInterval,
+                limiter: RateLimiter) {
+        self.limiter = limiter
         self.store = store
         self.hasher = hasher
         self.clock = clock
         self.sessionLifetime = sessionLifetime
     }
 
-    public func signUp(_ form: API.SignUp) async throws -> Account {
+    /// `address`: where the call came from, for the limits (`nil` when unknown, counted together).
+    public func signUp(_ form: API.SignUp, from address: String? = nil) async throws -> Account {
+        try await limiter.attempt(.signUpPerAddress, key: address ?? "unknown")
         let email = try AccountRules.normalizedEmail(form.email)
         let name = try AccountRules.checkedName(form.name)
         try AccountRules.checkPassword(form.password)
@@ -34,7 +39,13 @@ public struct AccountService: Sendable {
     }
 
     /// A new bearer token for a correct e-mail and password.
-    public func signIn(email: String, password: String) async throws -> (token: String, session: SessionToken, account: Account) {
+    public func signIn(email: String, password: String, from address: String? = nil) async throws
+        -> (token: String, session: SessionToken, account: Account)
+    {
+        // Counted before any password is hashed: a flood costs the server a counter, not a bcrypt each.
+        let source = address ?? "unknown"
+        try await limiter.attempt(.signInPerAddress, key: source)
+        try await limiter.attempt(.signInPerAccountAndAddress, key: "\(email.lowercased().prefix(254))|\(source)")
         let wrong = LatchkeyError.unauthenticated("The e-mail or the password is wrong.")
         guard let email = try? AccountRules.normalizedEmail(email),
             let account = try await store.read({ try await $0.accounts.find(email: email) })

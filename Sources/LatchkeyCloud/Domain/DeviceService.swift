@@ -11,9 +11,11 @@ public struct DeviceService: Sendable {
     let resets: PasswordResetService
     let messenger: any DeviceMessenger
     let roots: ManufacturerRoots
+    let limiter: RateLimiter
 
     public init(store: any LatchkeyStore, clock: LatchkeyClock, resets: PasswordResetService, messenger: any DeviceMessenger,
-                roots: ManufacturerRoots) {
+                roots: ManufacturerRoots, limiter: RateLimiter) {
+        self.limiter = limiter
         self.store = store
         self.clock = clock
         self.resets = resets
@@ -82,7 +84,10 @@ public struct DeviceService: Sendable {
 
     /// The owner binds a connected device to a site with the code on its label. The device compares the code and
     /// signs its answer; wrong codes count against the account that typed them.
-    public func bind(siteId: UUID, serial: String, verificationCode: String, by account: Account) async throws -> Device {
+    public func bind(siteId: UUID, serial: String, verificationCode: String, by account: Account, from address: String? = nil)
+        async throws -> Device
+    {
+        try await limiter.attempt(.bindingPerAddress, key: address ?? "unknown")
         let code = verificationCode.trimmingCharacters(in: .whitespaces).uppercased()
         guard VerificationCode.isWellFormed(code) else {
             throw LatchkeyError.invalidRequest("A verification code is the six letters on the device's label.")

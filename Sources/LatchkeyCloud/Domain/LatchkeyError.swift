@@ -27,6 +27,8 @@ public enum LatchkeyError: Error, Equatable, Sendable {
     case presenceCodeInvalid(String)
     case grantInvalid(String)
     case receiptInvalid(String)
+    /// Too many attempts: try again in `retryAfter` seconds.
+    case rateLimited(retryAfter: Int)
 
     /// The stable code clients branch on.
     public var code: APIErrorCode {
@@ -52,6 +54,7 @@ public enum LatchkeyError: Error, Equatable, Sendable {
         case .presenceCodeInvalid: .presenceCodeInvalid
         case .grantInvalid: .grantInvalid
         case .receiptInvalid: .receiptInvalid
+        case .rateLimited: .rateLimited
         }
     }
 
@@ -86,6 +89,8 @@ public enum LatchkeyError: Error, Equatable, Sendable {
             "Device \(serial) is already bound to a site: its owner must unbind it first."
         case .verificationCodeMismatch(let serial, let attemptsLeft):
             "The verification code does not match the one on the label of \(serial); \(attemptsLeft) attempts left before your account may bind no device for 30 minutes."
+        case .rateLimited(let retryAfter):
+            "Too many attempts: try again in \(retryAfter) seconds."
         case .locked(let until):
             "Too many wrong attempts: locked until \(until.formatted(.iso8601))."
         case .deviceKeyMismatch(let serial):

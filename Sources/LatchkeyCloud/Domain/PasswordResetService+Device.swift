@@ -21,6 +21,7 @@ public struct IssuedGrant: Sendable, Equatable {
 extension PasswordResetService {
     /// The courier presents the device's proximity proof and receives the signed grant with the sealed password.
     public func grant(id: UUID, proof: ProximityProof, by account: Account) async throws -> IssuedGrant {
+        try await limiter.attempt(.grantPerAccount, key: account.id.uuidString)
         let now = clock.now()
         let outcome = try await store.transaction { session -> Outcome<ResetGrantClaims> in
             var request = try await Self.visibleRequest(id: id, to: account, in: session)

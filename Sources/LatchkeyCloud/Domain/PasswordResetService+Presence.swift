@@ -29,6 +29,7 @@ extension PasswordResetService {
     public func deliverWithPresenceCode(id: UUID, code: String, by account: Account, courierAddress: String?) async throws
         -> ResetRequestView
     {
+        try await limiter.attempt(.presenceCodePerAccount, key: account.id.uuidString)
         let code = code.trimmingCharacters(in: .whitespaces)
         guard code.count == 6, code.allSatisfy(\.isASCII), code.allSatisfy(\.isNumber) else {
             throw LatchkeyError.invalidRequest("A presence code is the six digits the device's own page shows.")

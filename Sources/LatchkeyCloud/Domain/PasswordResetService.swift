@@ -22,11 +22,14 @@ public struct PasswordResetService: Sendable {
     let signingKey: Curve25519.Signing.PrivateKey
     /// Reaches devices over their channels: approval notices, deliveries with a presence code.
     let messenger: any DeviceMessenger
+    let limiter: RateLimiter
 
     public init(
         store: any LatchkeyStore, clock: LatchkeyClock, windows: ResetWindows, compatibility: CompatibilityList,
-        publisher: any NotificationPublisher, signingKey: Curve25519.Signing.PrivateKey, messenger: any DeviceMessenger
+        publisher: any NotificationPublisher, signingKey: Curve25519.Signing.PrivateKey, messenger: any DeviceMessenger,
+        limiter: RateLimiter
     ) {
+        self.limiter = limiter
         self.messenger = messenger
         self.store = store
         self.clock = clock

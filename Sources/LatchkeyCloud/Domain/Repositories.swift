@@ -14,6 +14,7 @@ public protocol StoreSession: Sendable {
     var sites: any SiteRepository { get }
     var devices: any DeviceRepository { get }
     var bindingGuards: any BindingGuardRepository { get }
+    var rateCounters: any RateCounterRepository { get }
     var resetRequests: any ResetRequestRepository { get }
     var notifications: any NotificationRepository { get }
     var audit: any AuditLog { get }
@@ -54,6 +55,14 @@ public protocol DeviceRepository: Sendable {
     /// Marks the device offline only if `connectionId` is still the channel it was last heard on: a channel that
     /// ends says nothing about a newer one, on this node or another.
     func markOffline(serial: String, connectionId: UUID) async throws
+}
+
+/// Attempts per key and window, counted atomically (one statement) so that concurrent nodes never lose a count.
+public protocol RateCounterRepository: Sendable {
+    /// Adds one to the key's count in `bucket` (a window closing at `closes`, Unix seconds) and returns the new count.
+    func hit(key: String, bucket: Int64, closes: Int64) async throws -> Int
+    /// Deletes the counts of windows closed before `now` (Unix seconds).
+    func purge(closedBefore now: Int64) async throws
 }
 
 /// How many wrong label codes each account typed, and until when it may bind no device.

@@ -17,12 +17,12 @@ struct AccountController {
 
     @Sendable func signUp(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<API.Account> {
         let form = try await request.decodeBody(API.SignUp.self, context: context)
-        return EditedResponse(status: .created, response: API.Account(try await accounts.signUp(form)))
+        return EditedResponse(status: .created, response: API.Account(try await accounts.signUp(form, from: context.clientAddress)))
     }
 
     @Sendable func signIn(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<API.Session> {
         let form = try await request.decodeBody(API.SignIn.self, context: context)
-        let (token, session, account) = try await accounts.signIn(email: form.email, password: form.password)
+        let (token, session, account) = try await accounts.signIn(email: form.email, password: form.password, from: context.clientAddress)
         return EditedResponse(status: .created, response: API.Session(token: token, expiresAt: session.expiresAt, account: API.Account(account)))
     }
 

@@ -18,7 +18,7 @@ struct DeviceController {
         let siteId = try context.uuid("id", of: "site")
         let form = try await request.decodeBody(API.BindDevice.self, context: context)
         let device = try await devices.bind(siteId: siteId, serial: form.serial, verificationCode: form.verificationCode,
-                                            by: try context.requireAccount())
+                                            by: try context.requireAccount(), from: context.clientAddress)
         return EditedResponse(status: .created, response: API.Device(device, compatibility: compatibility, at: clock.now()))
     }
 

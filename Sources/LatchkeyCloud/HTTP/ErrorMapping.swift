@@ -17,11 +17,18 @@ extension LatchkeyError: HTTPResponseError {
         case .requestExpired: .gone
         case .deviceNotCompatible, .weakPassword, .receiptInvalid: .unprocessableContent
         case .locked: HTTPResponse.Status(code: 423, reasonPhrase: "Locked")
+        case .rateLimited: .tooManyRequests
         }
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        try ErrorAnswer(status: status, body: APIErrorBody(code: code, message: message)).response
+        try ErrorAnswer(self).response
+    }
+
+    /// `Retry-After` for a refusal that says when to come back.
+    var retryAfter: Int? {
+        if case .rateLimited(let seconds) = self { return seconds }
+        return nil
     }
 }
 
@@ -29,12 +36,19 @@ extension LatchkeyError: HTTPResponseError {
 struct ErrorAnswer {
     var status: HTTPResponse.Status
     var body: APIErrorBody
+    var retryAfter: Int?
+
+    init(_ error: LatchkeyError) {
+        self.init(status: error.status, body: APIErrorBody(code: error.code, message: error.message))
+        retryAfter = error.retryAfter
+    }
 
     var response: Response {
         get throws {
             let data = try WireCoding.makeEncoder().encode(body)
             var headers = HTTPFields()
             headers[.contentType] = "application/json; charset=utf-8"
+            if let retryAfter { headers[.retryAfter] = String(retryAfter) }
             return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
     }
@@ -43,7 +57,7 @@ struct ErrorAnswer {
     init(_ error: any Error, logger: Logger) {
         switch error {
         case let error as LatchkeyError:
-            self.init(status: error.status, body: APIErrorBody(code: error.code, message: error.message))
+            self.init(error)
         case let error as HTTPError where error.status == .notFound:
             self.init(status: .notFound, body: APIErrorBody(code: .notFound, message: "There is nothing at this address."))
         case let error as HTTPError where error.status == .methodNotAllowed:

@@ -67,6 +67,7 @@ public actor NotificationHub: NotificationPublisher, Service {
 struct ExpirySweeper: Service {
     let resets: PasswordResetService
     let devices: DeviceService
+    let limiter: RateLimiter
     let interval: Duration
     let logger: Logger
 
@@ -78,6 +79,7 @@ struct ExpirySweeper: Service {
                 let expired = try await resets.expireDue()
                 if expired > 0 { logger.info("Expired password reset requests", metadata: ["count": "\(expired)"]) }
                 try await devices.markSilentDevicesOffline()
+                try await limiter.purge()
             } catch {
                 // Stopping, the database may close first: that is no failure to report.
                 if Task.isCancelled || Task.isShuttingDownGracefully { break }

@@ -50,6 +50,7 @@ struct FluentSession: StoreSession {
     var sites: any SiteRepository { FluentSiteRepository(database: database) }
     var devices: any DeviceRepository { FluentDeviceRepository(database: database, locksRows: locksRows) }
     var bindingGuards: any BindingGuardRepository { FluentBindingGuards(database: database) }
+    var rateCounters: any RateCounterRepository { SQLRateCounters(database: database) }
     var resetRequests: any ResetRequestRepository { FluentResetRequestRepository(database: database, locksRows: locksRows) }
     var notifications: any NotificationRepository { FluentNotificationRepository(database: database) }
     var audit: any AuditLog { FluentAuditLog(database: database) }

@@ -33,8 +33,8 @@ struct PortalController: Sendable {
         portal.get("compatibility") { request, context in try await compatibilityPage(request, try context.visit()) }
         // The browser's EventSource sends the session cookie, not a bearer token.
         portal.get("events") { request, context in try await events.stream(request, context: context) }
-        forms.post("signin") { request, context in try await signIn(request, try context.visit()) }
-        forms.post("signup") { request, context in try await signUp(request, try context.visit()) }
+        forms.post("signin") { request, context in try await signIn(request, try context.visit(), from: context.clientAddress) }
+        forms.post("signup") { request, context in try await signUp(request, try context.visit(), from: context.clientAddress) }
         forms.post("signout") { request, context in try await signOut(request, try context.visit()) }
 
         let pages = PortalPages(controller: self)
@@ -61,20 +61,21 @@ struct PortalController: Sendable {
 
     // MARK: - Public pages
 
-    @Sendable func signIn(_ request: Request, _ visit: PortalVisit) async throws -> Response {
+    func signIn(_ request: Request, _ visit: PortalVisit, from address: String?) async throws -> Response {
         let fields = try await FormFields(request)
-        let (token, session, _) = try await accounts.signIn(email: fields["email"] ?? "", password: fields["password"] ?? "")
+        let (token, session, _) = try await accounts.signIn(email: fields["email"] ?? "", password: fields["password"] ?? "", from: address)
         return visit.redirect(to: "/", extraCookies: [sessionCookie(token, until: session.expiresAt)])
     }
 
-    @Sendable func signUp(_ request: Request, _ visit: PortalVisit) async throws -> Response {
+    func signUp(_ request: Request, _ visit: PortalVisit, from address: String?) async throws -> Response {
         let fields = try await FormFields(request)
         guard let role = fields["role"].flatMap(AccountRole.init(rawValue:)) else {
             throw LatchkeyError.invalidRequest("role must be one of \(AccountRole.allowedValues).")
         }
         let password = fields["password"] ?? ""
-        let account = try await accounts.signUp(API.SignUp(email: fields["email"] ?? "", password: password, name: fields["name"] ?? "", role: role))
-        let (token, session, _) = try await accounts.signIn(email: account.email, password: password)
+        let account = try await accounts.signUp(API.SignUp(email: fields["email"] ?? "", password: password, name: fields["name"] ?? "", role: role),
+                                                from: address)
+        let (token, session, _) = try await accounts.signIn(email: account.email, password: password, from: address)
         return visit.redirect(to: "/", extraCookies: [sessionCookie(token, until: session.expiresAt)])
     }
 

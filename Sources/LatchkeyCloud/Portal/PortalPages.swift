@@ -53,7 +53,7 @@ struct PortalPages: Sendable {
         let siteId = try context.uuid("id", of: "site")
         let fields = try await FormFields(request)
         _ = try await controller.devices.bind(siteId: siteId, serial: fields["serial"] ?? "", verificationCode: fields["code"] ?? "",
-                                              by: try account(visit))
+                                              by: try account(visit), from: context.clientAddress)
         return visit.redirect(to: "/sites/\(siteId)")
     }
 

@@ -190,6 +190,8 @@ struct EmulatedDeviceTests {
         }
         await #expect(throws: DeviceError.locked(until: clock.now + 1800)) { try await device.login(username: "admin", password: "sbagliata1") }
         await #expect(throws: DeviceError.locked(until: clock.now + 1800)) { try await device.login(username: "admin", password: "Giusta2024") }
+        // Someone else on the LAN is not locked out by them.
+        _ = try await device.login(username: "admin", password: "Giusta2024", from: "192.0.2.20")
         clock.advance(by: 1800)
         _ = try await device.login(username: "admin", password: "Giusta2024")
     }

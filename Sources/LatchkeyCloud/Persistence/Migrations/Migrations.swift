@@ -19,5 +19,7 @@ enum LatchkeyMigrations {
         DropPlatformKey(),
         AttestDevices(),
         CreateBindingGuard(),
+        // 004: limits
+        CreateRateCounter(),
     ]
 }

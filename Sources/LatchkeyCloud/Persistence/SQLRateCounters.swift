@@ -1,0 +1,26 @@
+import FluentKit
+import Foundation
+import SQLKit
+
+/// Rate counters as one upsert each (`INSERT … ON CONFLICT DO UPDATE … RETURNING`), the same on SQLite and PostgreSQL.
+struct SQLRateCounters: RateCounterRepository {
+    let database: any Database
+
+    func hit(key: String, bucket: Int64, closes: Int64) async throws -> Int {
+        guard let sql = database as? any SQLDatabase else { throw RateCounterUnavailable() }
+        let row = try await sql.raw("""
+            INSERT INTO rate_counters (key, bucket, count, closes) VALUES (\(bind: key), \(bind: bucket), 1, \(bind: closes))
+            ON CONFLICT (key, bucket) DO UPDATE SET count = rate_counters.count + 1
+            RETURNING count
+            """).first()
+        return Int(try row?.decode(column: "count", as: Int64.self) ?? 1)
+    }
+
+    func purge(closedBefore now: Int64) async throws {
+        guard let sql = database as? any SQLDatabase else { return }
+        try await sql.raw("DELETE FROM rate_counters WHERE closes < \(bind: now)").run()
+    }
+}
+
+/// The database is not an SQL one: our failure.
+struct RateCounterUnavailable: Error {}
