@@ -25,8 +25,6 @@ public struct LatchkeyClient: Sendable {
         self.transport = HTTPTransport(baseURL: server + "/api/v1", client: httpClient)
     }
 
-    var httpClient: HTTPClient { transport.client }
-
     private func signedIn() throws(ClientError) -> String {
         guard let token else { throw .notSignedIn }
         return token

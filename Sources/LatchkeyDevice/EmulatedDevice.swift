@@ -69,8 +69,6 @@ public actor EmulatedDevice {
     /// Whether it has pinned a platform key yet; until then it can verify no grant.
     public var knowsPlatformKey: Bool { state.platformKey != nil }
     public var pinnedPlatformKey: String? { state.platformKey }
-    /// The approved request the device may give a presence code for.
-    public var approvedRequest: ApprovalNotice? { approval }
     public var signingPublicKey: Curve25519.Signing.PublicKey { signingKey.publicKey }
     public var agreementPublicKey: Curve25519.KeyAgreement.PublicKey { agreementKey.publicKey }
 

@@ -202,12 +202,15 @@ struct DeviceChannel: Sendable {
             }
         }
         defer { heartbeat.cancel() }
-        let welcome = try PlatformWelcome.sign(deviceNonce: hello.deviceNonce, serial: serial, bound: bound, with: signingKey,
-                                               rotation: rotation)
-        try await Self.send(.welcome(welcome), on: outbound)
-        // Approvals given while it was away: its page may show a presence code for them.
-        for notice in (try? await resets.approvalNotices(serial: serial)) ?? [] { try await Self.send(.approvalNotice(notice), on: outbound) }
         do {
+            // Inside the `do`: a channel that fails here is still unregistered and written offline below.
+            let welcome = try PlatformWelcome.sign(deviceNonce: hello.deviceNonce, serial: serial, bound: bound, with: signingKey,
+                                                   rotation: rotation)
+            try await Self.send(.welcome(welcome), on: outbound)
+            // Approvals given while it was away: its page may show a presence code for them.
+            for notice in (try? await resets.approvalNotices(serial: serial)) ?? [] {
+                try await Self.send(.approvalNotice(notice), on: outbound)
+            }
             // A service shutting down closes its device channels rather than wait for the devices to leave.
             try await withGracefulShutdownHandler {
                 while let message = try await messages.next() {
