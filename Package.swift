@@ -73,7 +73,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
-            resources: [.copy("Resources/compatibility.json"), .copy("Resources/Portal")]
+            resources: [.copy("Resources/compatibility.json"), .copy("Resources/Portal"), .copy("Resources/common-passwords.txt")]
         ),
         .target(
             name: "LatchkeyDevice",

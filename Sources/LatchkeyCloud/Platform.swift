@@ -17,6 +17,7 @@ public struct Platform: Sendable {
     public let application: Application<RouterResponder<AppRequestContext>>
     public let store: any LatchkeyStore
     public let passwordResets: PasswordResetService
+    public let accounts: AccountService
     public let devices: DeviceService
     public let compatibility: CompatibilityList
     /// Live notifications: tests subscribe to it to see what reaches this node.
@@ -133,12 +134,13 @@ public func buildPlatform(
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "latchkey"),
         services: [
             databaseService, hub,
-            ExpirySweeper(resets: resets, devices: devices, limiter: limiter, interval: configuration.sweepInterval, logger: logger),
+            ExpirySweeper(resets: resets, devices: devices, limiter: limiter, accounts: accounts, interval: configuration.sweepInterval,
+                          logger: logger),
         ] + (relay.map { [$0] } ?? []),
         logger: logger
     )
     return Platform(
-        application: application, store: store, passwordResets: resets, devices: devices, compatibility: compatibility,
+        application: application, store: store, passwordResets: resets, accounts: accounts, devices: devices, compatibility: compatibility,
         notificationHub: hub, signingKey: signingKey,
         databaseService: databaseService)
 }

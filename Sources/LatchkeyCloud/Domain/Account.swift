@@ -48,9 +48,18 @@ public enum AccountRules {
         try checkedText(name, field: "name", maximum: maximumNameLength)
     }
 
-    public static func checkPassword(_ password: String) throws(LatchkeyError) {
+    /// At least 8 characters, at most 72 bytes, not one of the most common passwords, not the e-mail or the name.
+    public static func checkPassword(_ password: String, email: String = "", name: String = "") throws(LatchkeyError) {
         guard password.count >= minimumPasswordLength else {
             throw .weakPassword("The account password must have at least \(minimumPasswordLength) characters.")
+        }
+        let lowered = password.lowercased()
+        guard !CommonPasswords.all.contains(lowered) else {
+            throw .weakPassword("This password is among the most common ones, which are tried first: choose another.")
+        }
+        let context = [email.lowercased(), String(email.lowercased().split(separator: "@").first ?? ""), name.lowercased()]
+        guard !context.contains(where: { !$0.isEmpty && $0 == lowered }) else {
+            throw .weakPassword("The account password must not be your e-mail address or your name.")
         }
         guard password.utf8.count <= maximumPasswordBytes else {
             throw .invalidRequest("The account password must be at most \(maximumPasswordBytes) bytes long.")
@@ -61,6 +70,10 @@ public enum AccountRules {
     static func checkedText(_ text: String, field: String, maximum: Int) throws(LatchkeyError) -> String {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw .invalidRequest("The \(field) must not be empty.") }
+        // Control and direction-override characters would rewrite what a terminal or a page shows next to the name.
+        guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || (0x202A...0x202E).contains($0.value)
+            || (0x2066...0x2069).contains($0.value) })
+        else { throw .invalidRequest("The \(field) must not contain control characters.") }
         guard trimmed.count <= maximum else {
             throw .invalidRequest("The \(field) must be at most \(maximum) characters long.")
         }
@@ -99,4 +112,15 @@ public protocol PasswordHasher: Sendable {
     func verify(_ password: String, against hash: String) async throws -> Bool
     /// Takes as long as `verify` and matches nothing: used for e-mails that have no account.
     func verifyDecoy(_ password: String) async
+}
+
+/// The most common passwords, shipped with the service (`Resources/common-passwords.txt`), lower-cased.
+enum CommonPasswords {
+    static let all: Set<String> = {
+        guard let url = Bundle.module.url(forResource: "common-passwords", withExtension: "txt"),
+            let text = try? String(contentsOf: url, encoding: .utf8)
+        else { return [] }
+        return Set(text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") })
+    }()
 }

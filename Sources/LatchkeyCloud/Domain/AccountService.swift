@@ -23,7 +23,7 @@ public struct AccountService: Sendable {
         try await limiter.attempt(.signUpPerAddress, key: address ?? "unknown")
         let email = try AccountRules.normalizedEmail(form.email)
         let name = try AccountRules.checkedName(form.name)
-        try AccountRules.checkPassword(form.password)
+        try AccountRules.checkPassword(form.password, email: email, name: name)
         let passwordHash = try await hasher.hash(form.password)
         let account = Account(
             id: UUID(), email: email, name: name, role: form.role, passwordHash: passwordHash, createdAt: clock.now()
@@ -72,6 +72,12 @@ public struct AccountService: Sendable {
             throw LatchkeyError.unauthenticated("The token is missing, wrong or expired: sign in again.")
         }
         return account
+    }
+
+    /// Deletes the sessions that have expired: a stolen old token is nothing, and the table does not grow forever.
+    public func purgeExpiredSessions() async throws {
+        let now = clock.now()
+        try await store.transaction { try await $0.accounts.deleteTokens(expiredBefore: now) }
     }
 
     public func signOut(token: String) async throws {

@@ -28,6 +28,7 @@ public protocol AccountRepository: Sendable {
     func insert(_ token: SessionToken) async throws
     func findToken(hash: String) async throws -> SessionToken?
     func deleteToken(hash: String) async throws
+    func deleteTokens(expiredBefore now: Date) async throws
 }
 
 public protocol SiteRepository: Sendable {

@@ -68,6 +68,7 @@ struct ExpirySweeper: Service {
     let resets: PasswordResetService
     let devices: DeviceService
     let limiter: RateLimiter
+    let accounts: AccountService
     let interval: Duration
     let logger: Logger
 
@@ -80,6 +81,7 @@ struct ExpirySweeper: Service {
                 if expired > 0 { logger.info("Expired password reset requests", metadata: ["count": "\(expired)"]) }
                 try await devices.markSilentDevicesOffline()
                 try await limiter.purge()
+                try await accounts.purgeExpiredSessions()
             } catch {
                 // Stopping, the database may close first: that is no failure to report.
                 if Task.isCancelled || Task.isShuttingDownGracefully { break }

@@ -46,6 +46,10 @@ struct FluentAccountRepository: AccountRepository {
         try await SessionTokenModel.query(on: database).filter(\.$id == hash).delete()
     }
 
+    func deleteTokens(expiredBefore now: Date) async throws {
+        try await SessionTokenModel.query(on: database).filter(\.$expiresAt < now).delete()
+    }
+
     static func account(_ model: AccountModel) throws -> Account {
         Account(
             id: try model.requireID(), email: model.email, name: model.name, role: try decodeStored(AccountRole.self, model.role),

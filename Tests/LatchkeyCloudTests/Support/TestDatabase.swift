@@ -16,7 +16,15 @@ enum TestDatabase {
     static func with<T>(_ body: (DatabaseLocation) async throws -> T) async throws -> T {
         guard let baseURL = postgresURL else { return try await body(.sqliteInMemory) }
         let name = "latchkey_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
-        try await admin(baseURL) { try await $0.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
+        // PostgreSQL refuses a CREATE DATABASE while another one copies template1: several tests start at once, so retry.
+        for attempt in 1...10 {
+            do {
+                try await admin(baseURL) { try await $0.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
+                break
+            } catch where attempt < 10 {
+                try await Task.sleep(for: .milliseconds(100 * attempt))
+            }
+        }
         do {
             let result = try await body(.postgres(url: replacingDatabase(in: baseURL, with: name)))
             try await admin(baseURL) { try await $0.raw("DROP DATABASE IF EXISTS \(unsafeRaw: name) WITH (FORCE)").run() }
