@@ -30,7 +30,7 @@ else
   chown postgres:postgres "$DATA"
   runuser -u postgres -- "$BIN/initdb" -D "$DATA" -A trust -U postgres --no-sync >/dev/null
   runuser -u postgres -- "$BIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w \
-    -o "-c listen_addresses=127.0.0.1 -p $PORT -k /tmp -c fsync=off -c max_connections=300" start >/dev/null
+    -o "-c listen_addresses=127.0.0.1 -p $PORT -k /tmp -c fsync=off -c max_connections=1000" start >/dev/null
 fi
 psql -h 127.0.0.1 -p "$PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'latchkey'" | grep -q 1 \
   || psql -h 127.0.0.1 -p "$PORT" -U postgres -qc "CREATE DATABASE latchkey" >/dev/null
