@@ -22,41 +22,55 @@ extension PasswordResetService {
     /// The courier presents the device's proximity proof and receives the signed grant with the sealed password.
     public func grant(id: UUID, proof: ProximityProof, by account: Account) async throws -> IssuedGrant {
         try await limiter.attempt(.grantPerAccount, key: account.id.uuidString)
+        let (claims, sealed) = try await issueGrant(id: id, nonce: proof.nonce, by: account) { request, parties, session, now in
+            try Self.checkProof(proof, for: parties.device, at: now)
+            if try await session.resetRequests.nonceSpent(proof.nonce) {
+                throw LatchkeyError.proximityInvalid("This proximity proof was used before: ask the device for a fresh challenge.")
+            }
+            return nil
+        }
+        let token = try await ResetGrant.sign(claims, with: signingKey)
+        return IssuedGrant(token: token, sealedPassword: sealed, expiresAt: claims.exp.value)
+    }
+
+    /// What both paths to the device share: the request visible and not due, approved, this account its courier and
+    /// still allowed, a sealed password held; then the path's own `check`, which may add to the history's line. The
+    /// nonce is recorded and the audit line written in the same transaction; a refusal leaves its audit line and only
+    /// then reaches the caller. Answers the claims to sign and the sealed password.
+    func issueGrant(
+        id: UUID, nonce: String, by account: Account, refusedDetail: String? = nil,
+        check: @escaping @Sendable (PasswordResetRequest, ResetParties, any StoreSession, Date) async throws -> String?
+    ) async throws -> (ResetGrantClaims, String) {
         let now = clock.now()
-        let outcome = try await store.transaction { session -> Outcome<ResetGrantClaims> in
+        let outcome = try await store.transaction { session -> Outcome<(ResetGrantClaims, String)> in
             var request = try await Self.visibleRequest(id: id, to: account, in: session)
             if request.isDue(at: now) {
                 let notifications = try await self.expire(&request, at: now, in: session)
                 return Outcome(notifications: notifications, failure: .requestExpired(id: id))
             }
             let parties = try await ResetParties.load(request, in: session)
+            let sealed: String
+            let detail: String?
             do {
                 try request.checkGrant(to: account.id, at: now)
                 try await Self.checkCourierStillAllowed(account, parties: parties, at: now, in: session)
-                try Self.checkProof(proof, for: parties.device, at: now)
-                guard request.sealedPassword != nil else { throw LatchkeyError.grantInvalid("The request holds no sealed password.") }
-                if try await session.resetRequests.nonceSpent(proof.nonce) {
-                    throw LatchkeyError.proximityInvalid("This proximity proof was used before: ask the device for a fresh challenge.")
-                }
+                detail = try await check(request, parties, session, now)
+                guard let stored = request.sealedPassword else { throw LatchkeyError.grantInvalid("The request holds no sealed password.") }
+                sealed = stored
             } catch let error as LatchkeyError {
                 try await self.audit(parties, action: "reset.granted", actor: account.id, at: now, in: session,
-                                     outcome: "refused: \(error.code.rawValue)")
+                                     outcome: "refused: \(error.code.rawValue)", detail: refusedDetail)
                 return Outcome(failure: error)
             }
             // The database's key on the nonce settles a race between two couriers with the same proof.
-            try await session.resetRequests.recordGrant(requestId: request.id, serial: proof.serial, nonce: proof.nonce, at: now)
-            try await self.audit(parties, action: "reset.granted", actor: account.id, at: now, in: session, outcome: "granted")
+            try await session.resetRequests.recordGrant(requestId: request.id, serial: request.deviceSerial, nonce: nonce, at: now)
+            try await self.audit(parties, action: "reset.granted", actor: account.id, at: now, in: session, outcome: "granted",
+                                 detail: detail)
             let expiresAt = min(now + GrantRules.grantLifetime, request.expiresAt)
-            return Outcome(value: ResetGrantClaims(requestId: request.id, serial: request.deviceSerial, nonce: proof.nonce,
-                                                   issuedAt: now, expiresAt: expiresAt))
+            return Outcome(value: (ResetGrantClaims(requestId: request.id, serial: request.deviceSerial, nonce: nonce, issuedAt: now,
+                                                    expiresAt: expiresAt), sealed))
         }
-        // A refused grant leaves its audit line; only then does the refusal reach the caller.
-        let claims = try await finish(outcome)
-        guard let sealed = try await store.read({ try await $0.resetRequests.find(id: id)?.sealedPassword }) else {
-            throw LatchkeyError.grantInvalid("The request holds no sealed password.")
-        }
-        let token = try await ResetGrant.sign(claims, with: signingKey)
-        return IssuedGrant(token: token, sealedPassword: sealed, expiresAt: claims.exp.value)
+        return try await finish(outcome)
     }
 
     /// Where a receipt came from: the courier's app, or the device's own channel.

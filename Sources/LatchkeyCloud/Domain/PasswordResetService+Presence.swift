@@ -34,37 +34,13 @@ extension PasswordResetService {
         guard code.count == 6, code.allSatisfy(\.isASCII), code.allSatisfy(\.isNumber) else {
             throw LatchkeyError.invalidRequest("A presence code is the six digits the device's own page shows.")
         }
-        let now = clock.now()
-        let nonce = PresenceGrant.nonce()
-        let outcome = try await store.transaction { session -> Outcome<(ResetGrantClaims, String)> in
-            var request = try await Self.visibleRequest(id: id, to: account, in: session)
-            if request.isDue(at: now) {
-                let notifications = try await self.expire(&request, at: now, in: session)
-                return Outcome(notifications: notifications, failure: .requestExpired(id: id))
-            }
-            let parties = try await ResetParties.load(request, in: session)
-            let sealed: String
-            do {
-                try request.checkGrant(to: account.id, at: now)
-                try await Self.checkCourierStillAllowed(account, parties: parties, at: now, in: session)
-                guard let stored = request.sealedPassword else { throw LatchkeyError.grantInvalid("The request holds no sealed password.") }
-                // Offline: nothing is spent, and the courier hears so at once.
-                guard parties.device.isOnline(at: now) else { throw LatchkeyError.deviceOffline(serial: parties.device.serial) }
-                sealed = stored
-            } catch let error as LatchkeyError {
-                try await self.audit(parties, action: "reset.granted", actor: account.id, at: now, in: session,
-                                     outcome: "refused: \(error.code.rawValue)", detail: "presence code")
-                return Outcome(failure: error)
-            }
-            try await session.resetRequests.recordGrant(requestId: request.id, serial: request.deviceSerial, nonce: nonce, at: now)
+        let (claims, sealed) = try await issueGrant(id: id, nonce: PresenceGrant.nonce(), by: account, refusedDetail: "presence code") {
+            _, parties, _, now in
+            // Offline: nothing is spent, and the courier hears so at once.
+            guard parties.device.isOnline(at: now) else { throw LatchkeyError.deviceOffline(serial: parties.device.serial) }
             let matches = courierAddress != nil && courierAddress == parties.device.channelAddress
-            try await self.audit(parties, action: "reset.granted", actor: account.id, at: now, in: session, outcome: "granted",
-                                 detail: "presence code; courier's address \(matches ? "matches" : "differs from") the device channel's")
-            let expiresAt = min(now + GrantRules.grantLifetime, request.expiresAt)
-            return Outcome(value: (ResetGrantClaims(requestId: request.id, serial: request.deviceSerial, nonce: nonce, issuedAt: now,
-                                                    expiresAt: expiresAt), sealed))
+            return "presence code; courier's address \(matches ? "matches" : "differs from") the device channel's"
         }
-        let (claims, sealed) = try await finish(outcome)
         let grant = try await ResetGrant.sign(claims, with: signingKey)
         let delivery = PresenceDelivery(deliveryId: Base64URL.random(bytes: 16), requestId: id, grant: grant, sealedPassword: sealed,
                                         presenceCode: code)

@@ -28,13 +28,10 @@ public struct RateLimit: Sendable, Equatable {
 public struct RateLimiter: Sendable {
     let store: any LatchkeyStore
     let clock: LatchkeyClock
-    /// Scales every limit: the benchmark raises them, and says so in its output.
-    let factor: Int
 
-    public init(store: any LatchkeyStore, clock: LatchkeyClock, factor: Int = 1) {
+    public init(store: any LatchkeyStore, clock: LatchkeyClock) {
         self.store = store
         self.clock = clock
-        self.factor = max(1, factor)
     }
 
     /// Counts one attempt under `key`; throws `rateLimited` once the window's count passes the limit.
@@ -44,7 +41,7 @@ public struct RateLimiter: Sendable {
         let counted = "\(limit.name):\(key.prefix(200))"
         let closes = Int64((Double(bucket + 1) * limit.window).rounded(.up))
         let count = try await store.transaction { try await $0.rateCounters.hit(key: counted, bucket: bucket, closes: closes) }
-        guard count > limit.limit * factor else { return }
+        guard count > limit.limit else { return }
         let retryAfter = Int((Double(bucket + 1) * limit.window - now).rounded(.up))
         throw LatchkeyError.rateLimited(retryAfter: max(1, retryAfter))
     }
