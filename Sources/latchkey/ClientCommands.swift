@@ -23,10 +23,7 @@ struct ClientOptions: ParsableArguments {
         let server = self.server ?? saved?.server ?? "http://127.0.0.1:8080"
         let token = saved?.server == server ? saved?.token : nil
         if requireSignIn && token == nil { throw CLIError(ClientError.notSignedIn.description) }
-        let environment = ProcessInfo.processInfo.environment
-        let inHome = Credentials.directory.appendingPathComponent("ca.pem").path
-        let caFile = self.caFile ?? environment["LATCHKEY_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? (FileManager.default.fileExists(atPath: inHome) ? inHome : nil)
+        let caFile = Self.trustFile(flag: self.caFile, environment: "LATCHKEY_CA_FILE", inHome: "ca.pem")
         let httpClient: HTTPClient
         do { httpClient = try ClientTLS.httpClient(caFile: caFile) } catch {
             throw CLIError("--ca-file \(caFile ?? ""): not a PEM certificate file (\(error)).")
@@ -36,13 +33,20 @@ struct ClientOptions: ParsableArguments {
 
     /// The manufacturer roots from the flag, the environment, or the file in the CLI's home; nil when none is set.
     func roots() throws -> ManufacturerRoots? {
-        let inHome = Credentials.directory.appendingPathComponent("manufacturer-roots.pem").path
-        let path = manufacturerRoots ?? ProcessInfo.processInfo.environment["LATCHKEY_MANUFACTURER_ROOTS"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? (FileManager.default.fileExists(atPath: inHome) ? inHome : nil)
-        guard let path else { return nil }
+        guard let path = Self.trustFile(flag: manufacturerRoots, environment: "LATCHKEY_MANUFACTURER_ROOTS",
+                                        inHome: "manufacturer-roots.pem")
+        else { return nil }
         do { return try ManufacturerRoots(path: path) } catch {
             throw CLIError("manufacturer roots \(path): \(error)")
         }
+    }
+
+    /// A file the app trusts: the flag's, else the environment's, else the one in `$LATCHKEY_HOME` if it is there.
+    static func trustFile(flag: String?, environment name: String, inHome file: String) -> String? {
+        if let flag { return flag }
+        if let value = ProcessInfo.processInfo.environment[name], !value.isEmpty { return value }
+        let inHome = Credentials.directory.appendingPathComponent(file).path
+        return FileManager.default.fileExists(atPath: inHome) ? inHome : nil
     }
 
     /// Prints `value` as JSON with `--json`, else the text.
