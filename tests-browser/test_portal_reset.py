@@ -116,8 +116,12 @@ def test_onsite_in_italian_on_a_phone_the_installer_finishes_with_the_code(servi
 
     owner = make_browser("it")
     owner.set_window_size(390, 844)
-    open_request_as_owner(owner, service, people)
+    sign_in(owner, service, people["owner"])
+    owner.find_element(By.ID, "services-tab").click()
+    shoot(owner, "15-owner-services-it")
+    owner.find_element(By.CSS_SELECTOR, ".notice-link").click()
     assert "Reimposta la password del dispositivo" in body(owner)
+    shoot(owner, "16-owner-approves-in-the-page-it")
     approve_in_page(owner, "Sede2026!x")
     # The installer's page reloads by itself on the approval and asks for the code.
     settle(installer, "deliver")

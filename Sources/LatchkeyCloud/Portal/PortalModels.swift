@@ -182,6 +182,8 @@ struct RequestPage: PortalPage {
     let device_model: String
     let offsite_pending: Bool
     let onsite_open: Bool
+    /// Only while the owner has yet to answer is the installer told to ask for approval.
+    let onsite_pending: Bool
     let approved_onsite: Bool
     let lan_note: Bool
     let confirmation: String

@@ -130,6 +130,7 @@ struct PortalPages: Sendable {
             device_model: device.model,
             offsite_pending: !onSite && view.status == .pending,
             onsite_open: onSite && view.status.isOpen,
+            onsite_pending: onSite && view.status == .pending,
             approved_onsite: onSite && view.status == .approved,
             // The LAN matters to the courier while the request can still be carried.
             lan_note: view.status.isOpen && account.id == view.request.courierId,
