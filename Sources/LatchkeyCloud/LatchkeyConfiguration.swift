@@ -36,6 +36,10 @@ public struct LatchkeyConfiguration: Sendable {
     public var trustedProxies: Set<String> = []
     /// Plain HTTP on a non-loopback address, passwords and tokens in clear: only when told so.
     public var insecureHTTP = false
+    /// The operator's token for `GET /metrics`; without one, only the server's own machine may scrape.
+    public var metricsToken: String?
+    /// Timeouts and sizes that drop slow or oversized clients.
+    public var connectionLimits = ConnectionLimits()
 
     /// Whether browsers reach the portal over HTTPS (directly or through the proxy), so cookies may be `Secure`.
     public var servesHTTPS: Bool { tlsCertificateFile != nil || behindProxy }
@@ -114,6 +118,14 @@ extension LatchkeyConfiguration {
                 "host \(host) is not a loopback address, and without TLS passwords, tokens and cookies would cross the network in clear: "
                     + "give --tls-cert and --tls-key, or --behind-proxy (with --trusted-proxy) when TLS ends at a reverse proxy, "
                     + "or --insecure-http if you really mean it.")
+        }
+        if let file = reader.string(forKey: "metrics.token.file"), !file.isEmpty {
+            if let text = try? String(contentsOfFile: file, encoding: .utf8),
+                case let token = text.trimmingCharacters(in: .whitespacesAndNewlines), token.count >= 16 {
+                metricsToken = token
+            } else {
+                problems.append("metrics-token-file \(file): not readable, or holds fewer than 16 characters.")
+            }
         }
         if let roots = reader.string(forKey: "manufacturer.roots"), !roots.isEmpty {
             do { manufacturerRoots = try ManufacturerRoots(path: roots) } catch {

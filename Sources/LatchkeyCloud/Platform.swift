@@ -85,15 +85,15 @@ public func buildPlatform(
     router.add(middleware: RequestMetricsMiddleware(factory: metricsFactory))
     router.add(middleware: ClientAddressMiddleware(trustedProxies: configuration.trustedProxies))
     if configuration.servesHTTPS { router.add(middleware: SecureCookiesMiddleware()) }
-    router.add(middleware: ErrorMiddleware { request, error in
+    router.add(middleware: ErrorMiddleware { request, answer, error in
         // Outside the API, a person is reading: the error is a page in their language.
         request.uri.path.hasPrefix("/api/") ? nil
-            : renderer.error(error, PortalVisit(request: request, account: nil, sessionToken: nil), back: "/")
+            : renderer.error(answer, error, PortalVisit(request: request, account: nil, sessionToken: nil), back: "/")
     })
     if let staticFiles = Bundle.module.url(forResource: "static", withExtension: nil, subdirectory: "Portal") {
         router.add(middleware: FileMiddleware(staticFiles.path, urlBasePath: "/static", searchForIndexHtml: false))
     }
-    OperationsController(store: store, registry: registry, factory: metricsFactory).addRoutes(to: router)
+    OperationsController(store: store, registry: registry, factory: metricsFactory, metricsToken: configuration.metricsToken).addRoutes(to: router)
 
     let api = router.group("api/v1")
     AccountController(accounts: accounts).addPublicRoutes(to: api)
@@ -115,15 +115,22 @@ public func buildPlatform(
     let channel = DeviceChannel(
         devices: devices, resets: resets, hub: channels, signingKey: signingKey, rotation: rotation,
         heartbeatInterval: configuration.deviceHeartbeatInterval, helloTimeout: configuration.deviceHelloTimeout, logger: logger)
-    var server: HTTPServerBuilder = .http1WebSocketUpgrade(
-        configuration: .init(ws: .init(autoPing: .enabled(timePeriod: configuration.deviceHeartbeatInterval)))
-    ) { [trustedProxies = configuration.trustedProxies] request, connection, _ in
-        guard request.path == DeviceChannel.path else { return .dontUpgrade }
-        let address = ClientAddressMiddleware.clientAddress(
-            peer: connection.remoteAddress?.ipAddress, forwardedFor: request.headerFields[.xForwardedFor], trustedProxies: trustedProxies)
-        return .upgrade([:]) { inbound, outbound, _ in
-            try await channel.run(inbound: inbound, outbound: outbound, address: address)
-        }
+    let limits = configuration.connectionLimits
+    let http1 = HTTP1Channel.Configuration(
+        additionalChannelHandlers: [RequestReadGuard(readTimeout: limits.readTimeout)], idleTimeout: limits.idleTimeout,
+        httpDecoderConfiguration: .init(maxHeaderFieldSize: limits.maxHeaderBytes, maxHeaderListSize: limits.maxHeaderBytes))
+    let ws = WebSocketServerConfiguration(autoPing: .enabled(timePeriod: configuration.deviceHeartbeatInterval))
+    let trustedProxies = configuration.trustedProxies
+    var server = HTTPServerBuilder { responder in
+        GuardedChannel(base: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: .init(http1: http1, ws: ws)) {
+            request, connection, _ in
+            guard request.path == DeviceChannel.path else { return .dontUpgrade }
+            let address = ClientAddressMiddleware.clientAddress(
+                peer: connection.remoteAddress?.ipAddress, forwardedFor: request.headerFields[.xForwardedFor], trustedProxies: trustedProxies)
+            return .upgrade([:]) { inbound, outbound, _ in
+                try await channel.run(inbound: inbound, outbound: outbound, address: address)
+            }
+        }, limits: limits)
     }
     if let tls {
         server = try .tls(server, tlsConfiguration: tls)

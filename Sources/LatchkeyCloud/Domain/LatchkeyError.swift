@@ -29,11 +29,13 @@ public enum LatchkeyError: Error, Equatable, Sendable {
     case receiptInvalid(String)
     /// Too many attempts: try again in `retryAfter` seconds.
     case rateLimited(retryAfter: Int)
+    /// A body (JSON or form) over the limit, in bytes.
+    case bodyTooLarge(limit: Int)
 
     /// The stable code clients branch on.
     public var code: APIErrorCode {
         switch self {
-        case .invalidRequest: .invalidRequest
+        case .invalidRequest, .bodyTooLarge: .invalidRequest
         case .unauthenticated: .unauthenticated
         case .forbidden: .forbidden
         case .notFound: .notFound
@@ -89,6 +91,8 @@ public enum LatchkeyError: Error, Equatable, Sendable {
             "Device \(serial) is already bound to a site: its owner must unbind it first."
         case .verificationCodeMismatch(let serial, let attemptsLeft):
             "The verification code does not match the one on the label of \(serial); \(attemptsLeft) attempts left before your account may bind no device for 30 minutes."
+        case .bodyTooLarge(let limit):
+            "The request body is larger than this service accepts (\(limit / 1024) KB): send less."
         case .rateLimited(let retryAfter):
             "Too many attempts: try again in \(retryAfter) seconds."
         case .locked(let until):

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import LatchkeyProtocol
+import NIOCore
 
 /// The per-request context: who is calling, once the bearer token has been checked.
 public struct AppRequestContext: RequestContext {
@@ -21,7 +22,9 @@ public struct AppRequestContext: RequestContext {
     }
 
     /// Bodies are small JSON objects; anything bigger is a mistake or an attack.
-    public var maxUploadSize: Int { 64 * 1024 }
+    /// Every body this service takes (JSON, forms) is small: anything larger is refused with 413.
+    static let bodyLimit = 64 * 1024
+    public var maxUploadSize: Int { Self.bodyLimit }
 
     public var requestDecoder: JSONDecoder { WireCoding.makeDecoder() }
     public var responseEncoder: JSONEncoder { WireCoding.makeEncoder() }
@@ -46,8 +49,8 @@ extension Request {
         let buffer: ByteBuffer
         do {
             buffer = try await body.collect(upTo: context.maxUploadSize)
-        } catch {
-            throw LatchkeyError.invalidRequest("The body is larger than \(context.maxUploadSize / 1024) KiB.")
+        } catch is NIOTooManyBytesError {
+            throw LatchkeyError.bodyTooLarge(limit: context.maxUploadSize)
         }
         guard buffer.readableBytes > 0 else { throw LatchkeyError.invalidRequest("The request needs a JSON body.") }
         do {

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import LatchkeyProtocol
 import Logging
+import NIOCore
 
 // The one place where errors become HTTP answers: status, stable code, message.
 
@@ -18,6 +19,7 @@ extension LatchkeyError: HTTPResponseError {
         case .deviceNotCompatible, .weakPassword, .receiptInvalid: .unprocessableContent
         case .locked: HTTPResponse.Status(code: 423, reasonPhrase: "Locked")
         case .rateLimited: .tooManyRequests
+        case .bodyTooLarge: .contentTooLarge
         }
     }
 
@@ -62,8 +64,15 @@ struct ErrorAnswer {
             self.init(status: .notFound, body: APIErrorBody(code: .notFound, message: "There is nothing at this address."))
         case let error as HTTPError where error.status == .methodNotAllowed:
             self.init(status: .methodNotAllowed, body: APIErrorBody(code: .invalidRequest, message: "This address does not take that method."))
+        case is NIOTooManyBytesError:
+            self.init(LatchkeyError.bodyTooLarge(limit: AppRequestContext.bodyLimit))
         case let error as HTTPError where error.status.code < 500:
             self.init(status: .badRequest, body: APIErrorBody(code: .invalidRequest, message: error.body ?? "The request is malformed."))
+        case let error where DatabaseReachability.isUnreachable(error):
+            logger.error("The database is unreachable", metadata: ["error": "\(String(reflecting: error))"])
+            self.init(status: .serviceUnavailable, body: APIErrorBody(
+                code: .internalError, message: "The service cannot reach its database just now; try again in a minute."))
+            retryAfter = 30
         default:
             logger.error("Unexpected error", metadata: ["error": "\(String(reflecting: error))"])
             self.init(status: .internalServerError, body: APIErrorBody(code: .internalError, message: "Something went wrong on our side; try again."))
@@ -77,19 +86,23 @@ struct ErrorAnswer {
 }
 
 /// Turns every error below it into the API's error body, so no answer leaves without a stable code — or, where
-/// `page` answers one, into a page for a person.
+/// `page` answers one, into a page for a person with the same status. Our own failures are logged here, once.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    let page: @Sendable (Request, any Error) -> Response?
+    let page: @Sendable (Request, ErrorAnswer, LatchkeyError?) -> Response?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
+            if Self.climbsOut(request.uri.path) { throw LatchkeyError.notFound("There is nothing at this address.") }
             return try await next(request, context)
         } catch {
             let answer = ErrorAnswer(error, logger: context.logger)
-            // The router's own "no such address" reads, on a page, like any other not-found.
-            let shown: any Error = answer.body.error.code == .notFound ? LatchkeyError.notFound(answer.body.error.message) : error
-            if let page = page(request, shown) { return page }
+            if let page = page(request, answer, error as? LatchkeyError) { return page }
             return try answer.response
         }
+    }
+
+    /// A path that tries to leave the static folder is an address where nothing is, not a malformed request.
+    static func climbsOut(_ path: String) -> Bool {
+        (path.removingPercentEncoding ?? path).split(separator: "/").contains("..")
     }
 }

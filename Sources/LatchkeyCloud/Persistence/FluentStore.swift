@@ -1,8 +1,11 @@
+import AsyncKit
 import FluentKit
 import Foundation
 import LatchkeyProtocol
+import NIOPosix
 import PostgresNIO
 import SQLKit
+import SQLiteNIO
 
 /// The store on FluentKit: SQLite or PostgreSQL, whichever `Databases` was opened with.
 ///
@@ -75,8 +78,36 @@ func lockForUpdate(_ table: String, key: String, value: some Encodable & Sendabl
 
 /// Reads a stored enum value, failing loudly if the database holds something this version does not know.
 func decodeStored<E: WireEnum>(_ type: E.Type, _ raw: String) throws -> E {
-    guard let value = E(rawValue: raw) else {
-        throw LatchkeyError.invalidRequest("The database holds an unknown \(E.self) '\(raw)'.")
-    }
+    guard let value = E(rawValue: raw) else { throw StoredDataError(what: "\(E.self)", value: raw) }
     return value
+}
+
+/// A row this version cannot read: our failure (a 500), never the caller's.
+struct StoredDataError: Error, CustomStringConvertible {
+    let what: String
+    let value: String
+    var description: String { "The database holds an unknown \(what) '\(value)'." }
+}
+
+/// Whether an error means the database is not reachable at all (down, dropped, refusing connections), which the
+/// service answers 503 rather than 500: nothing is wrong with the request or with us, only with where data lives.
+enum DatabaseReachability {
+    static func isUnreachable(_ error: any Error) -> Bool {
+        switch error {
+        case let error as PSQLError:
+            if [.connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown].contains(error.code) {
+                return true
+            }
+            // 08: connection exceptions; 57P: operator intervention (shutdown, terminated); 3D000: no such database;
+            // 53300: too many connections.
+            let state = error.serverInfo?[.sqlState] ?? ""
+            return state.hasPrefix("08") || state.hasPrefix("57P") || state == "3D000" || state == "53300"
+        case is ConnectionPoolTimeoutError, is ConnectionPoolError, is NIOConnectionError:
+            return true
+        case let error as SQLiteError:
+            return [.cantOpen, .ioError, .full, .busy, .locked, .readOnly, .notADatabase].contains(error.reason)
+        default:
+            return false
+        }
+    }
 }

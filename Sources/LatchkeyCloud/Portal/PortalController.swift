@@ -112,7 +112,7 @@ struct FormFields {
 
     init(_ request: Request) async throws {
         var request = request
-        self.init(String(buffer: try await request.collectBody(upTo: 64 * 1024)))
+        self.init(String(buffer: try await request.collectBody(upTo: AppRequestContext.bodyLimit)))
     }
 
     subscript(_ name: String) -> String? { values[name].flatMap { $0.isEmpty ? nil : $0 } }

@@ -11,8 +11,11 @@ struct PortalSessionMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let token = request.cookies[PortalVisit.sessionCookie]?.value
-        // A stale cookie simply means nobody.
-        let account = if let token { try? await accounts.authenticate(token: token) } else { nil as Account? }
+        // A stale cookie simply means nobody; a database that does not answer is not "nobody".
+        var account: Account?
+        if let token {
+            do { account = try await accounts.authenticate(token: token) } catch LatchkeyError.unauthenticated {}
+        }
         let visit = PortalVisit(request: request, account: account, sessionToken: account == nil ? nil : token)
         var context = context
         context.portalVisit = visit
@@ -20,7 +23,7 @@ struct PortalSessionMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch {
-            return renderer.error(error, visit, back: Self.back(request))
+            return renderer.error(ErrorAnswer(error, logger: context.logger), error as? LatchkeyError, visit, back: Self.back(request))
         }
     }
 
@@ -52,7 +55,7 @@ struct CSRFMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let visit = try context.visit()
         var request = request
-        let body = String(buffer: try await request.collectBody(upTo: 64 * 1024))
+        let body = String(buffer: try await request.collectBody(upTo: AppRequestContext.bodyLimit))
         guard let sent = FormFields(body)["csrf"], let expected = request.cookies[PortalVisit.csrfCookie]?.value, sent == expected else {
             return renderer.render(
                 ErrorPage(code: "csrf", message: renderer.text("error_csrf", visit), back: PortalSessionMiddleware.back(request),

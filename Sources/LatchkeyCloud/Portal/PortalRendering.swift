@@ -49,16 +49,16 @@ struct PortalRenderer: Sendable {
     }
 
     /// The error as a page in the reader's language, with the status the API would answer.
-    func error(_ error: any Error, _ visit: PortalVisit, back: String) -> Response {
-        let latchkey = error as? LatchkeyError
-        let code = latchkey?.code ?? .internalError
+    /// The page for an answer the error middleware already classified (and, for our own failures, logged).
+    func error(_ answer: ErrorAnswer, _ latchkey: LatchkeyError?, _ visit: PortalVisit, back: String) -> Response {
+        let code = answer.body.error.code
         var parameters = ["detail": latchkey?.message ?? ""]
         if case .deviceNotCompatible(_, _, let minimum) = latchkey { parameters["minimum"] = minimum ?? "—" }
         let message = catalog.text("error_\(code.rawValue)", visit.language, parameters)
         var openRequest: String?
         if case .requestAlreadyOpen(_, let id?) = latchkey { openRequest = "/requests/\(id)" }
         return render(ErrorPage(code: code.rawValue, message: message, back: back, open_request: openRequest), visit,
-                      status: latchkey?.status ?? .internalServerError)
+                      status: answer.status)
     }
 
     func text(_ key: String, _ visit: PortalVisit, _ parameters: [String: String] = [:]) -> String {

@@ -86,12 +86,12 @@ struct BadInputAPITests {
 @Suite("Operations (API)")
 struct OperationsAPITests {
     @Test func healthAndMetrics() async throws {
-        try await TestPlatform.run { app in
+        try await TestPlatform.run(configure: { $0.metricsToken = "operator-metrics-token-42" }) { app in
             #expect(try await app.call(.get, "/healthz").status == .ok)
             let scene = try await app.resetScene()
             try await app.requestReset(scene)
             try await app.call(.get, "/api/v1/sites/\(UUID())", token: scene.owner.token)
-            let metrics = try await app.call(.get, "/metrics").text
+            let metrics = try await app.call(.get, "/metrics", token: "operator-metrics-token-42").text
             #expect(metrics.contains(#"latchkey_http_requests_total{route="/api/v1/devices/{serial}/password-resets",method="POST",status="201"} 1"#))
             #expect(metrics.contains(#"latchkey_http_requests_total{route="/api/v1/sites/{id}",method="GET",status="404"} 1"#))
             #expect(metrics.contains(#"latchkey_password_reset_requests{status="pending"} 1"#))

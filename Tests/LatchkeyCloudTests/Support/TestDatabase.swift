@@ -35,6 +35,13 @@ enum TestDatabase {
         }
     }
 
+    /// Drops the test's PostgreSQL database under the platform's feet: what a database that went away looks like.
+    static func dropWhileInUse(_ database: any Database) async throws {
+        guard let baseURL = postgresURL, let sql = database as? any SQLDatabase else { return }
+        let name = try await sql.raw("SELECT current_database() AS name").first()!.decode(column: "name", as: String.self)
+        try await admin(baseURL) { try await $0.raw("DROP DATABASE IF EXISTS \(unsafeRaw: name) WITH (FORCE)").run() }
+    }
+
     private static func admin(_ url: String, _ work: (any SQLDatabase) async throws -> Void) async throws {
         let databases = Databases(threadPool: .singleton, on: MultiThreadedEventLoopGroup.singleton)
         databases.use(.postgres(configuration: try SQLPostgresConfiguration(url: url)), as: .psql)

@@ -1,0 +1,88 @@
+import FluentKit
+import Foundation
+import Hummingbird
+@testable import LatchkeyCloud
+import LatchkeyProtocol
+import NIOCore
+import SQLKit
+import Testing
+
+/// Failures that are not the caller's answer 500 (or 503 when the database is gone), logged once with their cause;
+/// a caller's oversized or malicious request is a 4xx that says so, never a 500.
+@Suite("Faults and their answers")
+struct FaultTests {
+    @Test func bodiesLargerThan64KBAre413() async throws {
+        try await TestPlatform.run { app in
+            let big = "{\"email\": \"" + String(repeating: "a", count: 100_000) + "\", \"password\": \"x\"}"
+            let api = try await app.call(.post, "/api/v1/sessions", json: big)
+            #expect(api.status == .contentTooLarge)
+            #expect(api.errorCode == .invalidRequest)
+
+            let form = try await app.client.execute(
+                uri: "/signin", method: .post, headers: [.contentType: "application/x-www-form-urlencoded", .acceptLanguage: "en"],
+                body: ByteBuffer(string: "email=" + String(repeating: "a", count: 100_000))) { $0 }
+            #expect(form.status == .contentTooLarge)
+            #expect(String(buffer: form.body).contains("<html"), "a person gets a page, not JSON")
+        }
+    }
+
+    @Test func aPathThatClimbsOutOfTheStaticFolderIsNotFound() async throws {
+        try await TestPlatform.run { app in
+            for path in ["/static/../../../etc/passwd", "/static/%2e%2e/%2e%2e/etc/passwd", "/static/..%2f..%2fetc/passwd",
+                         "/api/v1/../../etc/passwd"] {
+                let answer = try await app.client.execute(uri: path, method: .get) { $0 }
+                #expect(answer.status == .notFound, "\(path): \(answer.status)")
+            }
+            // The static files themselves are still served.
+            #expect(try await app.client.execute(uri: "/static/hpke.js", method: .get) { $0.status } == .ok)
+        }
+    }
+
+    @Test func aCorruptRowIsOurFailureLoggedOnce() async throws {
+        let captured = CapturedLog()
+        try await TestPlatform.run(logger: captured.logger(label: "latchkey")) { app in
+            let scene = try await app.resetScene()
+            let request: API.PasswordReset = try await app.requestReset(scene).decode()
+            let sql = try #require(app.platform.database as? any SQLDatabase)
+            try await sql.raw("UPDATE password_reset_requests SET status = 'halfway' WHERE id = \(bind: request.id)").run()
+
+            let api = try await app.call(.get, "/api/v1/password-resets/\(request.id)", token: scene.owner.token)
+            #expect(api.status == .internalServerError)
+            #expect(api.errorCode == .internalError)
+            #expect(!api.text.contains("halfway"), "the answer does not describe our database to the caller")
+            let logged = captured.text.components(separatedBy: "\n").filter { $0.contains("halfway") }
+            #expect(logged.count == 1, "logged once with its cause: \(logged)")
+        }
+    }
+
+    @Test(.enabled(if: TestDatabase.postgresURL != nil, "needs PostgreSQL"))
+    func aDatabaseThatIsGoneIs503() async throws {
+        try await TestPlatform.run { app in
+            let scene = try await app.resetScene()
+            try await TestDatabase.dropWhileInUse(app.platform.database)
+            let api = try await app.call(.get, "/api/v1/sites", token: scene.owner.token)
+            #expect(api.status == .serviceUnavailable, "\(api.status) \(api.text)")
+            #expect(api.errorCode == .internalError)
+            let page = try await app.client.execute(uri: "/sites", method: .get, headers: [.cookie: "lk_session=\(scene.owner.token)"]) { $0 }
+            #expect(page.status == .serviceUnavailable)
+        }
+    }
+
+    @Test func metricsAreForTheOperatorOnly() async throws {
+        try await TestPlatform.run(configure: { $0.metricsToken = "operator-secret-token-0123456789" }) { app in
+            #expect(try await app.call(.get, "/metrics").status == .unauthorized)
+            #expect(try await app.call(.get, "/metrics", token: "someone-else").status == .unauthorized)
+            let scene = try await app.resetScene()
+            #expect(try await app.call(.get, "/metrics", token: scene.owner.token).status == .unauthorized, "an account is not the operator")
+            let scraped = try await app.call(.get, "/metrics", token: "operator-secret-token-0123456789")
+            #expect(scraped.status == .ok)
+            #expect(scraped.text.contains("latchkey_http_requests_total"))
+        }
+        // Without a token only the operator's own machine may read them, and not through the proxy.
+        try await TestPlatform.run(.live, configure: { $0.trustedProxies = ["127.0.0.1"] }) { app in
+            #expect(try await app.call(.get, "/metrics").status == .ok)
+            let forwarded = try await app.client.execute(uri: "/metrics", method: .get, headers: [.xForwardedFor: "203.0.113.9"]) { $0 }
+            #expect(forwarded.status == .unauthorized)
+        }
+    }
+}

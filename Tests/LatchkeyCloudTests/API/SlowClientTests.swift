@@ -1,0 +1,85 @@
+import Foundation
+import Hummingbird
+@testable import LatchkeyCloud
+import NIOCore
+import Testing
+
+/// Clients that hold a connection without saying what they want, driven over real sockets: each is dropped within
+/// its limit, and a normal client on the same server is still served.
+@Suite("Slow and oversized clients")
+struct SlowClientTests {
+    /// Short limits, so the tests see them act in a second or two.
+    static func shortLimits(_ configuration: inout LatchkeyConfiguration) {
+        configuration.connectionLimits.headerTimeout = .seconds(1)
+        configuration.connectionLimits.readTimeout = .seconds(1)
+        configuration.connectionLimits.idleTimeout = .seconds(2)
+    }
+
+    @Test func aConnectionThatNeverSpeaksIsClosed() async throws {
+        try await TestPlatform.run(.live, configure: Self.shortLimits) { app in
+            let silent = try await RawConnection.open(port: try #require(app.client.port))
+            let outcome = try await silent.readUntilClosed(limit: .seconds(5))
+            let closed = try #require(outcome, "a silent connection was still open after 5 s")
+            #expect(closed.text.hasPrefix("HTTP/1.1 408"))
+            #expect(closed.after < .seconds(3))
+        }
+    }
+
+    @Test func headersTrickledByteByByteAreCutOff() async throws {
+        try await TestPlatform.run(.live, configure: Self.shortLimits) { app in
+            let slow = try await RawConnection.open(port: try #require(app.client.port))
+            let trickling = Task { await slow.trickle("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n",
+                                                      every: .milliseconds(100)) }
+            let outcome = try await slow.readUntilClosed(limit: .seconds(5))
+            trickling.cancel()
+            let closed = try #require(outcome, "a trickling client was still connected after 5 s")
+            #expect(closed.after < .seconds(3))
+            #expect(!closed.text.contains("200 OK"))
+        }
+    }
+
+    @Test func aTrickledBodyIsCutOff() async throws {
+        try await TestPlatform.run(.live, configure: Self.shortLimits) { app in
+            let slow = try await RawConnection.open(port: try #require(app.client.port))
+            try await slow.send("POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n")
+            let trickling = Task { await slow.trickle(String(repeating: " ", count: 200), every: .milliseconds(100)) }
+            let outcome = try await slow.readUntilClosed(limit: .seconds(6))
+            trickling.cancel()
+            let closed = try #require(outcome, "a client trickling its body was still connected after 6 s")
+            #expect(closed.after < .seconds(4))
+        }
+    }
+
+    @Test func hugeHeadersAre431() async throws {
+        try await TestPlatform.run(.live, configure: Self.shortLimits) { app in
+            let port = try #require(app.client.port)
+            let huge = try await RawConnection.open(port: port)
+            try await huge.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "a", count: 200_000) + "\r\n\r\n")
+            let outcome = try #require(try await huge.readUntilClosed(limit: .seconds(5)), "still open after 200 KB of headers")
+            #expect(outcome.text.hasPrefix("HTTP/1.1 431"), "\(outcome.text.prefix(80))")
+
+            // The same on a kept-alive connection's second request.
+            let kept = try await RawConnection.open(port: port)
+            try await kept.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try await kept.read(until: "ok\n", limit: .seconds(5)).hasPrefix("HTTP/1.1 200"))
+            try await kept.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "a", count: 200_000) + "\r\n\r\n")
+            let second = try #require(try await kept.readUntilClosed(limit: .seconds(5)), "still open after 200 KB of headers")
+            #expect(second.text.hasPrefix("HTTP/1.1 431"), "\(second.text.prefix(80))")
+        }
+    }
+
+    @Test func anIdleKeptAliveConnectionIsClosedAndOthersAreServed() async throws {
+        try await TestPlatform.run(.live, configure: Self.shortLimits) { app in
+            let port = try #require(app.client.port)
+            let idle = try await RawConnection.open(port: port)
+            try await idle.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try await idle.read(until: "ok\n", limit: .seconds(5)).hasPrefix("HTTP/1.1 200"))
+            let closed = try #require(try await idle.readUntilClosed(limit: .seconds(6)), "an idle connection was kept past 6 s")
+            #expect(closed.after < .seconds(4))
+
+            let fresh = try await RawConnection.open(port: port)
+            try await fresh.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            #expect(try #require(try await fresh.readUntilClosed(limit: .seconds(5))).text.hasPrefix("HTTP/1.1 200"))
+        }
+    }
+}
