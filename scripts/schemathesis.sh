@@ -11,15 +11,19 @@
 # non-zero when Schemathesis reports a failure.
 #
 # Needs curl, python3 and Schemathesis 4 (`python3 -m pip install schemathesis`).
-# Tunable: SCHEMATHESIS_MAX_EXAMPLES (default 20 per operation), SCHEMATHESIS_WORKERS (default 1: with more, CPython before 3.11.8 can fail with
-# "AST constructor recursion depth mismatch" in Hypothesis),
-# SCHEMATHESIS_SEED, SCHEMATHESIS_PHASES (default examples,coverage,fuzzing), SCHEMATHESIS_REPORT_DIR (writes JUnit
-# and HAR reports there), KEEP_TMP=1 to keep the data folder and the server log.
+# Tunable through the environment:
+#   SCHEMATHESIS_MAX_EXAMPLES  test cases per operation and phase (default 50: about a minute on 2 cores)
+#   SCHEMATHESIS_WORKERS       default 1; with more, Hypothesis on CPython 3.11.7 can fail with "AST constructor
+#                              recursion depth mismatch" (a CPython threading bug, not the API's)
+#   SCHEMATHESIS_PHASES        default examples,coverage,fuzzing
+#   SCHEMATHESIS_SEED          to repeat a run
+#   SCHEMATHESIS_REPORT_DIR    writes JUnit and HAR reports there
+#   KEEP_TMP=1                 keeps the data folder and the server log
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 binary="${1:-$repo/.build/debug/latchkey}"
-max_examples="${SCHEMATHESIS_MAX_EXAMPLES:-20}"
+max_examples="${SCHEMATHESIS_MAX_EXAMPLES:-50}"
 workers="${SCHEMATHESIS_WORKERS:-1}"
 phases="${SCHEMATHESIS_PHASES:-examples,coverage,fuzzing}"
 checks="not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance"
@@ -124,20 +128,26 @@ common=(
     --request-timeout 10 --continue-on-failure --no-color --suppress-health-check all --warnings off
 )
 [[ -n "${SCHEMATHESIS_SEED:-}" ]] && common+=(--seed "$SCHEMATHESIS_SEED")
-report() { [[ -n "${SCHEMATHESIS_REPORT_DIR:-}" ]] && printf '%s\n' --report junit,har --report-dir "$SCHEMATHESIS_REPORT_DIR/$1"; true; }
+main_report=() sign_out_report=()
+if [[ -n "${SCHEMATHESIS_REPORT_DIR:-}" ]]; then
+    main_report=(--report junit,har --report-dir "$SCHEMATHESIS_REPORT_DIR/main")
+    sign_out_report=(--report junit,har --report-dir "$SCHEMATHESIS_REPORT_DIR/sign-out")
+fi
 
 started=$SECONDS
 status=0
 say "schemathesis run $location (owner's token; all operations but GET /notifications/stream and DELETE /sessions)"
+# From the temporary folder: Schemathesis keeps a `.schemathesis/` cache in its working directory.
+cd "$work"
 schemathesis --config-file "$work/schemathesis.toml" run "$location" "${common[@]}" \
     -H "Authorization: Bearer $owner_token" \
     --exclude-operation-id streamNotifications --exclude-operation-id signOut \
-    "${exclude_openapi[@]}" $(report main) || status=$?
+    "${exclude_openapi[@]}" "${main_report[@]}" || status=$?
 
 say "schemathesis run $location (installer's token; DELETE /sessions)"
 schemathesis run "$location" "${common[@]}" -H "Authorization: Bearer $installer_token" \
-    --include-operation-id signOut $(report sign-out) || second=$?
-[[ "${second:-0}" == 0 ]] || status=${second}
+    --include-operation-id signOut "${sign_out_report[@]}" || second=$?
+[[ "${second:-0}" == 0 ]] || status=$second
 
 if ! kill -0 "$server_pid" 2>/dev/null; then
     say "the server died during the run:"; tail -20 "$work/server.log" >&2; status=1

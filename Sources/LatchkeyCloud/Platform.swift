@@ -54,11 +54,14 @@ public func buildPlatform(
     var relay: NodeRelay?
     if case .postgres(let url) = configuration.database {
         let created = try NodeRelay(url: url, database: databaseService.database, logger: logger) { message in
-            if case .notification(let accountId, let wire) = message {
+            switch message {
+            case .notification(let accountId, let wire):
                 await hub.deliver([AccountNotification(
                     id: wire.id, accountId: accountId, category: wire.category, kind: wire.kind, title: wire.title,
                     body: wire.body, requestId: wire.requestId, createdAt: wire.createdAt, read: wire.read)])
-            } else {
+            case .sessionEnded(let session):
+                await hub.endStreams(ofSession: session)
+            case .toDevice, .fromDevice:
                 await channels.relayed(message)
             }
         }
@@ -70,7 +73,7 @@ public func buildPlatform(
     let limiter = RateLimiter(store: store, clock: clock)
     let accounts = AccountService(
         store: store, hasher: BcryptPasswordHasher(cost: configuration.bcryptCost), clock: clock,
-        sessionLifetime: configuration.sessionLifetime, limiter: limiter)
+        sessionLifetime: configuration.sessionLifetime, limiter: limiter, streams: hub)
     let resets = PasswordResetService(
         store: store, clock: clock, windows: configuration.windows, compatibility: compatibility, publisher: hub,
         signingKey: signingKey, messenger: channels, limiter: limiter)
@@ -105,7 +108,10 @@ public func buildPlatform(
     DeviceController(devices: devices, compatibility: compatibility, clock: clock).addRoutes(to: signedIn)
     PasswordResetController(resets: resets).addRoutes(to: signedIn)
     let inbox = InboxService(store: store)
-    let notifications = NotificationController(inbox: inbox, hub: hub, keepAliveInterval: configuration.keepAliveInterval)
+    let notifications = NotificationController(
+        inbox: inbox, hub: hub, keepAliveInterval: configuration.keepAliveInterval,
+        streamsPerAccount: OpenConnectionQuota(limit: configuration.connectionLimits.streamsPerAccount),
+        streamsPerAddress: OpenConnectionQuota(limit: configuration.connectionLimits.streamsPerAddress))
     notifications.addRoutes(to: signedIn)
     PortalController(
         renderer: renderer, accounts: accounts, sites: sites, devices: devices, resets: resets, inbox: inbox,
@@ -114,7 +120,8 @@ public func buildPlatform(
 
     let channel = DeviceChannel(
         devices: devices, resets: resets, hub: channels, signingKey: signingKey, rotation: rotation,
-        heartbeatInterval: configuration.deviceHeartbeatInterval, helloTimeout: configuration.deviceHelloTimeout, logger: logger)
+        heartbeatInterval: configuration.deviceHeartbeatInterval, helloTimeout: configuration.deviceHelloTimeout,
+        channelsPerAddress: OpenConnectionQuota(limit: configuration.connectionLimits.channelsPerAddress), logger: logger)
     let limits = configuration.connectionLimits
     let http1 = HTTP1Channel.Configuration(
         additionalChannelHandlers: [RequestReadGuard(readTimeout: limits.readTimeout)], idleTimeout: limits.idleTimeout,

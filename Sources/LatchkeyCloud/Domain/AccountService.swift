@@ -8,10 +8,13 @@ public struct AccountService: Sendable {
     let clock: LatchkeyClock
     let sessionLifetime: TimeInterval
     let limiter: RateLimiter
+    /// Told when a session ends, so the live streams opened with it end too.
+    let streams: (any NotificationPublisher)?
 
     public init(store: any LatchkeyStore, hasher: any PasswordHasher, clock: LatchkeyClock, sessionLifetime: TimeInterval,
-                limiter: RateLimiter) {
+                limiter: RateLimiter, streams: (any NotificationPublisher)? = nil) {
         self.limiter = limiter
+        self.streams = streams
         self.store = store
         self.hasher = hasher
         self.clock = clock
@@ -83,5 +86,6 @@ public struct AccountService: Sendable {
     public func signOut(token: String) async throws {
         let hash = SessionToken.hash(token)
         try await store.transaction { try await $0.accounts.deleteToken(hash: hash) }
+        await streams?.sessionEnded(hash)
     }
 }

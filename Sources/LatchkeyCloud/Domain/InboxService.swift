@@ -13,6 +13,14 @@ public struct InboxService: Sendable {
         try await store.read { try await $0.notifications.list(accountId: account.id, category: category, limit: 200) }
     }
 
+    /// One notification of the account's, as it is: reading it changes nothing.
+    public func notice(id: UUID, of account: Account) async throws -> AccountNotification {
+        guard let notification = try await store.read({ try await $0.notifications.find(id: id) }), notification.accountId == account.id else {
+            throw LatchkeyError.notFound("No notification with id \(id) in your inbox.")
+        }
+        return notification
+    }
+
     public func markRead(id: UUID, by account: Account) async throws -> AccountNotification {
         try await store.transaction { session in
             guard var notification = try await session.notifications.find(id: id), notification.accountId == account.id else {

@@ -107,6 +107,8 @@ public protocol AuditLog: Sendable {
 /// Hands notifications to whoever listens live (server-sent events), after the transaction that wrote them commits.
 public protocol NotificationPublisher: Sendable {
     func publish(_ notifications: [AccountNotification]) async
+    /// A session (its token's hash) was signed out: live streams opened with it end, on every node.
+    func sessionEnded(_ session: String) async
 }
 
 /// Reaches a device over its channel, on whichever node holds it.

@@ -14,14 +14,16 @@ public struct AppRequestContext: RequestContext {
     var clientAddress: String?
     /// On portal routes: who is signed in, their language and CSRF token (`PortalSessionMiddleware`).
     var portalVisit: PortalVisit?
+    /// Completes when the client's connection closes: a long answer (the live stream) stops then, not at its next write.
+    let connectionClosed: EventLoopFuture<Void>?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.peerAddress = source.channel.remoteAddress?.ipAddress
         self.clientAddress = peerAddress
+        self.connectionClosed = source.channel.closeFuture
     }
 
-    /// Bodies are small JSON objects; anything bigger is a mistake or an attack.
     /// Every body this service takes (JSON, forms) is small: anything larger is refused with 413.
     static let bodyLimit = 64 * 1024
     public var maxUploadSize: Int { Self.bodyLimit }

@@ -16,6 +16,11 @@ public struct ConnectionLimits: Sendable {
     public var idleTimeout: TimeAmount = .seconds(60)
     /// A request head larger than this is answered 431 and its connection closed.
     public var maxHeaderBytes = 16 * 1024
+    /// Device channels one source address may hold (a site's devices share its public address behind NAT).
+    public var channelsPerAddress = 1_000
+    /// Live notification streams one account, and one source address, may hold (tabs, phones, a few people behind NAT).
+    public var streamsPerAccount = 10
+    public var streamsPerAddress = 100
 
     public init() {}
 }

@@ -113,7 +113,7 @@ public actor DeviceChannelHub: DeviceMessenger {
             try? await DeviceChannel.send(message, on: outbound)
         case .fromDevice(let to, let message):
             if to == relay?.node, let id = message.answerId { waiting.removeValue(forKey: id)?.resume(returning: message) }
-        case .notification:
+        case .notification, .sessionEnded:
             return
         }
     }
@@ -158,10 +158,27 @@ struct DeviceChannel: Sendable {
     let rotation: KeyRotation?
     let heartbeatInterval: Duration
     let helloTimeout: Duration
+    let channelsPerAddress: OpenConnectionQuota
     let logger: Logger
 
     /// `address`: where the channel comes from (the forwarded address behind a trusted proxy).
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, address: String?) async throws {
+        let source = address ?? "unknown"
+        guard await channelsPerAddress.take(source) else {
+            logger.warning("Device channel refused: too many from one address", metadata: ["address": "\(source)"])
+            try await Self.refuse(.rateLimited(retryAfter: 60), on: outbound)
+            return
+        }
+        do {
+            try await serve(inbound: inbound, outbound: outbound, address: address)
+        } catch {
+            await channelsPerAddress.give(source)
+            throw error
+        }
+        await channelsPerAddress.give(source)
+    }
+
+    private func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, address: String?) async throws {
         let nonce = Base64URL.random()
         try await Self.send(.challenge(nonce: nonce), on: outbound)
         var messages = inbound.messages(maxSize: 64 * 1024).makeAsyncIterator()

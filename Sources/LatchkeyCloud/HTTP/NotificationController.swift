@@ -9,6 +9,8 @@ struct NotificationController {
     let hub: NotificationHub
     /// A comment line this often keeps proxies from closing an idle stream.
     let keepAliveInterval: Duration
+    let streamsPerAccount: OpenConnectionQuota
+    let streamsPerAddress: OpenConnectionQuota
 
     func addRoutes(to group: RouterGroup<AppRequestContext>) {
         group.get("notifications", use: list)
@@ -33,13 +35,27 @@ struct NotificationController {
     /// `event: notification` with the notification's JSON as `data`, one per new notification.
     @Sendable func stream(_ request: Request, context: AppRequestContext) async throws -> Response {
         let account = try context.requireAccount()
-        let notifications = await hub.subscribe(accountId: account.id)
+        guard let token = context.bearerToken ?? context.portalVisit?.sessionToken else {
+            throw LatchkeyError.unauthenticated("Sign in first.")
+        }
+        let address = context.clientAddress ?? "unknown"
+        guard await streamsPerAccount.take(account.id.uuidString) else {
+            throw LatchkeyError.rateLimited(retryAfter: 60)
+        }
+        guard await streamsPerAddress.take(address) else {
+            await streamsPerAccount.give(account.id.uuidString)
+            throw LatchkeyError.rateLimited(retryAfter: 60)
+        }
+        let notifications = await hub.subscribe(accountId: account.id, session: SessionToken.hash(token))
         let keepAliveInterval = keepAliveInterval
+        let (perAccount, perAddress) = (streamsPerAccount, streamsPerAddress)
+        let connectionClosed = context.connectionClosed
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             let (events, continuation) = AsyncStream.makeStream(of: StreamEvent.self)
+            connectionClosed?.whenComplete { _ in continuation.finish() }
             let forward = Task {
                 for await notification in notifications { continuation.yield(.notification(notification)) }
                 continuation.finish()
@@ -53,6 +69,10 @@ struct NotificationController {
             defer {
                 forward.cancel()
                 ticker.cancel()
+                Task {
+                    await perAccount.give(account.id.uuidString)
+                    await perAddress.give(address)
+                }
             }
             let encoder = WireCoding.makeEncoder()
             try await writer.write(ByteBuffer(string: ": connected\n\n"))

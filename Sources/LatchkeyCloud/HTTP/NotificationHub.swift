@@ -6,7 +6,13 @@ import ServiceLifecycle
 /// Fans new notifications out to the accounts listening on `GET /notifications/stream`: this node's own at once, and
 /// through the relay (PostgreSQL `LISTEN/NOTIFY`) those of every other node sharing the database.
 public actor NotificationHub: NotificationPublisher, Service {
-    private var subscribers: [UUID: [UUID: AsyncStream<AccountNotification>.Continuation]] = [:]
+    private struct Subscriber {
+        let continuation: AsyncStream<AccountNotification>.Continuation
+        /// The session (its token's hash) the stream was opened with: signing it out ends the stream.
+        let session: String
+    }
+
+    private var subscribers: [UUID: [UUID: Subscriber]] = [:]
     private var closed = false
     private var relay: NodeRelay?
 
@@ -16,15 +22,16 @@ public actor NotificationHub: NotificationPublisher, Service {
         self.relay = relay
     }
 
-    /// A stream of the account's notifications from now on; it ends when the listener goes or the service stops.
-    public func subscribe(accountId: UUID) -> AsyncStream<AccountNotification> {
+    /// A stream of the account's notifications from now on; it ends when the listener goes, its session is signed out
+    /// (on any node) or the service stops.
+    public func subscribe(accountId: UUID, session: String) -> AsyncStream<AccountNotification> {
         let (stream, continuation) = AsyncStream.makeStream(of: AccountNotification.self, bufferingPolicy: .bufferingNewest(100))
         guard !closed else {
             continuation.finish()
             return stream
         }
         let subscription = UUID()
-        subscribers[accountId, default: [:]][subscription] = continuation
+        subscribers[accountId, default: [:]][subscription] = Subscriber(continuation: continuation, session: session)
         continuation.onTermination = { _ in
             Task { await self.unsubscribe(accountId: accountId, subscription: subscription) }
         }
@@ -39,9 +46,22 @@ public actor NotificationHub: NotificationPublisher, Service {
     /// Hands notifications to this node's listeners.
     func deliver(_ notifications: [AccountNotification]) {
         for notification in notifications {
-            for continuation in subscribers[notification.accountId, default: [:]].values {
-                continuation.yield(notification)
+            for subscriber in subscribers[notification.accountId, default: [:]].values {
+                subscriber.continuation.yield(notification)
             }
+        }
+    }
+
+    public func sessionEnded(_ session: String) async {
+        endStreams(ofSession: session)
+        await relay?.send([.sessionEnded(session: session)])
+    }
+
+    /// Ends this node's streams opened with the session.
+    func endStreams(ofSession session: String) {
+
+        for subscriber in subscribers.values.flatMap(\.values) where subscriber.session == session {
+            subscriber.continuation.finish()
         }
     }
 
@@ -57,8 +77,29 @@ public actor NotificationHub: NotificationPublisher, Service {
 
     private func closeAll() {
         closed = true
-        for continuation in subscribers.values.flatMap(\.values) { continuation.finish() }
+        for subscriber in subscribers.values.flatMap(\.values) { subscriber.continuation.finish() }
         subscribers = [:]
+    }
+}
+
+/// Counts what each source holds open for a long time (device channels, notification streams), so that one address
+/// or one account cannot take them all.
+actor OpenConnectionQuota {
+    let limit: Int
+    private var held: [String: Int] = [:]
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Takes one for `key`, or says no when it already holds `limit`.
+    func take(_ key: String) -> Bool {
+        guard held[key, default: 0] < limit else { return false }
+        held[key, default: 0] += 1
+        return true
+    }
+
+    func give(_ key: String) {
+        let left = held[key, default: 1] - 1
+        held[key] = left > 0 ? left : nil
     }
 }
 

@@ -19,6 +19,8 @@ final class NodeRelay: Service, Sendable {
         /// For the node holding `serial`'s channel; an answer goes back to `replyTo`.
         case toDevice(serial: String, message: DeviceChannelMessage, replyTo: UUID?)
         case fromDevice(to: UUID, message: DeviceChannelMessage)
+        /// A session signed out: the streams other nodes hold for it end.
+        case sessionEnded(session: String)
     }
 
     struct Envelope: Codable, Sendable {

@@ -46,6 +46,7 @@ struct PortalController: Sendable {
         member.get("requests/:id") { request, context in try await pages.request(request, try context.visit(), context) }
         member.get("notifications") { request, context in try await pages.notifications(request, try context.visit()) }
         member.get("notifications/:id") { request, context in try await pages.notification(request, try context.visit(), context) }
+        memberForms.post("notifications/:id/open") { _, context in try await pages.openNotification(try context.visit(), context) }
         memberForms.post("sites") { request, context in try await pages.createSite(request, try context.visit()) }
         memberForms.post("sites/:id/devices") { request, context in try await pages.bind(request, try context.visit(), context) }
         memberForms.post("sites/:id/authorizations") { request, context in try await pages.authorize(request, try context.visit(), context) }

@@ -179,7 +179,7 @@ struct PortalPages: Sendable {
 
     func notification(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
         let account = try account(visit)
-        let notice = try await controller.inbox.markRead(id: try context.uuid("id", of: "notification"), by: account)
+        let notice = try await controller.inbox.notice(id: try context.uuid("id", of: "notification"), of: account)
         guard let requestId = notice.requestId else { return visit.redirect(to: "/notifications") }
         let view = try await controller.resets.get(id: requestId, for: account)
         let device = try await controller.devices.detail(serial: view.request.deviceSerial, visibleTo: account)
@@ -191,6 +191,12 @@ struct PortalPages: Sendable {
             pending: view.status == .pending && account.id == view.request.ownerId,
             how_to: renderer.text("detail_how", visit, ["id": requestId.uuidString]),
             approval: approval(view, device, visit, account)), visit)
+    }
+
+    /// Opening a notification from the list marks it read (a POST: a GET never changes anything), then shows it.
+    func openNotification(_ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
+        let notice = try await controller.inbox.markRead(id: try context.uuid("id", of: "notification"), by: try account(visit))
+        return visit.redirect(to: notice.requestId == nil ? "/notifications" : "/notifications/\(notice.id)")
     }
 
     /// What the approval and presence-code forms need: the key to seal to (from the device's certificate, checked

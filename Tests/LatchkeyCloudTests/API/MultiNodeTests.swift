@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-import LatchkeyCloud
+@testable import LatchkeyCloud
 import LatchkeyProtocol
 import Testing
 
@@ -19,7 +19,7 @@ struct MultiNodeTests {
                 try await nodeB.application.test(.router) { _ in
                     let app = TestPlatform(platform: nodeA, client: clientA, clock: clock)
                     let scene = try await app.resetScene()
-                    let heard = await nodeB.notificationHub.subscribe(accountId: scene.owner.id)
+                    let heard = await nodeB.notificationHub.subscribe(accountId: scene.owner.id, session: SessionToken.hash(scene.owner.token))
                     // Node B's listener connects in the background: ask until it hears one, within a few seconds.
                     let received = try await withThrowingTaskGroup(of: AccountNotification?.self) { group in
                         group.addTask {
@@ -40,6 +40,24 @@ struct MultiNodeTests {
                     }
                     #expect(received?.accountId == scene.owner.id)
                     #expect(received?.category == .services)
+
+                    // Signing out on node A ends the stream node B holds for that session.
+                    let stream = await nodeB.notificationHub.subscribe(accountId: scene.owner.id, session: SessionToken.hash(scene.owner.token))
+                    try await app.call(.delete, "/api/v1/sessions", token: scene.owner.token)
+                    let ended = try await withThrowingTaskGroup(of: Bool.self) { group in
+                        group.addTask {
+                            for await _ in stream {}
+                            return true
+                        }
+                        group.addTask {
+                            try await Task.sleep(for: .seconds(5))
+                            return false
+                        }
+                        let first = try await group.next() ?? false
+                        group.cancelAll()
+                        return first
+                    }
+                    #expect(ended, "node B's stream outlived its session by 5 s")
                 }
             }
         }

@@ -67,6 +67,30 @@ struct PortalTests {
         }
     }
 
+    /// Following a link never changes anything: a notification is marked read by the list's form (a POST), not by
+    /// opening its page, which a prefetching browser or a mail scanner could do.
+    @Test func aGetNeverMarksANotificationRead() async throws {
+        try await TestPlatform.run { app in
+            let scene = try await app.resetScene()
+            try await app.requestReset(scene)
+            let notice = try #require(try await app.notifications(of: scene.owner, category: "services").first)
+            let csrf = String(repeating: "c", count: 43)
+            let cookies = "lk_session=\(scene.owner.token); lk_csrf=\(csrf)"
+            let page = try await app.client.execute(uri: "/notifications/\(notice.id)", method: .get, headers: [.cookie: cookies]) { $0 }
+            #expect(page.status == .ok)
+            #expect(try await app.notifications(of: scene.owner).first { $0.id == notice.id }?.read == false)
+
+            let list = try await app.client.execute(uri: "/notifications", method: .get, headers: [.cookie: cookies]) { $0 }
+            #expect(String(buffer: list.body).contains("action=\"/notifications/\(notice.id)/open\""))
+            let opened = try await app.client.execute(
+                uri: "/notifications/\(notice.id)/open", method: .post,
+                headers: [.cookie: cookies, .contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: "csrf=\(csrf)")) { $0 }
+            #expect(opened.status == .seeOther)
+            #expect(opened.headers[.location] == "/notifications/\(notice.id)")
+            #expect(try await app.notifications(of: scene.owner).first { $0.id == notice.id }?.read == true)
+        }
+    }
+
     /// No inline script may run on a portal page, and no other site may frame it.
     @Test func pagesCarryAPolicyThatForbidsInlineScriptsAndFraming() async throws {
         try await TestPlatform.run { app in

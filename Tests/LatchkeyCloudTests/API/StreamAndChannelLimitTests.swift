@@ -1,0 +1,110 @@
+import Foundation
+import HummingbirdWSClient
+@testable import LatchkeyCloud
+import LatchkeyProtocol
+import Logging
+import NIOCore
+import Testing
+
+/// What stays open for long — live notification streams and device channels — ends with its session and is capped
+/// per account and per source address, driven over real sockets.
+@Suite("Streams and channels")
+struct StreamAndChannelLimitTests {
+    static func openStream(_ app: TestPlatform, token: String? = nil, cookie: String? = nil, path: String = "/api/v1/notifications/stream")
+        async throws -> RawConnection
+    {
+        let connection = try await RawConnection.open(port: try #require(app.client.port))
+        var head = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        if let token { head += "Authorization: Bearer \(token)\r\n" }
+        if let cookie { head += "Cookie: \(cookie)\r\n" }
+        try await connection.send(head + "\r\n")
+        return connection
+    }
+
+    @Test func theLiveStreamEndsWhenItsSessionSignsOut() async throws {
+        try await TestPlatform.run(.live) { app in
+            let scene = try await app.resetScene()
+            let api = try await Self.openStream(app, token: scene.owner.token)
+            #expect(try await api.read(until: ": connected", limit: .seconds(5)).contains("200 OK"))
+            let portal = try await Self.openStream(app, cookie: "lk_session=\(scene.installer.token)", path: "/events")
+            #expect(try await portal.read(until: ": connected", limit: .seconds(5)).contains("200 OK"))
+
+            // The answer ends (its last chunk) as soon as the session does.
+            let lastChunk = "0\r\n\r\n"
+            try await app.call(.delete, "/api/v1/sessions", token: scene.owner.token)
+            let afterSignOut = try await api.read(until: lastChunk, limit: .seconds(3))
+            #expect(afterSignOut.contains(lastChunk), "the API stream outlived its session: \(afterSignOut.debugDescription)")
+
+            let csrf = String(repeating: "c", count: 43)
+            let signOut = try await app.client.execute(
+                uri: "/signout", method: .post,
+                headers: [.contentType: "application/x-www-form-urlencoded", .cookie: "lk_session=\(scene.installer.token); lk_csrf=\(csrf)"],
+                body: ByteBuffer(string: "csrf=\(csrf)")) { $0 }
+            #expect(signOut.status == .seeOther)
+            #expect(try await portal.read(until: lastChunk, limit: .seconds(3)).contains(lastChunk), "the portal's stream outlived its session")
+        }
+    }
+
+    @Test func streamsAreCappedPerAccount() async throws {
+        try await TestPlatform.run(.live, configure: {
+            $0.connectionLimits.streamsPerAccount = 2
+            // A client that vanished is noticed at the next keep-alive write.
+            $0.keepAliveInterval = .milliseconds(200)
+        }) { app in
+            let scene = try await app.resetScene()
+            var open: [RawConnection] = []
+            for _ in 0..<2 {
+                let stream = try await Self.openStream(app, token: scene.owner.token)
+                #expect(try await stream.read(until: ": connected", limit: .seconds(5)).contains("200 OK"))
+                open.append(stream)
+            }
+            let third = try await app.call(.get, "/api/v1/notifications/stream", token: scene.owner.token)
+            #expect(third.status == .tooManyRequests)
+            #expect(third.errorCode == .rateLimited)
+            // Another account is not held back by the first one's streams.
+            let other = try await Self.openStream(app, token: scene.installer.token)
+            #expect(try await other.read(until: ": connected", limit: .seconds(5)).contains("200 OK"))
+            // Closing one gives its place back, by the next keep-alive at the latest.
+            _ = try await open.removeFirst().readUntilClosed(limit: .milliseconds(10))
+            try await Task.sleep(for: .milliseconds(800))
+            let again = try await Self.openStream(app, token: scene.owner.token)
+            #expect(try await again.read(until: ": connected", limit: .seconds(5)).contains("200 OK"))
+        }
+    }
+
+    @Test func deviceChannelsAreCappedPerAddress() async throws {
+        try await TestPlatform.run(.live, configure: { $0.connectionLimits.channelsPerAddress = 1 }) { app in
+            let port = try #require(app.client.port)
+            let url = "ws://127.0.0.1:\(port)/api/v1/devices/channel"
+            let (heldOpen, release) = AsyncStream.makeStream(of: Void.self)
+            let (challenged, challengeSeen) = AsyncStream.makeStream(of: Void.self)
+            // The first connection takes the address's only place and holds it.
+            let holder = Task {
+                try await WebSocketClient.connect(url: url, logger: Logger(label: "holder")) { inbound, _, _ in
+                    var messages = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
+                    _ = try await messages.next()
+                    challengeSeen.yield()
+                    for await _ in heldOpen { break }
+                }
+            }
+            for await _ in challenged { break }
+            let refusal = RefusalBox()
+            try await WebSocketClient.connect(url: url, logger: Logger(label: "second")) { inbound, _, _ in
+                var messages = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
+                if case .text(let text)? = try await messages.next() { await refusal.set(DeviceChannelMessage(text: text)) }
+            }
+            guard case .refused(let code, _)? = await refusal.value else {
+                Issue.record("a second channel from the same address was not refused: \(String(describing: await refusal.value))")
+                return
+            }
+            #expect(code == .rateLimited)
+            release.finish()
+            _ = try? await holder.value
+        }
+    }
+
+    actor RefusalBox {
+        var value: DeviceChannelMessage?
+        func set(_ value: DeviceChannelMessage?) { self.value = value }
+    }
+}
