@@ -11,7 +11,7 @@ public struct DeviceLink: Sendable {
     /// `address` is `HOST:PORT`, as discovery answers or `--device-address` gives it.
     public init(address: String, httpClient: HTTPClient = .shared) {
         self.address = address
-        self.transport = HTTPTransport(baseURL: "http://\(address)\(LocalAPI.pathPrefix)", client: httpClient, timeout: .seconds(5))
+        self.transport = HTTPTransport(baseURL: "http://\(address)\(LocalAPI.pathPrefix)", client: httpClient, timeout: .seconds(5), peer: .device)
     }
 
     public func info() async throws(ClientError) -> LocalAPI.Info {

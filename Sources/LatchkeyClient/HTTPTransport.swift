@@ -11,6 +11,25 @@ struct HTTPTransport: Sendable {
     let baseURL: String
     let client: HTTPClient
     var timeout: TimeAmount = .seconds(15)
+    /// Who should be answering there, for error messages: the service, or a device on the LAN.
+    var peer: Peer = .service
+
+    enum Peer: Sendable {
+        case service, device
+
+        var remedy: String {
+            switch self {
+            case .service: "is `latchkey serve` running there, and is --server right?"
+            case .device: "is the device powered on, and is this computer on its LAN?"
+            }
+        }
+    }
+
+    /// The address said to people: the service's root or the device's, without the API's path.
+    private var shownAddress: String {
+        for suffix in ["/api/v1", LocalAPI.pathPrefix] where baseURL.hasSuffix(suffix) { return String(baseURL.dropLast(suffix.count)) }
+        return baseURL
+    }
 
     func send<Answer: Decodable>(
         _ method: HTTPMethod, _ path: String, token: String? = nil, body: (some Encodable)? = Optional<String>.none,
@@ -45,12 +64,8 @@ struct HTTPTransport: Sendable {
             let response = try await client.execute(request, timeout: timeout)
             status = Int(response.status.code)
             data = Data(buffer: try await response.body.collect(upTo: 8 << 20))
-        } catch let error as NIOSSLError {
-            throw .untrustedServer(
-                "The service at \(baseURL) presented a TLS certificate this app does not trust (\(error)): give the CA that "
-                    + "signed it with --ca-file (or LATCHKEY_CA_FILE).")
         } catch {
-            throw .unreachable("Could not reach \(baseURL): \(error)")
+            throw describe(error)
         }
         guard (200..<300).contains(status) else {
             if let body = try? WireCoding.makeDecoder().decode(APIErrorBody.self, from: data) {
@@ -59,5 +74,28 @@ struct HTTPTransport: Sendable {
             throw .unexpectedAnswer("\(method) \(path) answered \(status)")
         }
         return data
+    }
+
+    /// A sentence with a remedy for each way a call can fail before any answer.
+    private func describe(_ error: any Error) -> ClientError {
+        let address = shownAddress
+        switch error {
+        case is NIOSSLError, is NIOSSLExtraError, is BoringSSLError:
+            return .untrustedServer(
+                "TLS with \(address) failed (\(error)): if its certificate comes from a private CA, give that CA with --ca-file "
+                    + "(or LATCHKEY_CA_FILE); check that --server names the host the certificate is for; a service that speaks "
+                    + "plain HTTP is reached with http://.")
+        case let error as HTTPClientError where [.deadlineExceeded, .readTimeout, .connectTimeout].contains(error):
+            let seconds = timeout.nanoseconds / 1_000_000_000
+            let scheme = address.hasPrefix("https://")
+                ? "If the service speaks plain HTTP, the address starts with http://."
+                : "If the service uses TLS, the address starts with https://."
+            return .unreachable("\(address) did not answer within \(seconds) s: \(peer.remedy) \(scheme)")
+        case let error as HTTPClientError where error == .invalidURL:
+            return .unreachable("\(address) is not a URL: give one such as http://127.0.0.1:8080 or https://latchkey.example.com.")
+        default:
+            let reason = "\(error)".contains("refused") ? "connection refused" : "\(error)"
+            return .unreachable("Could not reach \(address) (\(reason)) — \(peer.remedy)")
+        }
     }
 }

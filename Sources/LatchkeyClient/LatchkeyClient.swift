@@ -18,11 +18,22 @@ public struct LatchkeyClient: Sendable {
 
     /// `httpClient` carries the TLS trust (`ClientTLS.httpClient(caFile:)` for a private CA).
     public init(server: String, token: String? = nil, manufacturerRoots: ManufacturerRoots? = nil, httpClient: HTTPClient = .shared) {
-        let server = server.hasSuffix("/") ? String(server.dropLast()) : server
+        let server = Self.serviceURL(server)
         self.server = server
         self.token = token
         self.manufacturerRoots = manufacturerRoots
         self.transport = HTTPTransport(baseURL: server + "/api/v1", client: httpClient)
+    }
+
+    /// The service's address as people type it: without a scheme, loopback is `http://` and anything else `https://`
+    /// (a service off loopback refuses plain HTTP); no trailing slash.
+    public static func serviceURL(_ text: String) -> String {
+        var text = text.trimmingCharacters(in: .whitespaces)
+        while text.hasSuffix("/") { text.removeLast() }
+        guard !text.contains("://") else { return text }
+        let host = text.split(separator: ":").first.map(String.init) ?? text
+        let loopback = host == "localhost" || host.hasPrefix("127.") || text.hasPrefix("[::1]")
+        return (loopback ? "http://" : "https://") + text
     }
 
     private func signedIn() throws(ClientError) -> String {

@@ -20,8 +20,8 @@ struct ClientOptions: ParsableArguments {
     /// The client for the chosen service, signed in when the saved sign-in is for that service.
     func client(requireSignIn: Bool = true) throws -> LatchkeyClient {
         let saved = try? Credentials.load()
-        let server = self.server ?? saved?.server ?? "http://127.0.0.1:8080"
-        let token = saved?.server == server ? saved?.token : nil
+        let server = LatchkeyClient.serviceURL(self.server ?? saved?.server ?? "http://127.0.0.1:8080")
+        let token = saved.map { LatchkeyClient.serviceURL($0.server) } == server ? saved?.token : nil
         if requireSignIn && token == nil { throw CLIError(ClientError.notSignedIn.description) }
         let caFile = Self.trustFile(flag: self.caFile, environment: "LATCHKEY_CA_FILE", inHome: "ca.pem")
         let httpClient: HTTPClient

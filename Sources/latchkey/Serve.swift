@@ -72,6 +72,7 @@ struct Serve: AsyncParsableCommand {
             configuration.manufacturerRoots = ManufacturerRoots(
                 certificates: configuration.manufacturerRoots.certificates + [demoAuthority.root])
         }
+        Self.raiseOpenFileLimit(logger: Logger(label: "latchkey"))
         let platform: Platform
         do {
             platform = try await buildPlatform(configuration)
@@ -91,6 +92,19 @@ struct Serve: AsyncParsableCommand {
             try await group.next()
             group.cancelAll()
         }
+    }
+
+    /// Every connection (devices, streams, requests) is an open file: raise the soft limit to the hard one, and say
+    /// what it is, so an operator knows how many the service can hold.
+    static func raiseOpenFileLimit(logger: Logger) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        let before = limit.rlim_cur
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 { limit.rlim_cur = before }
+        }
+        logger.info("Open-file limit", metadata: ["limit": "\(limit.rlim_cur)", "was": "\(before)", "hard": "\(limit.rlim_max)"])
     }
 
     /// Runs the service; a port another process holds is said in one line and a non-zero exit.

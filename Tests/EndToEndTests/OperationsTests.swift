@@ -31,17 +31,46 @@ struct OperationsTests {
         #expect(!run.text.contains("Expiry sweep failed"), "the sweeper spun after the server failed")
     }
 
-    @Test func sigtermStopsTheServiceWithinSeconds() async throws {
+    @Test(arguments: [SIGTERM, SIGINT])
+    func aSignalStopsTheServiceWithinSeconds(signal: Int32) async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let port = Int.random(in: 20_000..<30_000)
         let service = try Latchkey.Background(["serve", "--port", String(port), "--data-dir", scratch.folder("service").path])
         try await World.waitForHealth("http://127.0.0.1:\(port)")
+        // What the start said: the open-file limit it raised, and one line for the migrations, not two per migration.
+        #expect(service.text.contains("Open-file limit"), "\(service.text.prefix(800))")
+        #expect(service.text.components(separatedBy: "\n").filter { $0.contains("igrat") }.count == 1, "\(service.text.prefix(1500))")
         let stopping = ContinuousClock.now
-        service.process.terminate()
+        kill(service.process.processIdentifier, signal)
         while service.process.isRunning, ContinuousClock.now - stopping < .seconds(10) { try await Task.sleep(for: .milliseconds(50)) }
         #expect(!service.process.isRunning)
         #expect(ContinuousClock.now - stopping < .seconds(5))
         #expect(!service.text.contains(" error "), "a clean shutdown logs no errors: \(service.text.suffix(800))")
+    }
+
+    /// The CLI's network failures are sentences with a remedy, and an address typed without a scheme works.
+    @Test func networkErrorsSayWhatToCheck() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let closed = try await Latchkey.run(["compat", "--server", "http://127.0.0.1:1"], timeout: .seconds(20))
+        #expect(!closed.succeeded)
+        #expect(closed.text.contains("Could not reach http://127.0.0.1:1 (connection refused) — is `latchkey serve` running there"),
+                "\(closed.text)")
+        let malformed = try await Latchkey.run(["compat", "--server", "http://exa mple"], timeout: .seconds(20))
+        #expect(malformed.text.contains("is not a URL: give one such as http://127.0.0.1:8080"), "\(malformed.text)")
+
+        let port = Int.random(in: 30_000..<40_000)
+        let service = try Latchkey.Background(["serve", "--port", String(port), "--data-dir", scratch.folder("service").path])
+        defer { service.stop() }
+        try await World.waitForHealth("http://127.0.0.1:\(port)")
+        let bare = try await Latchkey.run(["compat", "--server", "127.0.0.1:\(port)"], timeout: .seconds(20))
+        #expect(bare.succeeded, "\(bare.text)")
+        #expect(bare.text.contains("DS-7608NI-K2"))
+        // TLS spoken to a plain-HTTP service: dropped by the service's header timeout, and said as a TLS problem.
+        let tlsToPlain = try await Latchkey.run(["compat", "--server", "https://127.0.0.1:\(port)"], timeout: .seconds(40))
+        #expect(!tlsToPlain.succeeded)
+        #expect(tlsToPlain.text.contains("plain HTTP is reached with http://") || tlsToPlain.text.contains("starts with http://"),
+                "\(tlsToPlain.text)")
     }
 }

@@ -14,6 +14,15 @@ public enum DatabaseLocation: Sendable, Equatable {
     case sqliteFile(path: String)
     /// `postgres://user:password@host:port/database`.
     case postgres(url: String)
+
+    /// What a log may say about it: never the URL, which can carry a password.
+    var kind: String {
+        switch self {
+        case .sqliteInMemory: "sqlite (in memory)"
+        case .sqliteFile(let path): "sqlite \(path)"
+        case .postgres: "postgresql"
+        }
+    }
 }
 
 /// Opens FluentKit without Vapor, migrates on start, and closes the connections on graceful shutdown.
@@ -56,20 +65,26 @@ public final class DatabaseService: Service, Sendable {
             databases.use(.postgres(configuration: configuration, maxConnectionsPerEventLoop: 8), as: .psql)
         }
         do {
-            try await migrate()
+            try await migrate(location)
         } catch {
             await databases.shutdownAsync()
             throw error
         }
     }
 
-    private func migrate() async throws {
+    /// Brings the schema up to date and says so in one line (FluentKit's own two lines per migration stay quiet).
+    private func migrate(_ location: DatabaseLocation) async throws {
         let migrations = Migrations()
         migrations.add(LatchkeyMigrations.all)
-        let migrator = Migrator(
-            databases: databases, migrations: migrations, logger: logger, on: databases.eventLoopGroup.any())
+        var quiet = logger
+        quiet.logLevel = .warning
+        let migrator = Migrator(databases: databases, migrations: migrations, logger: quiet, on: databases.eventLoopGroup.any())
         try await migrator.setupIfNeeded().get()
+        let pending = try await migrator.previewPrepareBatch().get()
         try await migrator.prepareBatch().get()
+        logger.info("Database schema up to date", metadata: [
+            "database": "\(location.kind)", "migrations.applied.now": "\(pending.count)", "migrations.total": "\(LatchkeyMigrations.all.count)",
+        ])
     }
 
     public func run() async throws {
