@@ -1,5 +1,4 @@
 import Crypto
-import Foundation
 import FluentKit
 import Foundation
 import Hummingbird
@@ -10,6 +9,7 @@ import HummingbirdWebSocket
 import LatchkeyProtocol
 import Logging
 import Prometheus
+import ServiceLifecycle
 
 /// The Latchkey cloud service, assembled: the HTTP application and the domain services behind it.
 /// Tests use the same assembly as `latchkey serve`, reaching the store to put fixtures in place.
@@ -23,69 +23,102 @@ public struct Platform: Sendable {
     /// Live notifications: tests subscribe to it to see what reaches this node.
     public let notificationHub: NotificationHub
     public let signingKey: Curve25519.Signing.PrivateKey
+    /// Every route the service answers (the device channel's upgrade included), for the OpenAPI document's check.
+    public let routes: [(method: String, path: String)]
     let databaseService: DatabaseService
 
     /// The database itself, for operator tools and for tests that inspect what is stored.
     public var database: any Database { databaseService.database }
 }
 
-/// Builds the service from its configuration: opens and migrates the database, loads the platform key, wires routes.
-public func buildPlatform(
-    _ configuration: LatchkeyConfiguration, clock: LatchkeyClock = .system, logger: Logger? = nil
-) async throws -> Platform {
-    var logger = logger ?? Logger(label: "latchkey")
-    logger.logLevel = configuration.logLevel
+/// The domain services and what they run on, before any HTTP: built first, then handed to the routers.
+struct PlatformServices {
+    let configuration: LatchkeyConfiguration
+    let clock: LatchkeyClock
+    let logger: Logger
+    let databaseService: DatabaseService
+    let store: any LatchkeyStore
+    let signingKey: Curve25519.Signing.PrivateKey
+    let rotation: KeyRotation?
+    let compatibility: CompatibilityList
+    let hub: NotificationHub
+    let channels: DeviceChannelHub
+    let relay: NodeRelay?
+    let limiter: RateLimiter
+    let accounts: AccountService
+    let resets: PasswordResetService
+    let sites: SiteService
+    let devices: DeviceService
+    let inbox: InboxService
 
-    // The keys first: a bad key file stops the start before the database is opened.
-    let tls = try configuration.serverTLS()
-    let signingKey = try PlatformSigningKey.loadOrCreate(file: configuration.signingKeyFile)
-    var rotation: KeyRotation?
-    if let previousFile = configuration.previousSigningKeyFile {
-        guard let previous = try PlatformSigningKey.load(file: previousFile) else {
-            throw ConfigurationError(problems: ["previous-signing-key-file \(previousFile) does not exist."])
-        }
-        rotation = try KeyRotation.sign(from: previous, to: signingKey.publicKey)
-    }
-    let databaseService = try await DatabaseService(location: configuration.database, logger: logger)
-    let store = FluentStore(database: databaseService.database)
-    let compatibility = try CompatibilityList.bundled()
-    let hub = NotificationHub()
-    let channels = DeviceChannelHub(answerTimeout: configuration.deviceAnswerTimeout)
-    var relay: NodeRelay?
-    if case .postgres(let url) = configuration.database {
-        let created = try NodeRelay(url: url, database: databaseService.database, logger: logger) { message in
-            switch message {
-            case .notification(let accountId, let wire):
-                await hub.deliver([AccountNotification(
-                    id: wire.id, accountId: accountId, category: wire.category, kind: wire.kind, title: wire.title,
-                    body: wire.body, requestId: wire.requestId, createdAt: wire.createdAt, read: wire.read)])
-            case .sessionEnded(let session):
-                await hub.endStreams(ofSession: session)
-            case .toDevice, .fromDevice:
-                await channels.relayed(message)
+    /// Opens and migrates the database and loads the platform key; a bad key file stops the start before the database
+    /// is opened.
+    static func build(_ configuration: LatchkeyConfiguration, clock: LatchkeyClock, logger: Logger) async throws -> PlatformServices {
+        let signingKey = try PlatformSigningKey.loadOrCreate(file: configuration.signingKeyFile)
+        var rotation: KeyRotation?
+        if let previousFile = configuration.previousSigningKeyFile {
+            guard let previous = try PlatformSigningKey.load(file: previousFile) else {
+                throw ConfigurationError(problems: ["previous-signing-key-file \(previousFile) does not exist."])
             }
+            rotation = try KeyRotation.sign(from: previous, to: signingKey.publicKey)
         }
-        await hub.relay(through: created)
-        await channels.relay(through: created)
-        relay = created
+        let databaseService = try await DatabaseService(location: configuration.database, logger: logger)
+        let store = FluentStore(database: databaseService.database)
+        let compatibility = try CompatibilityList.bundled()
+        let hub = NotificationHub()
+        let channels = DeviceChannelHub(answerTimeout: configuration.deviceAnswerTimeout)
+        var relay: NodeRelay?
+        if case .postgres(let url) = configuration.database {
+            let created = try NodeRelay(url: url, database: databaseService.database, logger: logger) { message in
+                switch message {
+                case .notification(let accountId, let wire):
+                    await hub.deliver([AccountNotification(
+                        id: wire.id, accountId: accountId, category: wire.category, kind: wire.kind, title: wire.title,
+                        body: wire.body, requestId: wire.requestId, createdAt: wire.createdAt, read: wire.read)])
+                case .sessionEnded(let session):
+                    await hub.endStreams(ofSession: session)
+                case .toDevice, .fromDevice:
+                    await channels.relayed(message)
+                }
+            }
+            await hub.relay(through: created)
+            await channels.relay(through: created)
+            relay = created
+        }
+        let limiter = RateLimiter(store: store, clock: clock)
+        let accounts = AccountService(
+            store: store, hasher: BcryptPasswordHasher(cost: configuration.bcryptCost), clock: clock,
+            sessionLifetime: configuration.sessionLifetime, limiter: limiter, streams: hub)
+        let resets = PasswordResetService(
+            store: store, clock: clock, windows: configuration.windows, compatibility: compatibility, publisher: hub,
+            signingKey: signingKey, messenger: channels, limiter: limiter)
+        return PlatformServices(
+            configuration: configuration, clock: clock, logger: logger, databaseService: databaseService, store: store,
+            signingKey: signingKey, rotation: rotation, compatibility: compatibility, hub: hub, channels: channels, relay: relay,
+            limiter: limiter, accounts: accounts, resets: resets,
+            sites: SiteService(store: store, clock: clock, resets: resets),
+            devices: DeviceService(store: store, clock: clock, resets: resets, messenger: channels,
+                                   roots: configuration.manufacturerRoots, limiter: limiter),
+            inbox: InboxService(store: store))
     }
 
-    let limiter = RateLimiter(store: store, clock: clock)
-    let accounts = AccountService(
-        store: store, hasher: BcryptPasswordHasher(cost: configuration.bcryptCost), clock: clock,
-        sessionLifetime: configuration.sessionLifetime, limiter: limiter, streams: hub)
-    let resets = PasswordResetService(
-        store: store, clock: clock, windows: configuration.windows, compatibility: compatibility, publisher: hub,
-        signingKey: signingKey, messenger: channels, limiter: limiter)
-    let sites = SiteService(store: store, clock: clock, resets: resets)
-    let devices = DeviceService(store: store, clock: clock, resets: resets, messenger: channels,
-                                roots: configuration.manufacturerRoots, limiter: limiter)
-    let registry = PrometheusCollectorRegistry()
-    let metricsFactory = PrometheusMetricsFactory(registry: registry)
+    /// The services that run beside the HTTP server, stopped with it.
+    var background: [any Service] {
+        [databaseService, hub,
+         ExpirySweeper(resets: resets, devices: devices, limiter: limiter, accounts: accounts, interval: configuration.sweepInterval,
+                       logger: logger)] + (relay.map { [$0] } ?? [])
+    }
+}
 
+/// The routers over the services: one for HTTP (API, portal, operations), one for the device channel's WebSocket
+/// upgrade, both behind the same middleware for metrics and the client's address.
+func buildRouters(_ services: PlatformServices, metrics: PrometheusMetricsFactory, registry: PrometheusCollectorRegistry)
+    async throws -> (http: Router<AppRequestContext>, webSocket: Router<AppRequestContext>)
+{
+    let configuration = services.configuration
     let renderer = try await PortalRenderer.bundled()
     let router = Router(context: AppRequestContext.self)
-    router.add(middleware: RequestMetricsMiddleware(factory: metricsFactory))
+    router.add(middleware: RequestMetricsMiddleware(factory: metrics))
     router.add(middleware: ClientAddressMiddleware(trustedProxies: configuration.trustedProxies))
     if configuration.servesHTTPS { router.add(middleware: SecureCookiesMiddleware()) }
     router.add(middleware: ErrorMiddleware { request, answer, error in
@@ -96,48 +129,66 @@ public func buildPlatform(
     if let staticFiles = Bundle.module.url(forResource: "static", withExtension: nil, subdirectory: "Portal") {
         router.add(middleware: FileMiddleware(staticFiles.path, urlBasePath: "/static", searchForIndexHtml: false))
     }
-    OperationsController(store: store, registry: registry, factory: metricsFactory, metricsToken: configuration.metricsToken).addRoutes(to: router)
+    OperationsController(store: services.store, registry: registry, factory: metrics, metricsToken: configuration.metricsToken)
+        .addRoutes(to: router)
 
     let api = router.group("api/v1")
-    AccountController(accounts: accounts).addPublicRoutes(to: api)
-    PublicController(compatibility: compatibility, keySet: .platform(signingKey.publicKey)).addRoutes(to: api)
+    AccountController(accounts: services.accounts).addPublicRoutes(to: api)
+    PublicController(compatibility: services.compatibility, keySet: .platform(services.signingKey.publicKey)).addRoutes(to: api)
 
-    let signedIn = api.group().add(middleware: BearerAuthMiddleware(accounts: accounts))
-    AccountController(accounts: accounts).addRoutes(to: signedIn)
-    SiteController(sites: sites, compatibility: compatibility, clock: clock).addRoutes(to: signedIn)
-    DeviceController(devices: devices, compatibility: compatibility, clock: clock).addRoutes(to: signedIn)
-    PasswordResetController(resets: resets).addRoutes(to: signedIn)
-    let inbox = InboxService(store: store)
+    let signedIn = api.group().add(middleware: BearerAuthMiddleware(accounts: services.accounts))
+    AccountController(accounts: services.accounts).addRoutes(to: signedIn)
+    SiteController(sites: services.sites, compatibility: services.compatibility, clock: services.clock).addRoutes(to: signedIn)
+    DeviceController(devices: services.devices, compatibility: services.compatibility, clock: services.clock).addRoutes(to: signedIn)
+    PasswordResetController(resets: services.resets).addRoutes(to: signedIn)
+    let limits = configuration.connectionLimits
     let notifications = NotificationController(
-        inbox: inbox, hub: hub, keepAliveInterval: configuration.keepAliveInterval,
-        streamsPerAccount: OpenConnectionQuota(limit: configuration.connectionLimits.streamsPerAccount),
-        streamsPerAddress: OpenConnectionQuota(limit: configuration.connectionLimits.streamsPerAddress))
+        inbox: services.inbox, hub: services.hub, keepAliveInterval: configuration.keepAliveInterval,
+        streamsPerAccount: OpenConnectionQuota(limit: limits.streamsPerAccount),
+        streamsPerAddress: OpenConnectionQuota(limit: limits.streamsPerAddress))
     notifications.addRoutes(to: signedIn)
     PortalController(
-        renderer: renderer, accounts: accounts, sites: sites, devices: devices, resets: resets, inbox: inbox,
-        compatibility: compatibility, clock: clock, sessionLifetime: configuration.sessionLifetime, events: notifications
+        renderer: renderer, accounts: services.accounts, sites: services.sites, devices: services.devices, resets: services.resets,
+        inbox: services.inbox, compatibility: services.compatibility, clock: services.clock,
+        sessionLifetime: configuration.sessionLifetime, events: notifications
     ).addRoutes(to: router)
 
     let channel = DeviceChannel(
-        devices: devices, resets: resets, hub: channels, signingKey: signingKey, rotation: rotation,
-        heartbeatInterval: configuration.deviceHeartbeatInterval, helloTimeout: configuration.deviceHelloTimeout,
-        channelsPerAddress: OpenConnectionQuota(limit: configuration.connectionLimits.channelsPerAddress), logger: logger)
+        devices: services.devices, resets: services.resets, hub: services.channels, signingKey: services.signingKey,
+        rotation: services.rotation, heartbeatInterval: configuration.deviceHeartbeatInterval,
+        helloTimeout: configuration.deviceHelloTimeout, channelsPerAddress: OpenConnectionQuota(limit: limits.channelsPerAddress),
+        logger: services.logger)
+    let webSocket = Router(context: AppRequestContext.self)
+    webSocket.add(middleware: RequestMetricsMiddleware(factory: metrics))
+    webSocket.add(middleware: ClientAddressMiddleware(trustedProxies: configuration.trustedProxies))
+    webSocket.ws(RouterPath(DeviceChannel.path)) { inbound, outbound, context in
+        try await channel.run(inbound: inbound, outbound: outbound, address: context.requestContext.clientAddress)
+    }
+    return (router, webSocket)
+}
+
+/// Builds the service from its configuration: the services, then the routers over them, then the server.
+public func buildPlatform(
+    _ configuration: LatchkeyConfiguration, clock: LatchkeyClock = .system, logger: Logger? = nil
+) async throws -> Platform {
+    var logger = logger ?? Logger(label: "latchkey")
+    logger.logLevel = configuration.logLevel
+    let tls = try configuration.serverTLS()
+    let services = try await PlatformServices.build(configuration, clock: clock, logger: logger)
+    let registry = PrometheusCollectorRegistry()
+    let (router, webSocketRouter) = try await buildRouters(services, metrics: PrometheusMetricsFactory(registry: registry), registry: registry)
+
     let limits = configuration.connectionLimits
     let http1 = HTTP1Channel.Configuration(
         additionalChannelHandlers: [RequestReadGuard(readTimeout: limits.readTimeout)], idleTimeout: limits.idleTimeout,
         httpDecoderConfiguration: .init(maxHeaderFieldSize: limits.maxHeaderBytes, maxHeaderListSize: limits.maxHeaderBytes))
     let ws = WebSocketServerConfiguration(autoPing: .enabled(timePeriod: configuration.deviceHeartbeatInterval))
-    let trustedProxies = configuration.trustedProxies
+    let webSocketResponder = webSocketRouter.buildResponder()
     var server = HTTPServerBuilder { responder in
-        GuardedChannel(base: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: .init(http1: http1, ws: ws)) {
-            request, connection, _ in
-            guard request.path == DeviceChannel.path else { return .dontUpgrade }
-            let address = ClientAddressMiddleware.clientAddress(
-                peer: connection.remoteAddress?.ipAddress, forwardedFor: request.headerFields[.xForwardedFor], trustedProxies: trustedProxies)
-            return .upgrade([:]) { inbound, outbound, _ in
-                try await channel.run(inbound: inbound, outbound: outbound, address: address)
-            }
-        }, limits: limits)
+        GuardedChannel(
+            base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder,
+                                               configuration: .init(http1: http1, ws: ws)),
+            limits: limits)
     }
     if let tls {
         server = try .tls(server, tlsConfiguration: tls)
@@ -146,17 +197,14 @@ public func buildPlatform(
         router: router,
         server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "latchkey"),
-        services: [
-            databaseService, hub,
-            ExpirySweeper(resets: resets, devices: devices, limiter: limiter, accounts: accounts, interval: configuration.sweepInterval,
-                          logger: logger),
-        ] + (relay.map { [$0] } ?? []),
+        services: services.background,
         logger: logger
     )
+    let routes = (router.routes + webSocketRouter.routes).map { (method: $0.method.rawValue, path: $0.path.description) }
     return Platform(
-        application: application, store: store, passwordResets: resets, accounts: accounts, devices: devices, compatibility: compatibility,
-        notificationHub: hub, signingKey: signingKey,
-        databaseService: databaseService)
+        application: application, store: services.store, passwordResets: services.resets, accounts: services.accounts,
+        devices: services.devices, compatibility: services.compatibility, notificationHub: services.hub,
+        signingKey: services.signingKey, routes: routes, databaseService: services.databaseService)
 }
 
 /// The HTTP application alone, for callers that need nothing else.

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOFoundationCompat
 import LatchkeyProtocol
 
 /// `POST /accounts`, `POST /sessions`, `DELETE /sessions`.
@@ -32,7 +33,7 @@ struct AccountController {
     }
 }
 
-/// `GET /compatibility` and `GET /keys`: public facts anyone may read.
+/// `GET /compatibility`, `GET /keys` and `GET /openapi.json`: public facts anyone may read.
 struct PublicController {
     let compatibility: CompatibilityList
     let keySet: API.KeySet
@@ -42,5 +43,21 @@ struct PublicController {
             compatibility.search(request.uri.queryParameters.get("model"))
         }
         group.get("keys") { _, _ in keySet }
+        group.get("openapi.json") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(data: try OpenAPIDocument.data())))
+        }
+    }
+}
+
+/// This API as an OpenAPI 3.1 document, written by hand and kept in the repository beside the code; a test holds it
+/// and the router to the same operations.
+public enum OpenAPIDocument {
+    public static func data() throws -> Data {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json") else {
+            throw CocoaError(.fileNoSuchFile)
+        }
+        return try Data(contentsOf: url)
     }
 }

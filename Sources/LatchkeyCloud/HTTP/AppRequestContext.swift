@@ -1,11 +1,14 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import LatchkeyProtocol
 import NIOCore
 
 /// The per-request context: who is calling, once the bearer token has been checked.
-public struct AppRequestContext: RequestContext {
+public struct AppRequestContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// Set when the request upgrades to the device channel (`HummingbirdWebSocket`'s router hands the handler over).
+    public let webSocket = WebSocketHandlerReference<AppRequestContext>()
     var account: Account?
     var bearerToken: String?
     /// The peer of the connection: the client, or the reverse proxy in front.
