@@ -3,7 +3,8 @@ import Foundation
 import LatchkeyProtocol
 
 /// What a device keeps across restarts, in its state folder, beside the identity it was given at manufacture: its
-/// firmware, its admin password (salted hash), the platform key it pinned, and how many wrong label codes it has seen.
+/// firmware, its admin password (salted hash), the platform key it pinned, how many wrong label codes it has seen, and
+/// the receipts the platform has not acknowledged yet.
 struct DeviceState: Codable, Sendable {
     var serial: String
     var deviceType: DeviceType
@@ -12,6 +13,9 @@ struct DeviceState: Codable, Sendable {
     /// The pinned platform key (base64url): provisioned with the identity, else taken from the first welcome.
     var platformKey: String?
     var labelCodeGuard = CodeGuard()
+    /// Receipts of resets applied but not yet acknowledged by the platform: saved with the new password, in the same
+    /// write, so a device that loses power right after a reset still tells the platform it happened.
+    var unreportedReceipts: [ResetReceipt] = []
 
     /// A salted SHA-256 of the admin password: enough for an emulator; a real device keeps a slow hash.
     struct StoredPassword: Codable, Sendable, Equatable {
@@ -49,6 +53,7 @@ struct DeviceState: Codable, Sendable {
         adminPassword = try container.decodeIfPresent(StoredPassword.self, forKey: .adminPassword)
         platformKey = try container.decodeIfPresent(String.self, forKey: .platformKey)
         labelCodeGuard = try container.decodeIfPresent(CodeGuard.self, forKey: .labelCodeGuard) ?? CodeGuard()
+        unreportedReceipts = try container.decodeIfPresent([ResetReceipt].self, forKey: .unreportedReceipts) ?? []
     }
 
     /// Reads the state folder, or starts one for this identity on first start.

@@ -27,7 +27,6 @@ public actor EmulatedDevice {
     private var presence: PresenceState?
     private var spentPresenceNonces: Set<String> = []
     /// Receipts waiting to be reported on the channel.
-    private var unreportedReceipts: [ResetReceipt] = []
     private var receiptListener: AsyncStream<ResetReceipt>.Continuation?
 
     /// A proof is fresh for 60 s and its grant lives 120 s more: a nonce older than that can serve nobody.
@@ -177,13 +176,6 @@ public actor EmulatedDevice {
             throw .grantInvalid("The sealed password does not open with this device's key.")
         }
         do { try PasswordPolicy.device.check(password, username: Self.username) } catch { throw .weakPassword(error.description) }
-        state.adminPassword = .init(password)
-        sessions.removeAll()
-        failedLogins.removeAll()
-        loginLockedUntil.removeAll()
-        approval = nil
-        presence = nil
-        try persist()
         let receipt: ResetReceipt
         do {
             receipt = try ResetReceipt.sign(requestId: requestId, serial: state.serial, nonce: claims.nonce, appliedAt: now(),
@@ -191,7 +183,16 @@ public actor EmulatedDevice {
         } catch {
             throw .unavailable("The receipt could not be signed.")
         }
-        unreportedReceipts.append(receipt)
+        // The password and its receipt are written together: after a crash there is either neither or both.
+        var changed = state
+        changed.adminPassword = .init(password)
+        changed.unreportedReceipts.append(receipt)
+        try persist(changed)
+        sessions.removeAll()
+        failedLogins.removeAll()
+        loginLockedUntil.removeAll()
+        approval = nil
+        presence = nil
         receiptListener?.yield(receipt)
         return receipt
     }
@@ -314,7 +315,10 @@ public actor EmulatedDevice {
     }
 
     func receiptReported(requestId: UUID) {
-        unreportedReceipts.removeAll { $0.requestId == requestId }
+        var changed = state
+        changed.unreportedReceipts.removeAll { $0.requestId == requestId }
+        // Not saved, it is reported again after a restart: the platform takes a receipt twice as once.
+        try? persist(changed)
     }
 
     /// The receipts still unreported, then each new one as the device applies it: what the channel reports.
@@ -322,12 +326,18 @@ public actor EmulatedDevice {
         let (stream, continuation) = AsyncStream.makeStream(of: ResetReceipt.self)
         receiptListener?.finish()
         receiptListener = continuation
-        for receipt in unreportedReceipts { continuation.yield(receipt) }
+        for receipt in state.unreportedReceipts { continuation.yield(receipt) }
         return stream
     }
 
     private func persist() throws(DeviceError) {
-        do { try state.save(in: directory) } catch { throw .unavailable("The device could not save its state: \(error)") }
+        try persist(state)
+    }
+
+    /// Saves `changed` and only then makes it the device's state: what the device acts on is what a restart finds.
+    private func persist(_ changed: DeviceState) throws(DeviceError) {
+        do { try changed.save(in: directory) } catch { throw .unavailable("The device could not save its state: \(error)") }
+        state = changed
     }
 }
 

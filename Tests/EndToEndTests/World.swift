@@ -10,6 +10,9 @@ struct World: Sendable {
     let scratch: Scratch
     let service: Latchkey.Background
     let device: Latchkey.Background
+    /// How the service and the device were started, to start them again after a crash.
+    let serviceArguments: [String]
+    let deviceArguments: [String]
     let server: String
     let serial: String
     let deviceAddress: String
@@ -31,17 +34,18 @@ struct World: Sendable {
         let certificate = tls ? try TestCA.make(in: scratch.folder("tls")) : nil
         let tlsServe = certificate.map { ["--tls-cert", $0.certificate, "--tls-key", $0.key] } ?? []
         let caFile = certificate.map { ["--ca-file", $0.ca] } ?? []
-        let service = try Latchkey.Background(["serve", "--port", String(port), "--data-dir", scratch.folder("service").path,
-                                               "--manufacturer-roots", identity.roots, "--on-site-window", onSiteWindow,
-                                               "--log-level", "warning"] + tlsServe)
+        let serviceArguments = ["serve", "--port", String(port), "--data-dir", scratch.folder("service").path,
+                                "--manufacturer-roots", identity.roots, "--on-site-window", onSiteWindow, "--log-level", "warning"] + tlsServe
+        let service = try Latchkey.Background(serviceArguments)
         try await waitForHealth(server, caFile: caFile)
         let devicePort = Int.random(in: 30_000..<40_000)
         let discoveryPort = Int.random(in: 40_000..<50_000)
-        let device = try Latchkey.Background([
+        let deviceArguments = [
             "device", "--identity", identity.file, "--firmware", "V4.62.200", "--type", "nvr",
             "--cloud", server, "--listen", "127.0.0.1:\(devicePort)", "--state-dir", scratch.folder("device").path,
             "--admin-password", "Vecchia2023", "--discovery-port", String(discoveryPort),
-        ] + caFile)
+        ] + caFile
+        let device = try Latchkey.Background(deviceArguments)
         let code = try await device.line(startingWith: "verification code: ")
         _ = try await device.line(startingWith: "listening: ")
 
@@ -72,7 +76,8 @@ struct World: Sendable {
             bound = try await Latchkey.run(["bind", "--site", siteId, "--serial", serial, "--code", code], home: owner)
         }
         #expect(bound.succeeded, "\(bound.text)")
-        return World(scratch: scratch, service: service, device: device, server: server, serial: serial,
+        return World(scratch: scratch, service: service, device: device, serviceArguments: serviceArguments,
+                     deviceArguments: deviceArguments, server: server, serial: serial,
                      deviceAddress: "127.0.0.1:\(devicePort)", discoveryPort: discoveryPort, siteId: siteId)
     }
 
