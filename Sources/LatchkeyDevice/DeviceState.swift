@@ -154,7 +154,7 @@ public enum DeviceError: Error, Equatable, Sendable {
         case .invalidRequest(let message), .unauthenticated(let message), .weakPassword(let message),
             .grantInvalid(let message), .unavailable(let message), .platformRefused(let message), .foreignRequest(let message):
             message
-        case .busy(let retryAfter): "Too many challenges outstanding: try again in \(retryAfter) s."
+        case .busy(let retryAfter): "Too many challenges: try again in \(retryAfter) s."
         case .unsupportedMediaType: "The device takes JSON only: send Content-Type: application/json."
         case .noApprovedRequest:
             "No password reset of this device has been approved: a presence code appears only after the owner approves one."

@@ -34,6 +34,9 @@ public actor EmulatedDevice {
     /// Per source address: a flood from one address evicts only its own nonces, never the courier's.
     public static let maximumNoncesPerSource = 4
     public static let maximumOutstandingNonces = 1024
+    /// Challenges one address may ask for in a minute: a courier needs one or two; a flood costs only its sender.
+    public static let challengesPerSourcePerMinute = 20
+    private var recentChallenges: [String: [Date]] = [:]
     public static let maximumFailedLogins = 5
     public static let loginLockout: TimeInterval = 30 * 60
     public static let username = "admin"
@@ -117,6 +120,14 @@ public actor EmulatedDevice {
     /// A fresh nonce signed by the device key: proof, for whoever asked on the LAN, of standing next to the device.
     public func challenge(from source: String = "local") throws(DeviceError) -> ProximityProof {
         let now = now()
+        let recent = recentChallenges[source, default: []].filter { now.timeIntervalSince($0) < 60 }
+        if recent.count >= Self.challengesPerSourcePerMinute, let oldest = recent.first {
+            recentChallenges[source] = recent
+            throw .busy(retryAfter: max(1, Int((60 - now.timeIntervalSince(oldest)).rounded(.up))))
+        }
+        recentChallenges[source] = recent + [now]
+        // Addresses that stopped asking are forgotten, so the table does not grow with every address ever seen.
+        if recentChallenges.count > 4096 { recentChallenges = recentChallenges.filter { $0.value.contains { now.timeIntervalSince($0) < 60 } } }
         outstandingNonces = outstandingNonces.filter { now.timeIntervalSince($0.value.issuedAt) < Self.nonceLifetime }
         let own = outstandingNonces.filter { $0.value.source == source }
         if own.count >= Self.maximumNoncesPerSource, let oldest = own.min(by: { $0.value.issuedAt < $1.value.issuedAt })?.key {

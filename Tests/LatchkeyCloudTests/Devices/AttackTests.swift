@@ -302,14 +302,23 @@ struct EmulatedDeviceTests {
         #expect(await device.pinnedPlatformKey == Base64URL.encode(new.publicKey.rawRepresentation))
     }
 
-    /// A flood of challenges from one address cannot evict the courier's nonce.
+    /// A flood of challenges from one address is refused after a few (429 with when to come back) and cannot evict
+    /// the courier's nonce; another address is not held back.
     @Test func aFloodOfChallengesFromOneSourceLeavesTheCouriersNonce() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("device-\(UUID())")
         defer { try? FileManager.default.removeItem(at: directory) }
         let clock = ManualClock()
         let device = try EmulatedDevice(configuration: configuration(directory, password: "Giusta2024"), now: { clock.now })
         let courier = try await device.challenge(from: "192.0.2.10")
-        for _ in 0..<500 { _ = try await device.challenge(from: "192.0.2.66") }
+        var refusals: [Int] = []
+        for _ in 0..<500 {
+            do { _ = try await device.challenge(from: "192.0.2.66") } catch {
+                if case .busy(let retryAfter)? = error as? DeviceError { refusals.append(retryAfter) }
+            }
+        }
+        #expect(refusals.count == 500 - EmulatedDevice.challengesPerSourcePerMinute)
+        #expect(refusals.allSatisfy { (1...60).contains($0) })
+        _ = try await device.challenge(from: "192.0.2.11")
         let requestId = UUID()
         let sealed = try PasswordSeal.seal("Nuova2025x", to: await device.agreementPublicKey, requestId: requestId, serial: "CAM-1")
         func grant(_ nonce: String) async throws -> String {
@@ -317,6 +326,9 @@ struct EmulatedDeviceTests {
                                                        expiresAt: clock.now + 60), with: platformKey)
         }
         _ = try await device.applyReset(grant: try await grant(courier.nonce), sealedPassword: sealed)
+        // The flooding address may ask again a minute later.
+        clock.advance(by: 61)
+        _ = try await device.challenge(from: "192.0.2.66")
         // A nonce outlives neither its proof's freshness nor its grant: after three minutes it is void.
         let stale = try await device.challenge(from: "192.0.2.10")
         clock.advance(by: 181)

@@ -184,7 +184,8 @@ struct PlatformIdentityTests {
         let identity = try TestManufacturer.trusted.issue(serial: "NVR-ROTATE", model: "DS-7608NI-K2", now: ManualClock().now)
         try await TestPlatform.run(.live, configure: { $0.signingKeyFile = keyA }) { app in
             let device = try await DeviceHarness.start(on: app, stateDirectory: stateDirectory, identity: identity)
-            #expect(await device.device.pinnedPlatformKey == Base64URL.encode(app.platform.signingKey.publicKey.rawRepresentation))
+            // Online in the database at its hello; the welcome that (re-)pins arrives a moment later.
+            #expect(await DeviceHarness.pinned(device, becomes: Base64URL.encode(app.platform.signingKey.publicKey.rawRepresentation)))
             await device.stop(removingState: false)
         }
         let pinnedA = Base64URL.encode(try Ed25519PEM.decode(String(contentsOfFile: keyA, encoding: .utf8)).publicKey.rawRepresentation)
@@ -203,7 +204,8 @@ struct PlatformIdentityTests {
         // The operator rotates: the previous key introduces the new one; the device re-pins and takes its grants.
         try await TestPlatform.run(.live, configure: { $0.signingKeyFile = keyB; $0.previousSigningKeyFile = keyA }) { app in
             let device = try await DeviceHarness.start(on: app, stateDirectory: stateDirectory, identity: identity)
-            #expect(await device.device.pinnedPlatformKey == Base64URL.encode(app.platform.signingKey.publicKey.rawRepresentation))
+            // Online in the database at its hello; the welcome that (re-)pins arrives a moment later.
+            #expect(await DeviceHarness.pinned(device, becomes: Base64URL.encode(app.platform.signingKey.publicKey.rawRepresentation)))
             let scene = try #require(try await BoundDeviceScene.bind(device, on: app))
             let request = try await scene.approvedRequest(on: app, mode: .offSite, newPassword: "Ruotata2026")
             let grant: API.Grant = try await scene.grant(on: app, request, courier: scene.owner).decode()
@@ -305,5 +307,16 @@ extension DeviceHello {
     /// What a squatter presents in place of a real device's chain.
     enum Forgery {
         case chain(String)
+    }
+}
+
+extension DeviceHarness {
+    /// Whether the device's pinned platform key becomes `key` within two seconds.
+    static func pinned(_ device: DeviceHarness, becomes key: String) async -> Bool {
+        for _ in 0..<40 {
+            if await device.device.pinnedPlatformKey == key { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return false
     }
 }
