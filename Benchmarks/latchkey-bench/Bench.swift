@@ -37,6 +37,8 @@ struct Bench: AsyncParsableCommand {
             var configuration = LatchkeyConfiguration.testing(database: location)
             configuration.port = port + index
             configuration.logLevel = .error
+            // The fixture signs up and in a few times, well inside the standard limits: they stay on, as in production.
+            configuration.rateLimits = .standard
             let platform = try await buildPlatform(configuration)
             let server = Task { try await platform.application.runService(gracefulShutdownSignals: []) }
             defer { server.cancel() }
@@ -51,9 +53,17 @@ struct Bench: AsyncParsableCommand {
             server.cancel()
             _ = await server.result
         }
+        var floods: [(RateLimitPolicy, SignInFlood.Result)] = []
+        for (index, policy) in [RateLimitPolicy.off, .standard].enumerated() {
+            print("Measuring a sign-in flood with rate limits \(policy)…")
+            floods.append((policy, try await SignInFlood(
+                client: client, directory: directory, port: port + 10 + index, seconds: seconds * Double(rounds), concurrency: concurrency
+            ).run(policy)))
+        }
         try await client.shutdown()
 
-        print("\nrequests/s, median of \(rounds) × \(seconds) s, \(concurrency) in flight, debug=\(Self.isDebug)")
+        print("\nrate limits: standard (sign-in 20/min per address, 10/15 min per account and address; the fixture stays under them)")
+        print("requests/s, median of \(rounds) × \(seconds) s, \(concurrency) in flight, debug=\(Self.isDebug)")
         let names = backends.map(\.0)
         print(["scenario"].plus(names).plus(names.count == 2 ? ["PostgreSQL / SQLite"] : []).joined(separator: " | "))
         for scenario in Scenario.allCases {
@@ -63,6 +73,13 @@ struct Bench: AsyncParsableCommand {
                 ratio = [String(format: "%.2f", postgres / sqlite)]
             }
             print([scenario.rawValue].plus(row).plus(ratio).joined(separator: " | "))
+        }
+        print("\nsign-in flood: wrong passwords for one account from one address, bcrypt cost 12, SQLite, \(concurrency) in flight, "
+              + "\(seconds * Double(rounds)) s; CPU is this process's (service and load generator together)")
+        print("rate limits | answers/s | 401 (password checked) | 429 (refused before bcrypt) | CPU ms per answer | cores busy")
+        for (policy, result) in floods {
+            print([policy.description, String(format: "%.1f", result.answersPerSecond), String(result.checked), String(result.refused),
+                   String(format: "%.3f", result.cpuMillisecondsPerAnswer), String(format: "%.2f", result.coresBusy)].joined(separator: " | "))
         }
     }
 
@@ -229,5 +246,77 @@ struct Load: Sendable {
     }
 
     /// The shape of an HPKE seal; the benchmark measures the platform, which never opens it.
-    static let sealed = Base64URL.encode(Data((0..<80).map { UInt8($0) }))
+    static let sealed = PasswordSeal.prefix + Base64URL.encode(Data((0..<80).map { UInt8($0) }))
+}
+
+/// Wrong-password sign-ins from one address as fast as the clients can send them, against a service with production
+/// bcrypt: with the limits off every attempt costs a bcrypt (as before limits existed); with the standard limits the
+/// flood is refused by a counter before any hashing.
+struct SignInFlood {
+    let client: HTTPClient
+    let directory: URL
+    let port: Int
+    let seconds: Double
+    let concurrency: Int
+
+    struct Result {
+        var answersPerSecond: Double
+        var checked: Int
+        var refused: Int
+        var cpuMillisecondsPerAnswer: Double
+        var coresBusy: Double
+    }
+
+    func run(_ policy: RateLimitPolicy) async throws -> Result {
+        var configuration = LatchkeyConfiguration.testing(
+            database: .sqliteFile(path: directory.appendingPathComponent("flood-\(port).sqlite").path))
+        configuration.port = port
+        configuration.logLevel = .error
+        configuration.bcryptCost = 12
+        configuration.rateLimits = policy
+        let platform = try await buildPlatform(configuration)
+        let server = Task { try await platform.application.runService(gracefulShutdownSignals: []) }
+        defer { server.cancel() }
+        let load = Load(client: client, base: "http://127.0.0.1:\(port)", seconds: seconds, concurrency: concurrency)
+        try await load.waitUntilUp()
+        _ = try await load.signUp(email: "victim@example.com", role: .owner)
+        let body = ByteBuffer(data: try WireCoding.makeEncoder().encode(API.SignIn(email: "victim@example.com", password: "wrong guess 1")))
+
+        let cpuBefore = Self.processCPUSeconds()
+        let started = ContinuousClock.now
+        let deadline = started + .seconds(seconds)
+        let counts = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    var (checked, refused) = (0, 0)
+                    while ContinuousClock.now < deadline {
+                        var request = HTTPClientRequest(url: load.base + "/api/v1/sessions")
+                        request.method = .POST
+                        request.headers.add(name: "Content-Type", value: "application/json")
+                        request.body = .bytes(body)
+                        let response = try await client.execute(request, timeout: .seconds(60))
+                        _ = try await response.body.collect(upTo: 1 << 16)
+                        if response.status.code == 429 { refused += 1 } else { checked += 1 }
+                    }
+                    return (checked, refused)
+                }
+            }
+            return try await group.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
+        }
+        let elapsed = ContinuousClock.now - started
+        let wall = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let cpu = Self.processCPUSeconds() - cpuBefore
+        server.cancel()
+        _ = await server.result
+        let answers = counts.0 + counts.1
+        return Result(answersPerSecond: Double(answers) / wall, checked: counts.0, refused: counts.1,
+                      cpuMillisecondsPerAnswer: cpu * 1000 / Double(max(answers, 1)), coresBusy: cpu / wall)
+    }
+
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
 }

@@ -38,6 +38,8 @@ public struct LatchkeyConfiguration: Sendable {
     public var insecureHTTP = false
     /// The operator's token for `GET /metrics`; without one, only the server's own machine may scrape.
     public var metricsToken: String?
+    /// The attempt limits (sign-in, sign-up, codes, grants): standard unless a benchmark says otherwise.
+    public var rateLimits = RateLimitPolicy.standard
     /// Timeouts and sizes that drop slow or oversized clients.
     public var connectionLimits = ConnectionLimits()
 
@@ -118,6 +120,11 @@ extension LatchkeyConfiguration {
                 "host \(host) is not a loopback address, and without TLS passwords, tokens and cookies would cross the network in clear: "
                     + "give --tls-cert and --tls-key, or --behind-proxy (with --trusted-proxy) when TLS ends at a reverse proxy, "
                     + "or --insecure-http if you really mean it.")
+        }
+        if let text = reader.string(forKey: "rate.limits"), !text.isEmpty {
+            if let policy = RateLimitPolicy(text) { rateLimits = policy } else {
+                problems.append("rate-limits '\(text)' is not standard, off, or xN (each limit N times the standard).")
+            }
         }
         if let file = reader.string(forKey: "metrics.token.file"), !file.isEmpty {
             if let text = try? String(contentsOfFile: file, encoding: .utf8),

@@ -85,7 +85,7 @@ struct PlatformServices {
             await channels.relay(through: created)
             relay = created
         }
-        let limiter = RateLimiter(store: store, clock: clock)
+        let limiter = RateLimiter(store: store, clock: clock, policy: configuration.rateLimits)
         let accounts = AccountService(
             store: store, hasher: BcryptPasswordHasher(cost: configuration.bcryptCost), clock: clock,
             sessionLifetime: configuration.sessionLifetime, limiter: limiter, streams: hub)

@@ -14,7 +14,7 @@ struct Serve: AsyncParsableCommand {
             Uses an SQLite file under --data-dir unless DATABASE_URL names a PostgreSQL database.
             Every flag can also come from the environment: HOST, PORT, DATA_DIR, DATABASE_URL, ON_SITE_WINDOW,
             OFF_SITE_WINDOW, LOG_LEVEL, MANUFACTURER_ROOTS, SIGNING_KEY_FILE, PREVIOUS_SIGNING_KEY_FILE, TLS_CERT, TLS_KEY,
-            BEHIND_PROXY, TRUSTED_PROXY (comma-separated), INSECURE_HTTP, METRICS_TOKEN_FILE.
+            BEHIND_PROXY, TRUSTED_PROXY (comma-separated), INSECURE_HTTP, METRICS_TOKEN_FILE, RATE_LIMITS.
             On an address other than loopback it refuses to start without TLS, --behind-proxy or --insecure-http.
             """
     )
@@ -42,6 +42,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("metrics-token-file"),
             help: "File holding the token GET /metrics asks for (Authorization: Bearer); without it, only this machine may scrape.")
     var metricsTokenFile: String?
+    @Option(name: .customLong("rate-limits"),
+            help: "standard (default), xN (each limit N times: load tests from one address), or off (measuring only).")
+    var rateLimits: String?
     @Flag(help: "Also seed a demo owner, installer and site, and run three emulated devices on loopback.") var demo = false
 
     func run() async throws {
@@ -52,7 +55,7 @@ struct Serve: AsyncParsableCommand {
             ("previous.signing.key.file", previousSigningKeyFile), ("tls.cert", tlsCert), ("tls.key", tlsKey),
             ("behind.proxy", behindProxy ? "true" : nil), ("insecure.http", insecureHTTP ? "true" : nil),
             ("trusted.proxy", trustedProxy.isEmpty ? nil : trustedProxy.joined(separator: ",")),
-            ("metrics.token.file", metricsTokenFile),
+            ("metrics.token.file", metricsTokenFile), ("rate.limits", rateLimits),
         ]
         // Whatever the service writes — database, key, demo identities — is the service user's alone.
         umask(0o077)

@@ -23,19 +23,53 @@ public struct RateLimit: Sendable, Equatable {
     public static let grantPerAccount = RateLimit(name: "grant/account", limit: 30, window: 10 * 60)
 }
 
+/// Which limits apply: the standard ones; each multiplied (a load test from one address); or none, only for measuring
+/// what the limits save (the benchmark's sign-in flood) — never for a service people use.
+public enum RateLimitPolicy: Sendable, Equatable, CustomStringConvertible {
+    case standard
+    case scaled(Int)
+    case off
+
+    public init?(_ text: String) {
+        switch text.lowercased() {
+        case "standard": self = .standard
+        case "off": self = .off
+        default:
+            guard text.hasPrefix("x"), let factor = Int(text.dropFirst()), factor > 0 else { return nil }
+            self = .scaled(factor)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .standard: "standard"
+        case .scaled(let factor): "standard × \(factor)"
+        case .off: "off"
+        }
+    }
+}
+
 /// Counts attempts in fixed windows, in the store (so several nodes share the counts), and refuses the ones over
 /// the limit with `rate_limited` and when to come back.
 public struct RateLimiter: Sendable {
     let store: any LatchkeyStore
     let clock: LatchkeyClock
+    let policy: RateLimitPolicy
 
-    public init(store: any LatchkeyStore, clock: LatchkeyClock) {
+    public init(store: any LatchkeyStore, clock: LatchkeyClock, policy: RateLimitPolicy = .standard) {
         self.store = store
         self.clock = clock
+        self.policy = policy
     }
 
     /// Counts one attempt under `key`; throws `rateLimited` once the window's count passes the limit.
-    public func attempt(_ limit: RateLimit, key: String) async throws {
+    public func attempt(_ standard: RateLimit, key: String) async throws {
+        let limit: RateLimit
+        switch policy {
+        case .off: return
+        case .standard: limit = standard
+        case .scaled(let factor): limit = RateLimit(name: standard.name, limit: standard.limit * factor, window: standard.window)
+        }
         let now = clock.now().timeIntervalSince1970
         let bucket = Int64(now / limit.window)
         let counted = "\(limit.name):\(key.prefix(200))"
