@@ -138,9 +138,11 @@ func buildRouters(_ services: PlatformServices, metrics: PrometheusMetricsFactor
 
     let signedIn = api.group().add(middleware: BearerAuthMiddleware(accounts: services.accounts))
     AccountController(accounts: services.accounts).addRoutes(to: signedIn)
-    SiteController(sites: services.sites, compatibility: services.compatibility, clock: services.clock).addRoutes(to: signedIn)
-    DeviceController(devices: services.devices, compatibility: services.compatibility, clock: services.clock).addRoutes(to: signedIn)
-    PasswordResetController(resets: services.resets).addRoutes(to: signedIn)
+    signedIn.addRoutes(SiteController(sites: services.sites, devices: services.devices, compatibility: services.compatibility,
+                                      clock: services.clock).endpoints, atPath: "sites")
+    signedIn.addRoutes(DeviceController(devices: services.devices, sites: services.sites, resets: services.resets,
+                                        compatibility: services.compatibility, clock: services.clock).endpoints, atPath: "devices/:serial")
+    signedIn.addRoutes(PasswordResetController(resets: services.resets).endpoints, atPath: "password-resets")
     let limits = configuration.connectionLimits
     let notifications = NotificationController(
         inbox: services.inbox, hub: services.hub, keepAliveInterval: configuration.keepAliveInterval,

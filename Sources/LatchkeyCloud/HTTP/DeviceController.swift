@@ -2,30 +2,35 @@ import Foundation
 import Hummingbird
 import LatchkeyProtocol
 
-/// Binding devices to sites, and what a client needs to know about one device.
+/// `/devices/{serial}/**`: one device as a client needs it, its history, and asking for its password reset.
 struct DeviceController {
     let devices: DeviceService
+    let sites: SiteService
+    let resets: PasswordResetService
     let compatibility: CompatibilityList
     let clock: LatchkeyClock
 
-    func addRoutes(to group: RouterGroup<AppRequestContext>) {
-        group.post("sites/:id/devices", use: bind)
-        group.delete("sites/:id/devices/:serial", use: unbind)
-        group.get("devices/:serial", use: detail)
+    var endpoints: RouteCollection<AppRequestContext> {
+        RouteCollection(context: AppRequestContext.self)
+            .get(use: detail)
+            .get("audit", use: audit)
+            .post("password-resets", use: requestReset)
     }
 
-    @Sendable func bind(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<API.Device> {
-        let siteId = try context.uuid("id", of: "site")
-        let form = try await request.decodeBody(API.BindDevice.self, context: context)
-        let device = try await devices.bind(siteId: siteId, serial: form.serial, verificationCode: form.verificationCode,
-                                            by: try context.requireAccount(), from: context.clientAddress)
-        return EditedResponse(status: .created, response: API.Device(device, compatibility: compatibility, at: clock.now()))
+    @Sendable func requestReset(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<API.PasswordReset> {
+        let form = try await request.decodeBody(API.RequestPasswordReset.self, context: context)
+        let view = try await resets.request(
+            serial: context.parameters.get("serial") ?? "", mode: form.mode, by: try context.requireAccount())
+        return EditedResponse(
+            status: .created, response: API.PasswordReset(view, reminder: API.PasswordReset.sameLANReminder(for: form.mode)))
     }
 
-    @Sendable func unbind(_ request: Request, context: AppRequestContext) async throws -> HTTPResponse.Status {
-        try await devices.unbind(siteId: try context.uuid("id", of: "site"), serial: context.parameters.get("serial") ?? "",
-                                 by: try context.requireAccount())
-        return .noContent
+    @Sendable func audit(_ request: Request, context: AppRequestContext) async throws -> [API.AuditEntry] {
+        let serial = context.parameters.get("serial") ?? ""
+        return try await sites.auditHistory(serial: serial, visibleTo: try context.requireAccount()).map { entry in
+            API.AuditEntry(sequence: entry.sequence ?? 0, at: entry.at, actorId: entry.actorId, deviceSerial: entry.deviceSerial,
+                           requestId: entry.requestId, action: entry.action, outcome: entry.outcome, detail: entry.detail)
+        }
     }
 
     @Sendable func detail(_ request: Request, context: AppRequestContext) async throws -> API.DeviceDetail {

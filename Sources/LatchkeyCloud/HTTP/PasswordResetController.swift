@@ -2,20 +2,20 @@ import Foundation
 import Hummingbird
 import LatchkeyProtocol
 
-/// The reset-request lifecycle over HTTP.
+/// `/password-resets/**`: the reset-request lifecycle over HTTP (a request is asked for under its device).
 struct PasswordResetController {
     let resets: PasswordResetService
 
-    func addRoutes(to group: RouterGroup<AppRequestContext>) {
-        group.post("devices/:serial/password-resets", use: create)
-        group.get("password-resets", use: list)
-        group.get("password-resets/:id", use: show)
-        group.post("password-resets/:id/approve", use: approve)
-        group.post("password-resets/:id/decline", use: decline)
-        group.post("password-resets/:id/cancel", use: cancel)
-        group.post("password-resets/:id/grant", use: grant)
-        group.post("password-resets/:id/receipt", use: receipt)
-        group.post("password-resets/:id/presence", use: presence)
+    var endpoints: RouteCollection<AppRequestContext> {
+        RouteCollection(context: AppRequestContext.self)
+            .get(use: list)
+            .get(":id", use: show)
+            .post(":id/approve", use: approve)
+            .post(":id/decline", use: decline)
+            .post(":id/cancel", use: cancel)
+            .post(":id/grant", use: grant)
+            .post(":id/receipt", use: receipt)
+            .post(":id/presence", use: presence)
     }
 
     /// The browser path: the courier typed the code the device's own page showed; the platform delivers over the
@@ -40,14 +40,6 @@ struct PasswordResetController {
         let form = try await request.decodeBody(API.ReceiptDelivery.self, context: context)
         guard form.receipt.requestId == id else { throw LatchkeyError.receiptInvalid("The receipt is for another request.") }
         return API.PasswordReset(try await resets.complete(with: form.receipt, from: .courier(try context.requireAccount())))
-    }
-
-    @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<API.PasswordReset> {
-        let form = try await request.decodeBody(API.RequestPasswordReset.self, context: context)
-        let view = try await resets.request(
-            serial: context.parameters.get("serial") ?? "", mode: form.mode, by: try context.requireAccount())
-        return EditedResponse(
-            status: .created, response: API.PasswordReset(view, reminder: API.PasswordReset.sameLANReminder(for: form.mode)))
     }
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> [API.PasswordReset] {

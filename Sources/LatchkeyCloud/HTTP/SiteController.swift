@@ -2,20 +2,37 @@ import Foundation
 import Hummingbird
 import LatchkeyProtocol
 
-/// Sites, their authorizations and their devices; and a device's audit history.
+/// `/sites/**`: sites, their authorizations, and the devices bound to them.
 struct SiteController {
     let sites: SiteService
+    let devices: DeviceService
     let compatibility: CompatibilityList
     let clock: LatchkeyClock
 
-    func addRoutes(to group: RouterGroup<AppRequestContext>) {
-        group.post("sites", use: create)
-        group.get("sites", use: list)
-        group.get("sites/:id", use: show)
-        group.post("sites/:id/authorizations", use: authorize)
-        group.delete("sites/:id/authorizations/:installerId", use: revoke)
-        group.get("sites/:id/devices", use: devices)
-        group.get("devices/:serial/audit", use: audit)
+    var endpoints: RouteCollection<AppRequestContext> {
+        RouteCollection(context: AppRequestContext.self)
+            .post(use: create)
+            .get(use: list)
+            .get(":id", use: show)
+            .post(":id/authorizations", use: authorize)
+            .delete(":id/authorizations/:installerId", use: revoke)
+            .get(":id/devices", use: listDevices)
+            .post(":id/devices", use: bind)
+            .delete(":id/devices/:serial", use: unbind)
+    }
+
+    @Sendable func bind(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<API.Device> {
+        let siteId = try context.uuid("id", of: "site")
+        let form = try await request.decodeBody(API.BindDevice.self, context: context)
+        let device = try await devices.bind(siteId: siteId, serial: form.serial, verificationCode: form.verificationCode,
+                                            by: try context.requireAccount(), from: context.clientAddress)
+        return EditedResponse(status: .created, response: API.Device(device, compatibility: compatibility, at: clock.now()))
+    }
+
+    @Sendable func unbind(_ request: Request, context: AppRequestContext) async throws -> HTTPResponse.Status {
+        try await devices.unbind(siteId: try context.uuid("id", of: "site"), serial: context.parameters.get("serial") ?? "",
+                                 by: try context.requireAccount())
+        return .noContent
     }
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<API.Site> {
@@ -49,16 +66,8 @@ struct SiteController {
         return .noContent
     }
 
-    @Sendable func devices(_ request: Request, context: AppRequestContext) async throws -> [API.Device] {
+    @Sendable func listDevices(_ request: Request, context: AppRequestContext) async throws -> [API.Device] {
         try await sites.devices(siteId: try context.uuid("id", of: "site"), visibleTo: try context.requireAccount())
             .map { API.Device($0, compatibility: compatibility, at: clock.now()) }
-    }
-
-    @Sendable func audit(_ request: Request, context: AppRequestContext) async throws -> [API.AuditEntry] {
-        let serial = context.parameters.get("serial") ?? ""
-        return try await sites.auditHistory(serial: serial, visibleTo: try context.requireAccount()).map { entry in
-            API.AuditEntry(sequence: entry.sequence ?? 0, at: entry.at, actorId: entry.actorId, deviceSerial: entry.deviceSerial,
-                           requestId: entry.requestId, action: entry.action, outcome: entry.outcome, detail: entry.detail)
-        }
     }
 }
