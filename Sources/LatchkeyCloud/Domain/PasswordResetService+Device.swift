@@ -42,33 +42,30 @@ extension PasswordResetService {
         check: @escaping @Sendable (PasswordResetRequest, ResetParties, any StoreSession, Date) async throws -> String?
     ) async throws -> (ResetGrantClaims, String) {
         let now = clock.now()
-        let outcome = try await store.transaction { session -> Outcome<(ResetGrantClaims, String)> in
-            var request = try await Self.visibleRequest(id: id, to: account, in: session)
-            if request.isDue(at: now) {
-                let notifications = try await self.expire(&request, at: now, in: session)
-                return Outcome(notifications: notifications, failure: .requestExpired(id: id))
+        let outcome = try await store.transaction { session in
+            try await self.whileOpen(id, visibleTo: account, at: now, in: session) { request -> Outcome<(ResetGrantClaims, String)> in
+                let parties = try await ResetParties.load(request, in: session)
+                let sealed: String
+                let detail: String?
+                do {
+                    try request.checkGrant(to: account.id, at: now)
+                    try await Self.checkCourierStillAllowed(account, parties: parties, at: now, in: session)
+                    detail = try await check(request, parties, session, now)
+                    guard let stored = request.sealedPassword else { throw LatchkeyError.grantInvalid("The request holds no sealed password.") }
+                    sealed = stored
+                } catch let error as LatchkeyError {
+                    try await self.audit(parties, action: "reset.granted", actor: account.id, at: now, in: session,
+                                         outcome: "refused: \(error.code.rawValue)", detail: refusedDetail)
+                    return Outcome(failure: error)
+                }
+                // The database's key on the nonce settles a race between two couriers with the same proof.
+                try await session.resetRequests.recordGrant(requestId: request.id, serial: request.deviceSerial, nonce: nonce, at: now)
+                try await self.audit(parties, action: "reset.granted", actor: account.id, at: now, in: session, outcome: "granted",
+                                     detail: detail)
+                let expiresAt = min(now + GrantRules.grantLifetime, request.expiresAt)
+                return Outcome(value: (ResetGrantClaims(requestId: request.id, serial: request.deviceSerial, nonce: nonce, issuedAt: now,
+                                                        expiresAt: expiresAt), sealed))
             }
-            let parties = try await ResetParties.load(request, in: session)
-            let sealed: String
-            let detail: String?
-            do {
-                try request.checkGrant(to: account.id, at: now)
-                try await Self.checkCourierStillAllowed(account, parties: parties, at: now, in: session)
-                detail = try await check(request, parties, session, now)
-                guard let stored = request.sealedPassword else { throw LatchkeyError.grantInvalid("The request holds no sealed password.") }
-                sealed = stored
-            } catch let error as LatchkeyError {
-                try await self.audit(parties, action: "reset.granted", actor: account.id, at: now, in: session,
-                                     outcome: "refused: \(error.code.rawValue)", detail: refusedDetail)
-                return Outcome(failure: error)
-            }
-            // The database's key on the nonce settles a race between two couriers with the same proof.
-            try await session.resetRequests.recordGrant(requestId: request.id, serial: request.deviceSerial, nonce: nonce, at: now)
-            try await self.audit(parties, action: "reset.granted", actor: account.id, at: now, in: session, outcome: "granted",
-                                 detail: detail)
-            let expiresAt = min(now + GrantRules.grantLifetime, request.expiresAt)
-            return Outcome(value: (ResetGrantClaims(requestId: request.id, serial: request.deviceSerial, nonce: nonce, issuedAt: now,
-                                                    expiresAt: expiresAt), sealed))
         }
         return try await finish(outcome)
     }

@@ -180,27 +180,37 @@ public struct PasswordResetService: Sendable {
         notices: @escaping @Sendable (ResetParties, Date) -> [AccountNotification]
     ) async throws -> ResetRequestView {
         let now = clock.now()
-        let outcome = try await store.transaction { session -> Outcome<ResetRequestView> in
-            var request = try await Self.visibleRequest(id: id, to: account, in: session)
-            if request.isDue(at: now) {
-                let notifications = try await self.expire(&request, at: now, in: session)
-                return Outcome(notifications: notifications, failure: .requestExpired(id: id))
+        let outcome = try await store.transaction { session in
+            try await self.whileOpen(id, visibleTo: account, at: now, in: session) { request -> Outcome<ResetRequestView> in
+                var parties = try await ResetParties.load(request, in: session)
+                do {
+                    try change(&request, now)
+                } catch let error as LatchkeyError {
+                    try await self.audit(parties, action: action, actor: account.id, at: now, in: session,
+                                         outcome: "refused: \(error.code.rawValue)")
+                    return Outcome(failure: error)
+                }
+                try await session.resetRequests.update(request)
+                parties.request = request
+                try await self.audit(parties, action: action, actor: account.id, at: now, in: session)
+                let notifications = try await self.notify(notices(parties, now), in: session)
+                return Outcome(value: self.view(request, parties: parties, at: now), notifications: notifications)
             }
-            var parties = try await ResetParties.load(request, in: session)
-            do {
-                try change(&request, now)
-            } catch let error as LatchkeyError {
-                try await self.audit(parties, action: action, actor: account.id, at: now, in: session,
-                                     outcome: "refused: \(error.code.rawValue)")
-                return Outcome(failure: error)
-            }
-            try await session.resetRequests.update(request)
-            parties.request = request
-            try await self.audit(parties, action: action, actor: account.id, at: now, in: session)
-            let notifications = try await self.notify(notices(parties, now), in: session)
-            return Outcome(value: self.view(request, parties: parties, at: now), notifications: notifications)
         }
         return try await finish(outcome)
+    }
+
+    /// What every change to one request starts with: the request as `account` may see it; if its window has closed, it
+    /// is written down as expired (both sides told) and `body` does not run.
+    func whileOpen<Value>(
+        _ id: UUID, visibleTo account: Account, at now: Date, in session: any StoreSession,
+        _ body: (inout PasswordResetRequest) async throws -> Outcome<Value>
+    ) async throws -> Outcome<Value> {
+        var request = try await Self.visibleRequest(id: id, to: account, in: session)
+        guard !request.isDue(at: now) else {
+            return Outcome(notifications: try await expire(&request, at: now, in: session), failure: .requestExpired(id: id))
+        }
+        return try await body(&request)
     }
 
     func finish<Value>(_ outcome: Outcome<Value>) async throws -> Value {
