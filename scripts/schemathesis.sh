@@ -6,9 +6,9 @@
 # Starts the service on 127.0.0.1 (a free port, a fresh temporary data folder), signs up an owner and an installer,
 # signs both in, creates a site and authorizes the installer on it, then runs `schemathesis run` with the owner's
 # bearer token: server errors, undocumented statuses, content types, headers and answer bodies are checked on every
-# operation except `GET /notifications/stream` (an endless stream). `DELETE /sessions` runs last, on the installer's
-# token, so that signing out does not end the owner's session halfway through. Stops the service on exit; exits
-# non-zero when Schemathesis reports a failure.
+# operation except `GET /notifications/stream` (an endless stream) and `GET /devices/channel` (a WebSocket upgrade,
+# for devices). `DELETE /sessions` runs last, on the installer's token, so that signing out does not end the owner's
+# session halfway through. Stops the service on exit; exits non-zero when Schemathesis reports a failure.
 #
 # Needs curl, python3 and Schemathesis 4 (`python3 -m pip install schemathesis`).
 # Tunable through the environment:
@@ -136,12 +136,12 @@ fi
 
 started=$SECONDS
 status=0
-say "schemathesis run $location (owner's token; all operations but GET /notifications/stream and DELETE /sessions)"
+say "schemathesis run $location (owner's token; all operations but the stream, the device channel and DELETE /sessions)"
 # From the temporary folder: Schemathesis keeps a `.schemathesis/` cache in its working directory.
 cd "$work"
 schemathesis --config-file "$work/schemathesis.toml" run "$location" "${common[@]}" \
     -H "Authorization: Bearer $owner_token" \
-    --exclude-operation-id streamNotifications --exclude-operation-id signOut \
+    --exclude-operation-id streamNotifications --exclude-operation-id openDeviceChannel --exclude-operation-id signOut \
     "${exclude_openapi[@]}" "${main_report[@]}" || status=$?
 
 say "schemathesis run $location (installer's token; DELETE /sessions)"

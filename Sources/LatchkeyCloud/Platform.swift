@@ -127,7 +127,7 @@ func buildRouters(_ services: PlatformServices, metrics: PrometheusMetricsFactor
             : renderer.error(answer, error, PortalVisit(request: request, account: nil, sessionToken: nil), back: "/")
     })
     if let staticFiles = Bundle.module.url(forResource: "static", withExtension: nil, subdirectory: "Portal") {
-        router.add(middleware: FileMiddleware(staticFiles.path, urlBasePath: "/static", searchForIndexHtml: false))
+        router.add(middleware: StaticFilesMiddleware(files: FileMiddleware(staticFiles.path, urlBasePath: "/static", searchForIndexHtml: false)))
     }
     OperationsController(store: services.store, registry: registry, factory: metrics, metricsToken: configuration.metricsToken)
         .addRoutes(to: router)

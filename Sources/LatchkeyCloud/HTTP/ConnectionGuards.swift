@@ -33,10 +33,15 @@ struct GuardedChannel<Base: ServerChildChannel>: ServerChildChannel {
     let limits: ConnectionLimits
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(FirstRequestHeadGuard(limits: limits))
+        let headGuard = FirstRequestHeadGuard(limits: limits)
+        return channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(headGuard)
         }.flatMap {
             base.setup(channel: channel, logger: logger)
+        }.flatMapThrowing { value in
+            // Behind the parser: a first head it refuses is answered through the guard, which sits where bytes go out.
+            try channel.pipeline.syncOperations.addHandler(FirstRequestParserErrors(headGuard: headGuard), position: .last)
+            return value
         }
     }
 
@@ -46,10 +51,12 @@ struct GuardedChannel<Base: ServerChildChannel>: ServerChildChannel {
 }
 
 /// Watches the raw bytes of a connection until its first request head is complete: closes it when the head takes
-/// longer than `headerTimeout` (408) or grows past `maxHeaderBytes` (431), then steps out of the way.
-final class FirstRequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
+/// longer than `headerTimeout` (408) or grows past `maxHeaderBytes` (431); then only passes bytes on, and answers
+/// for the parser (`FirstRequestParserErrors`) until the first answer has gone out.
+final class FirstRequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let limits: ConnectionLimits
@@ -58,10 +65,26 @@ final class FirstRequestHeadGuard: ChannelInboundHandler, RemovableChannelHandle
     private var tail: [UInt8] = []
     private var deadline: Scheduled<Void>?
     private var done = false
+    private var context: ChannelHandlerContext?
+    /// Whether any answer has started: after that, a refusal here would cut into it.
+    private(set) var answered = false
 
     init(limits: ConnectionLimits) { self.limits = limits }
 
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        answered = true
+        context.write(data, promise: promise)
+    }
+
+    /// The parser refused the first head: answer for it, once, and close.
+    func refuseForParser(_ status: String) {
+        guard let context, !answered else { return }
+        done = false
+        refuse(context, status: status)
+    }
+
     func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         deadline = context.eventLoop.scheduleTask(in: limits.headerTimeout) {
             let (guardHandler, context) = loopBound.value
@@ -69,19 +92,30 @@ final class FirstRequestHeadGuard: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) { deadline?.cancel() }
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        self.context = nil
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !done else { return }
+        guard !done else {
+            context.fireChannelRead(data)
+            return
+        }
         let buffer = unwrapInboundIn(data)
         let bytes = Array(buffer.readableBytesView)
+        let before = received
         received += bytes.count
         let window = tail + bytes
-        if Self.headEnd(in: window) {
+        if let end = Self.headEnd(in: window) {
+            // The head's length: what came before this read, and this read up to the blank line.
+            if before + (end + 4 - tail.count) > limits.maxHeaderBytes {
+                refuse(context, status: "431 Request Header Fields Too Large")
+                return
+            }
             done = true
             deadline?.cancel()
             context.fireChannelRead(data)
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
             return
         }
         if received > limits.maxHeaderBytes {
@@ -93,8 +127,9 @@ final class FirstRequestHeadGuard: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func refuse(_ context: ChannelHandlerContext, status: String) {
-        guard !done else { return }
+        guard !done, !answered else { return }
         done = true
+        answered = true
         deadline?.cancel()
         let answer = "HTTP/1.1 \(status)\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
@@ -103,13 +138,34 @@ final class FirstRequestHeadGuard: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
-    private static func headEnd(in bytes: [UInt8]) -> Bool {
-        guard bytes.count >= 4 else { return false }
+    /// Where the head's blank line starts, if it is in `bytes`.
+    private static func headEnd(in bytes: [UInt8]) -> Int? {
+        guard bytes.count >= 4 else { return nil }
         for index in 0...(bytes.count - 4)
         where bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 && bytes[index + 3] == 10 {
-            return true
+            return index
         }
-        return false
+        return nil
+    }
+}
+
+/// Sits behind the HTTP parser while the first request is read (the WebSocket upgrade handler answers none of the
+/// parser's errors): a head it refuses is answered 431 (too large) or 400 and the connection closed, not held open.
+final class FirstRequestParserErrors: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = Any
+
+    private let headGuard: FirstRequestHeadGuard
+
+    init(headGuard: FirstRequestHeadGuard) { self.headGuard = headGuard }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.fireChannelRead(data) }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError, !headGuard.answered else {
+            context.fireErrorCaught(error)
+            return
+        }
+        headGuard.refuseForParser(parserError == .headerOverflow ? "431 Request Header Fields Too Large" : "400 Bad Request")
     }
 }
 

@@ -72,6 +72,21 @@ struct SecureCookiesMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
+/// The portal's scripts and styles under `/static/`; every other path goes by untouched (the file middleware would
+/// refuse an id with two dots in it as a malformed request), and a bad file path is simply not found.
+struct StaticFilesMiddleware<Context: RequestContext>: RouterMiddleware {
+    let files: FileMiddleware<Context, LocalFileSystem>
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.uri.path.hasPrefix("/static/") else { return try await next(request, context) }
+        do {
+            return try await files.handle(request, context: context, next: next)
+        } catch let error as HTTPError where error.status == .badRequest {
+            throw LatchkeyError.notFound("There is nothing at this address.")
+        }
+    }
+}
+
 extension HTTPField.Name {
     static let xForwardedFor = HTTPField.Name("X-Forwarded-For")!
 }

@@ -33,6 +33,12 @@ struct FaultTests {
                 let answer = try await app.client.execute(uri: path, method: .get) { $0 }
                 #expect(answer.status == .notFound, "\(path): \(answer.status)")
             }
+            // Two dots inside an id, or a stray percent sign, are an id that does not exist, not a malformed request.
+            let scene = try await app.resetScene()
+            for path in ["/api/v1/devices/0..0/audit", "/api/v1/devices/a%zz", "/api/v1/password-resets/1..2"] {
+                let answer = try await app.call(.get, path, token: scene.owner.token)
+                #expect(answer.status == .notFound, "\(path): \(answer.status)")
+            }
             // The static files themselves are still served.
             #expect(try await app.client.execute(uri: "/static/hpke.js", method: .get) { $0.status } == .ok)
         }

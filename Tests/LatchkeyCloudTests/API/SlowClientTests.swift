@@ -58,6 +58,18 @@ struct SlowClientTests {
             let outcome = try #require(try await huge.readUntilClosed(limit: .seconds(5)), "still open after 200 KB of headers")
             #expect(outcome.text.hasPrefix("HTTP/1.1 431"), "\(outcome.text.prefix(80))")
 
+            // A head just over the limit, sent in one piece.
+            let over = try await RawConnection.open(port: port)
+            try await over.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "a", count: 17_000) + "\r\n\r\n")
+            let overAnswer = try #require(try await over.readUntilClosed(limit: .seconds(5)), "still open after 17 KB of headers")
+            #expect(overAnswer.text.hasPrefix("HTTP/1.1 431"), "\(overAnswer.text.prefix(80))")
+
+            // A head the parser refuses (a NUL in a header value) is a 400, not a connection held open.
+            let malformed = try await RawConnection.open(port: port)
+            try await malformed.send("GET /api/v1/keys HTTP/1.1\r\nHost: x\r\nX-T: a\u{0}b\r\n\r\n")
+            let malformedAnswer = try #require(try await malformed.readUntilClosed(limit: .seconds(5)), "a malformed head was held open")
+            #expect(malformedAnswer.text.hasPrefix("HTTP/1.1 400"), "\(malformedAnswer.text.prefix(80))")
+
             // The same on a kept-alive connection's second request.
             let kept = try await RawConnection.open(port: port)
             try await kept.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
