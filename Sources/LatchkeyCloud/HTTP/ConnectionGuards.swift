@@ -134,7 +134,11 @@ final class FirstRequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler
         let answer = "HTTP/1.1 \(status)\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: answer))).whenComplete { _ in
-            loopBound.value.close(promise: nil)
+            // Told as the client's end of input, the pending WebSocket upgrade ends quietly and closes the connection
+            // (a plain close would make it log an error for what is the client's mistake).
+            let context = loopBound.value
+            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+            context.close(promise: nil)
         }
     }
 
