@@ -165,3 +165,13 @@ def shoot(driver, name):
         time.sleep(0.2)
         driver.save_screenshot(os.path.join(SCREENSHOTS, f"{name}-{label}.png"))
     driver.set_window_size(1280, 900)
+
+
+def open_first_notice(driver):
+    """Opens the first notification of the list: a form (reading marks it read, so it is a POST), then its page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    import re as _re
+    driver.find_element(By.CSS_SELECTOR, ".notice-link").click()
+    WebDriverWait(driver, 10).until(lambda d: _re.search(r"/notifications/[0-9A-Fa-f-]{36}$", d.current_url))
+

@@ -6,7 +6,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from conftest import shoot
+from conftest import open_first_notice, shoot
 
 
 def sign_in(driver, service, person):
@@ -66,7 +66,7 @@ def test_offsite_request_and_the_owner_declining_from_the_web(service, people, m
     sign_in(owner, service, people["owner"])
     owner.find_element(By.ID, "services-tab").click()
     shoot(owner, "04-owner-services")
-    owner.find_element(By.CSS_SELECTOR, ".notice-link").click()
+    open_first_notice(owner)
     assert "NVR-WEB-1" in body(owner) and "Ivan Bianchi" in body(owner)
     shoot(owner, "05-owner-request-detail")
     owner.find_element(By.ID, "decline").click()

@@ -9,7 +9,7 @@ import urllib.request
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import shoot
+from conftest import open_first_notice, shoot
 from test_portal import body, choose, sign_in, status_text
 
 # RFC 9180, appendix A.1.1: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM, base mode, first encryption.
@@ -76,7 +76,7 @@ def approve_in_page(owner, password):
 def open_request_as_owner(owner, service, people):
     sign_in(owner, service, people["owner"])
     owner.find_element(By.ID, "services-tab").click()
-    owner.find_element(By.CSS_SELECTOR, ".notice-link").click()
+    open_first_notice(owner)
 
 
 def test_offsite_the_owner_approves_and_carries_in_the_browser(service, people, make_browser):
@@ -119,7 +119,7 @@ def test_onsite_in_italian_on_a_phone_the_installer_finishes_with_the_code(servi
     sign_in(owner, service, people["owner"])
     owner.find_element(By.ID, "services-tab").click()
     shoot(owner, "15-owner-services-it")
-    owner.find_element(By.CSS_SELECTOR, ".notice-link").click()
+    open_first_notice(owner)
     assert "Reimposta la password del dispositivo" in body(owner)
     shoot(owner, "16-owner-approves-in-the-page-it")
     approve_in_page(owner, "Sede2026!x")
