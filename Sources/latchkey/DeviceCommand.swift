@@ -96,5 +96,5 @@ extension DeviceCommand {
 /// Writes a line straight to standard output: scripts and tests read these lines while the process keeps running.
 /// A reader that went away (`latchkey notifications | head -2`) is no error: the rest is simply not wanted.
 func say(_ line: String) {
-    try? FileHandle.standardOutput.write(contentsOf: Data((line + "\n").utf8))
+    try? FileHandle.standardOutput.write(contentsOf: Data((TerminalText.printable(line) + "\n").utf8))
 }

@@ -169,3 +169,15 @@ struct SealAndGrantTests {
         #expect(SADP.Probe(xml: Data(repeating: 0x20, count: 5000)) == nil)
     }
 }
+
+@Suite("Text printed on a terminal")
+struct TerminalTextTests {
+    @Test func controlCharactersFromOthersAreDropped() {
+        #expect(TerminalText.printable("Bar\u{1B}[2J\u{1B}]0;pwned\u{07} Centrale") == "Bar[2J]0;pwned Centrale")
+        #expect(TerminalText.printable("NVR\rFAKE") == "NVRFAKE")
+        #expect(TerminalText.printable("abc\u{202E}fed") == "abcfed")
+        #expect(TerminalText.printable("MODEL\tTYPE\nDS-7608NI-K2\tnvr") == "MODEL\tTYPE\nDS-7608NI-K2\tnvr")
+        #expect(TerminalText.printable("Città — Caffè") == "Città — Caffè")
+    }
+}
+

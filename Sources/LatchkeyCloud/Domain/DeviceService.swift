@@ -97,10 +97,13 @@ public struct DeviceService: Sendable {
             let site = try await SiteService.ownedSite(id: siteId, by: account, in: session)
             let guardState = try await session.bindingGuards.find(accountId: account.id)
             if guardState.isLocked(at: readAt), let until = guardState.lockedUntil { throw LatchkeyError.locked(until: until) }
-            guard serial.count <= 64, let device = try await session.devices.find(serial: serial), device.isOnline(at: readAt),
-                let key = device.identity?.signingPublicKey, device.identity?.certificateChain != nil
-            else { throw LatchkeyError.deviceOffline(serial: serial) }
+            guard serial.count <= 64, let device = try await session.devices.find(serial: serial) else {
+                throw LatchkeyError.deviceOffline(serial: serial)
+            }
+            // A bound device is said to be bound whether or not it is connected right now: that is what blocks binding.
             guard device.siteId == nil else { throw LatchkeyError.deviceAlreadyBound(serial: serial) }
+            guard device.isOnline(at: readAt), let key = device.identity?.signingPublicKey, device.identity?.certificateChain != nil
+            else { throw LatchkeyError.deviceOffline(serial: serial) }
             return (site, key)
         }
         let check = CodeCheck(nonce: Base64URL.random(), kind: .label, accountId: account.id, subjectId: site.id, code: code)

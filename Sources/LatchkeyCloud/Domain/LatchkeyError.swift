@@ -83,6 +83,8 @@ public enum LatchkeyError: Error, Equatable, Sendable {
             "Device \(serial) already has an open password reset request: wait for it to end or cancel it."
         case .requestExpired(let id):
             "Password reset request \(id) has expired: send a new request."
+        case .requestNotPending(let id, .pending):
+            "Password reset request \(id) is still pending: the owner has not approved it yet."
         case .requestNotPending(let id, let status):
             "Password reset request \(id) is \(status.rawValue), so it can no longer be changed that way."
         case .deviceOffline(let serial):

@@ -70,7 +70,7 @@ struct MultiNodeTests {
             var configuration = LatchkeyConfiguration.testing(database: location)
             configuration.sweepInterval = .seconds(3600)
             configuration.manufacturerRoots = TestManufacturer.trusted.roots
-            configuration.deviceHeartbeatInterval = .milliseconds(200)
+            configuration.deviceHeartbeatInterval = .milliseconds(500)
             configuration.deviceAnswerTimeout = .seconds(1)
             let clock = ManualClock()
             let nodeA = try await buildPlatform(configuration, clock: clock.clock)

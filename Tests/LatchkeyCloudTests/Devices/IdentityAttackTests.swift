@@ -160,7 +160,7 @@ struct IdentityAttackTests {
     }
 }
 
-@Suite("The platform's identity, keys at rest and logs")
+@Suite("The platform's identity, keys at rest and logs", .timeLimit(.minutes(3)))
 struct PlatformIdentityTests {
     /// The platform's signing key is not in the database.
     @Test func theDatabaseHoldsNoPrivateKey() async throws {

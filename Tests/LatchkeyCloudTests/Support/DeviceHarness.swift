@@ -66,7 +66,15 @@ struct DeviceHarness: Sendable {
 
     func stop(removingState: Bool = true) async {
         task.cancel()
-        _ = await task.result
+        // A device that does not stop within seconds is a failure to report, not a test run that never ends.
+        let stopped = await withTaskGroup(of: Bool.self) { group in
+            group.addTask { _ = await task.result; return true }
+            group.addTask { try? await Task.sleep(for: .seconds(15)); return false }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        if !stopped { Issue.record("the emulated device \(serial) did not stop within 15 s of being cancelled") }
         if removingState { try? FileManager.default.removeItem(at: stateDirectory) }
     }
 

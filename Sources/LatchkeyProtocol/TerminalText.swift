@@ -1,0 +1,14 @@
+/// Text from others (names, models, firmware a device reports) made safe to print on a terminal: control characters
+/// — the escape that starts a terminal command, a carriage return that overwrites a line — are dropped, so what a
+/// stranger typed cannot repaint or forge the CLI's output. Line breaks and tabs the CLI itself lays out stay.
+public enum TerminalText {
+    public static func printable(_ text: String) -> String {
+        var scalars = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars where scalar == "\n" || scalar == "\t" || scalar.properties.generalCategory != .control {
+            // Bidirectional overrides reorder what follows them: as dangerous on a terminal as an escape.
+            if (0x202A...0x202E).contains(scalar.value) || (0x2066...0x2069).contains(scalar.value) { continue }
+            scalars.append(scalar)
+        }
+        return String(scalars)
+    }
+}
