@@ -33,6 +33,14 @@ def body(driver):
     return driver.find_element(By.TAG_NAME, "body").text
 
 
+def page_text(driver):
+    """What the page shows; empty while it is being replaced (a form just posted, a page reloading itself)."""
+    try:
+        return driver.find_element(By.TAG_NAME, "body").text
+    except (StaleElementReferenceException, NoSuchElementException):
+        return ""
+
+
 def status_text(driver):
     """The request's status; empty while the page reloads itself (it follows the request live)."""
     try:

@@ -10,7 +10,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import open_first_notice, shoot
-from test_portal import body, choose, sign_in, status_text
+from test_portal import body, choose, page_text, sign_in, status_text
 
 # RFC 9180, appendix A.1.1: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM, base mode, first encryption.
 VECTOR = {
@@ -136,7 +136,7 @@ def test_onsite_in_italian_on_a_phone_the_installer_finishes_with_the_code(servi
     wrong = "000000" if code != "000000" else "111111"
     installer.find_element(By.ID, "presence-code").send_keys(wrong)
     installer.find_element(By.ID, "deliver-button").click()
-    assert "codice di presenza" in body(installer).lower()
+    WebDriverWait(installer, 15).until(lambda d: "codice di presenza" in page_text(d).lower())
     installer.back()
     installer.refresh()
     installer.find_element(By.ID, "presence-code").send_keys(code)

@@ -8,8 +8,9 @@ import NIOHTTPTypes
 /// How long, and how much, one HTTP connection may hold the server before it has said what it wants: a client that
 /// connects and stays silent, trickles its headers or its body, or sends 200 KB of headers is dropped, not served.
 public struct ConnectionLimits: Sendable {
-    /// The first request's head must arrive whole within this time of the connection opening.
-    public var headerTimeout: TimeAmount = .seconds(10)
+    /// The first request's head must arrive whole within this time of the connection opening (TLS handshake
+    /// included: a phone on a poor network needs a few seconds, a slowloris is cut off).
+    public var headerTimeout: TimeAmount = .seconds(20)
     /// A request's body must arrive whole within this time of its head.
     public var readTimeout: TimeAmount = .seconds(30)
     /// A kept-alive connection with nothing in flight is closed after this (a later request's head must come sooner).

@@ -2,6 +2,7 @@ import HTTPTypes
 import Foundation
 import Hummingbird
 import LatchkeyProtocol
+import Logging
 import Mustache
 
 /// Renders portal pages: a template, the reader's catalogue, who is signed in, and the page's own values.
@@ -33,6 +34,7 @@ struct PortalRenderer: Sendable {
         let template = type(of: page).template
         // A missing template is our failure, never a page that looks like content.
         guard let html = library.render(context, withTemplate: template) else {
+            Logger(label: "latchkey.portal").error("A portal template is missing", metadata: ["template": "\(template)"])
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; charset=utf-8"
             return Response(status: .internalServerError, headers: headers,
@@ -48,8 +50,8 @@ struct PortalRenderer: Sendable {
         return visit.withCookies(Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html))))
     }
 
-    /// The error as a page in the reader's language, with the status the API would answer.
-    /// The page for an answer the error middleware already classified (and, for our own failures, logged).
+    /// The error as a page in the reader's language, with the status the API would answer (already classified, and
+    /// for our own failures logged, by `ErrorAnswer`).
     func error(_ answer: ErrorAnswer, _ latchkey: LatchkeyError?, _ visit: PortalVisit, back: String) -> Response {
         let code = answer.body.error.code
         var parameters = ["detail": latchkey?.message ?? ""]
