@@ -144,3 +144,31 @@ def test_onsite_in_italian_on_a_phone_the_installer_finishes_with_the_code(servi
     WebDriverWait(installer, 15).until(lambda d: "Password reimpostata correttamente" in status_text(d))
     shoot(installer, "14-onsite-completed-it")
     assert device_login(address, "Sede2026!x") == 200
+
+
+def test_the_owner_resets_their_own_device_in_the_browser(service, people, make_browser):
+    """The owner's own reset, in Italian on a phone: from the site's page, approved in the page, carried with the code
+    the device's page shows; nobody else is asked."""
+    serial, address = "NVR-WEB-1", service.devices["NVR-WEB-1"]["address"]
+    owner = make_browser("it")
+    owner.set_window_size(390, 844)
+    sign_in(owner, service, people["owner"])
+    owner.get(f"{service.url}/sites/{people['site']['id']}")
+    owner.find_element(By.ID, f"own-reset-{serial}").click()
+    WebDriverWait(owner, 10).until(lambda d: d.find_elements(By.ID, "confirm-send"))
+    assert "un'ora" in page_text(owner)
+    owner.find_element(By.ID, "confirm-send").click()
+    WebDriverWait(owner, 10).until(lambda d: d.find_elements(By.ID, "approve-button"))
+    shoot(owner, "17-owner-own-reset-it")
+    approve_in_page(owner, "Mia2026pag!")
+    settle(owner, "deliver")
+
+    lan = make_browser("it")
+    code = read_presence_code(lan, address, "it")
+    owner.find_element(By.ID, "presence-code").send_keys(code)
+    owner.find_element(By.ID, "deliver-button").click()
+    WebDriverWait(owner, 15).until(lambda d: "Password reimpostata correttamente" in status_text(d))
+    shoot(owner, "18-owner-own-reset-completed-it")
+    assert device_login(address, "Mia2026pag!") == 200
+    installer_requests = service.call("GET", "/password-resets", None, people["installer"]["token"])
+    assert all(request["mode"] != "owner" for request in installer_requests)

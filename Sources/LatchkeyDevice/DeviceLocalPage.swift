@@ -55,6 +55,8 @@ struct DeviceLocalPage {
         case (.offSite, .it): "fuori sede"
         case (.onSite, .en): "on site"
         case (.offSite, .en): "off site"
+        case (.owner, .it): "del proprietario"
+        case (.owner, .en): "the owner's own"
         }
         return language == .it
             ? """

@@ -44,6 +44,8 @@ public enum Permission: String, WireEnum {
 public enum ResetMode: String, WireEnum {
     case onSite = "on_site"
     case offSite = "off_site"
+    /// The owner's own reset of a device bound to them: they ask, approve and carry it; nobody else is asked.
+    case owner
 }
 
 /// The life of a reset request: `pending` → `approved` → `completed`, or it ends `declined`, `cancelled` or `expired`.

@@ -5,8 +5,8 @@ import LatchkeyProtocol
 
 struct Reset: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Device password reset: request, status, watch, approve, decline, cancel.",
-        subcommands: [Request.self, Status.self, Watch.self, Approve.self, Decline.self, Cancel.self])
+        abstract: "Device password reset: request, list, status, watch, approve, decline, cancel.",
+        subcommands: [Request.self, List.self, Status.self, Watch.self, Approve.self, Decline.self, Cancel.self])
 
     /// How a courier reaches the device: discovery, or a given address where discovery cannot work.
     struct Courier: ParsableArguments {
@@ -35,26 +35,66 @@ struct Reset: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Ask the site owner to reset a device's password (installers).")
         @OptionGroup var options: ClientOptions
         @Option(help: "The device's serial number.") var device: String
-        @Option(help: "on-site (5 minutes, you carry it) or off-site (24 hours, the owner carries it).") var mode: String
+        @Option(help: """
+            on-site (5 minutes, you carry it) or off-site (24 hours, the owner carries it); owners: owner, their own \
+            reset (1 hour, they approve and carry it).
+            """)
+        var mode: String
         @Flag(help: "Do not ask for confirmation.") var yes = false
 
         func run() async throws {
             guard let mode = ResetMode(rawValue: mode.replacingOccurrences(of: "-", with: "_")) else {
-                throw ValidationError("--mode must be on-site or off-site.")
+                throw ValidationError("--mode must be on-site, off-site or owner.")
             }
-            let window = mode == .onSite ? "5 minutes" : "24 hours"
-            if !yes {
+            let window = switch mode {
+            case .onSite: "5 minutes"
+            case .offSite: "24 hours"
+            case .owner: "1 hour"
+            }
+            if !yes && mode == .owner {
+                guard confirm("Reset the admin password of your device \(device)? You approve and carry it yourself, within \(window).")
+                else { throw CLIError("Nothing was sent.") }
+            } else if !yes {
                 guard confirm("Reset the admin password of \(device)? The owner must approve it.") else { throw CLIError("Nothing was sent.") }
                 guard confirm("Send an \(mode == .onSite ? "on-site" : "off-site") request, valid \(window)?") else { throw CLIError("Nothing was sent.") }
             }
             let client = try options.client()
             let request = try await attempt { try await client.requestReset(serial: device, mode: mode) }
+            let next = switch mode {
+            case .onSite: "Ask the site owner (\(request.ownerEmailMasked)) to reset the password in the app.\nNext: latchkey reset watch \(request.id)"
+            case .offSite: "Ask the site owner (\(request.ownerEmailMasked)) to reset the password in the app."
+            case .owner: "Next, on the device's LAN: latchkey reset approve \(request.id)"
+            }
             try options.show(request, """
-                The request was sent (valid for \(window)). Ask the site owner (\(request.ownerEmailMasked)) to reset the password in the app.
-                \(request.reminder ?? "")
+                The request was sent (valid for \(window)). \(request.reminder ?? "")
                 request: \(request.id)
                 expires: \(request.expiresAt.formatted(.iso8601))
-                """ + (mode == .onSite ? "\nNext: latchkey reset watch \(request.id)" : ""))
+                \(next)
+                """)
+        }
+    }
+
+    /// The portal's *My requests* (installers) or the requests on the owner's devices, newest first.
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The reset requests you made, or those on your devices (owners).")
+        @OptionGroup var options: ClientOptions
+        @Option(help: "Only requests with this status: \(ResetStatus.allowedValues).") var status: String?
+
+        func run() async throws {
+            let status = try self.status.map { text in
+                guard let status = ResetStatus(rawValue: text) else {
+                    throw ValidationError("--status must be one of \(ResetStatus.allowedValues).")
+                }
+                return status
+            }
+            let client = try options.client()
+            let requests = try await attempt { try await client.resets(status: status) }.sorted { $0.createdAt > $1.createdAt }
+            try options.show(requests, requests.isEmpty ? "No requests\(status.map { " \($0.rawValue)" } ?? "")." : table(
+                ["REQUEST", "DEVICE", "MODE", "STATUS", "ASKED", "EXPIRES"],
+                requests.map {
+                    [$0.id.uuidString, $0.deviceSerial, $0.mode.rawValue, $0.status.rawValue, $0.createdAt.formatted(.iso8601),
+                     $0.status.isOpen ? $0.expiresAt.formatted(.iso8601) : "—"]
+                }))
         }
     }
 
@@ -127,7 +167,7 @@ struct Reset: AsyncParsableCommand {
                 let password = try readSecret(prompt: "New device password: ", fromStdin: newPasswordStdin, confirm: true)
                 // The SDK checks the policy before anything leaves this computer, then seals and approves.
                 request = try await attempt { try await client.approveReset(id, newPassword: password) }
-                guard request.mode == .offSite else {
+                guard request.mode != .onSite else {
                     return try options.show(request, "Approved. The installer completes the reset on site.")
                 }
             } else if request.mode == .onSite {

@@ -8,6 +8,26 @@ import FoundationNetworking
 /// The seed's whole procedure from a terminal: real `serve`, real `device`, real CLI.
 @Suite("The reset from the CLI, end to end")
 struct CLIFlowTests {
+    /// The owner's own reset: asked, approved and carried by the owner alone, on the device's LAN.
+    @Test func theOwnersOwnReset() async throws {
+        let world = try await World.start()
+        defer { world.stop() }
+        let asked = try await world.owner(["reset", "request", "--device", world.serial, "--mode", "owner", "--yes", "--json"])
+        #expect(asked.succeeded, "\(asked.text)")
+        let request = try WireCoding.makeDecoder().decode(API.PasswordReset.self, from: Data(asked.output.utf8))
+        #expect(request.mode == .owner)
+        let approve = try await world.owner(["reset", "approve", request.id.uuidString, "--new-password-stdin"] + world.lan,
+                                            input: "Mia2026own\n")
+        #expect(approve.succeeded, "\(approve.text)")
+        #expect(approve.output.contains("password reset successfully"))
+        #expect(try await world.deviceLogin("Mia2026own") == 200)
+        // Nobody else was asked: the installer's list and inbox do not have it.
+        #expect(!(try await world.installer(["reset", "list"])).output.contains(request.id.uuidString))
+        #expect(!(try await world.installer(["notifications", "--services"])).output.contains(request.id.uuidString))
+        let asInstaller = try await world.installer(["reset", "request", "--device", world.serial, "--mode", "owner", "--yes"])
+        #expect(!asInstaller.succeeded && asInstaller.text.contains("Only the device's owner"), "\(asInstaller.text)")
+    }
+
     @Test func offSite() async throws {
         let world = try await World.start()
         defer { world.stop() }
@@ -66,6 +86,15 @@ struct CLIFlowTests {
         let late = try await world.owner(["reset", "approve", cancelled, "--new-password-stdin"] + world.lan, input: "Troppo2026x\n")
         #expect(!late.succeeded)
         #expect(late.text.contains("cancelled"))
+
+        // The installer's list, like the portal's "My requests": all of them, or those with one status.
+        let all = try await world.installer(["reset", "list"])
+        #expect(all.succeeded && all.output.contains(declined) && all.output.contains(cancelled), "\(all.text)")
+        let onlyCancelled = try await world.installer(["reset", "list", "--status", "cancelled", "--json"])
+        let listed = try WireCoding.makeDecoder().decode([API.PasswordReset].self, from: Data(onlyCancelled.output.utf8))
+        #expect(listed.map(\.id.uuidString) == [cancelled])
+        let wrongStatus = try await world.installer(["reset", "list", "--status", "finished"])
+        #expect(!wrongStatus.succeeded && wrongStatus.text.contains("--status must be one of"), "\(wrongStatus.text)")
 
         let expiring = try await world.request("on-site")
         let expiry = try await Latchkey.run(["reset", "watch", expiring], home: world.installerHome, timeout: .seconds(20))

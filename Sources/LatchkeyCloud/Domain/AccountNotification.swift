@@ -29,6 +29,25 @@ public struct AccountNotification: Sendable, Equatable {
     }
 }
 
+/// What an audit line records: one case per kind of event, so the log, its readers and its exports agree on them.
+public enum AuditAction: String, WireEnum {
+    case accountCreated = "account.created"
+    case siteCreated = "site.created"
+    case authorizationGranted = "authorization.granted"
+    case authorizationRevoked = "authorization.revoked"
+    case deviceConnected = "device.connected"
+    case deviceBound = "device.bound"
+    case deviceUnbound = "device.unbound"
+    case resetRequested = "reset.requested"
+    case resetApproved = "reset.approved"
+    case resetDeclined = "reset.declined"
+    case resetCancelled = "reset.cancelled"
+    case resetGranted = "reset.granted"
+    case resetDelivered = "reset.delivered"
+    case resetCompleted = "reset.completed"
+    case resetExpired = "reset.expired"
+}
+
 /// One line of the append-only audit log.
 public struct AuditEntry: Sendable, Equatable {
     /// The position in the log, given by the database when the line is appended: lines of one instant keep their order.
@@ -38,13 +57,13 @@ public struct AuditEntry: Sendable, Equatable {
     public var siteId: UUID?
     public var deviceSerial: String?
     public var requestId: UUID?
-    public var action: String
+    public var action: AuditAction
     public var outcome: String
     public var detail: String?
 
     public init(
         sequence: Int? = nil, at: Date, actorId: UUID?, siteId: UUID?, deviceSerial: String?, requestId: UUID?,
-        action: String, outcome: String, detail: String? = nil
+        action: AuditAction, outcome: String, detail: String? = nil
     ) {
         self.sequence = sequence
         self.at = at

@@ -35,7 +35,7 @@ public struct AccountService: Sendable {
             try await session.accounts.insert(account)
             try await session.audit.append(
                 AuditEntry(at: account.createdAt, actorId: account.id, siteId: nil, deviceSerial: nil, requestId: nil,
-                           action: "account.created", outcome: account.role.rawValue)
+                           action: .accountCreated, outcome: account.role.rawValue)
             )
         }
         return account

@@ -40,7 +40,7 @@ public struct DeviceService: Sendable {
             if device.keysPinned, let pinned = device.identity, !pinned.sameKeys(as: identity) {
                 try await session.audit.append(
                     AuditEntry(at: now, actorId: nil, siteId: device.siteId, deviceSerial: device.serial, requestId: nil,
-                               action: "device.connected", outcome: "refused: device_key_mismatch",
+                               action: .deviceConnected, outcome: "refused: device_key_mismatch",
                                detail: "presented signing key \(identity.signingKey.prefix(16))…"))
                 return Outcome(failure: .deviceKeyMismatch(serial: hello.serial))
             }
@@ -56,7 +56,7 @@ public struct DeviceService: Sendable {
             try await session.devices.save(device)
             try await session.audit.append(
                 AuditEntry(at: now, actorId: nil, siteId: device.siteId, deviceSerial: device.serial, requestId: nil,
-                           action: "device.connected", outcome: "ok", detail: "\(attested.model) \(hello.firmware)"))
+                           action: .deviceConnected, outcome: "ok", detail: "\(attested.model) \(hello.firmware)"))
             return Outcome(value: device.siteId != nil)
         }
         return try await outcome.settle(publishingWith: resets.publisher)
@@ -116,7 +116,7 @@ public struct DeviceService: Sendable {
             func refuse(_ failure: LatchkeyError) async throws -> Outcome<Device> {
                 try await session.audit.append(
                     AuditEntry(at: now, actorId: account.id, siteId: site.id, deviceSerial: serial, requestId: nil,
-                               action: "device.bound", outcome: "refused: \(failure.code.rawValue)"))
+                               action: .deviceBound, outcome: "refused: \(failure.code.rawValue)"))
                 return Outcome(failure: failure)
             }
             if let wait = answer.retryAfter { return try await refuse(.locked(until: now + TimeInterval(wait))) }
@@ -139,7 +139,7 @@ public struct DeviceService: Sendable {
             try await session.bindingGuards.save(BindingGuard(accountId: account.id))
             try await session.audit.append(
                 AuditEntry(at: now, actorId: account.id, siteId: site.id, deviceSerial: serial, requestId: nil,
-                           action: "device.bound", outcome: "ok", detail: "code checked by the device; keys pinned"))
+                           action: .deviceBound, outcome: "ok", detail: "code checked by the device; keys pinned"))
             return Outcome(value: device)
         }
         let device = try await outcome.settle(publishingWith: resets.publisher)
@@ -161,7 +161,7 @@ public struct DeviceService: Sendable {
             try await session.devices.save(device)
             try await session.audit.append(
                 AuditEntry(at: now, actorId: account.id, siteId: site.id, deviceSerial: serial, requestId: nil,
-                           action: "device.unbound", outcome: "ok"))
+                           action: .deviceUnbound, outcome: "ok"))
             return notifications
         }
         await resets.publisher.publish(notifications)

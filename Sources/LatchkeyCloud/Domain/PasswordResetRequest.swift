@@ -5,6 +5,8 @@ import LatchkeyProtocol
 public struct ResetWindows: Sendable, Equatable {
     public var onSite: TimeInterval
     public var offSite: TimeInterval
+    /// The owner's own reset: long enough to walk to the device's LAN.
+    public var owner: TimeInterval = 60 * 60
 
     public static let standard = ResetWindows(onSite: 5 * 60, offSite: 24 * 60 * 60)
 
@@ -17,11 +19,13 @@ public struct ResetWindows: Sendable, Equatable {
         switch mode {
         case .onSite: onSite
         case .offSite: offSite
+        case .owner: owner
         }
     }
 }
 
-/// An installer's request to reset one device's admin password, waiting on the owner.
+/// A request to reset one device's admin password: an installer's, waiting on the owner, or the owner's own (then
+/// `installerId` is the owner: the one who asked).
 ///
 /// The transitions live here, free of HTTP and storage, so that the rules — who may do what, in which state,
 /// before which time — are tested directly.
@@ -84,7 +88,7 @@ public struct PasswordResetRequest: Sendable, Equatable {
 
     /// The owner's client and the installer's client: which one carries the reset to the device's LAN.
     public var courierId: UUID {
-        mode == .offSite ? ownerId : installerId
+        mode == .onSite ? installerId : ownerId
     }
 
     public func involves(_ accountId: UUID) -> Bool {
@@ -130,9 +134,9 @@ public struct PasswordResetRequest: Sendable, Equatable {
         guard involves(accountId) else { throw .notFound("No password reset request with id \(id) is visible to you.") }
         guard accountId == courierId else {
             throw .forbidden(
-                mode == .offSite
-                    ? "An off-site reset is carried to the device by the owner's app, on the device's LAN."
-                    : "An on-site reset is carried to the device by the requesting installer's app, on the device's LAN.")
+                mode == .onSite
+                    ? "An on-site reset is carried to the device by the requesting installer's app, on the device's LAN."
+                    : "An off-site reset is carried to the device by the owner's app, on the device's LAN.")
         }
         try requireStatus(.approved, at: now)
     }

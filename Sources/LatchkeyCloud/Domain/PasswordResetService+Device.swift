@@ -54,13 +54,13 @@ extension PasswordResetService {
                     guard let stored = request.sealedPassword else { throw LatchkeyError.grantInvalid("The request holds no sealed password.") }
                     sealed = stored
                 } catch let error as LatchkeyError {
-                    try await self.audit(parties, action: "reset.granted", actor: account.id, at: now, in: session,
+                    try await self.audit(parties, action: .resetGranted, actor: account.id, at: now, in: session,
                                          outcome: "refused: \(error.code.rawValue)", detail: refusedDetail)
                     return Outcome(failure: error)
                 }
                 // The database's key on the nonce settles a race between two couriers with the same proof.
                 try await session.resetRequests.recordGrant(requestId: request.id, serial: request.deviceSerial, nonce: nonce, at: now)
-                try await self.audit(parties, action: "reset.granted", actor: account.id, at: now, in: session, outcome: "granted",
+                try await self.audit(parties, action: .resetGranted, actor: account.id, at: now, in: session, outcome: "granted",
                                      detail: detail)
                 let expiresAt = min(now + GrantRules.grantLifetime, request.expiresAt)
                 return Outcome(value: (ResetGrantClaims(requestId: request.id, serial: request.deviceSerial, nonce: nonce, issuedAt: now,
@@ -107,7 +107,7 @@ extension PasswordResetService {
             try await session.resetRequests.update(request)
             parties.request = request
             let via = if case .deviceChannel = source { "via device channel" } else { "via courier" }
-            try await self.audit(parties, action: "reset.completed", actor: actor, at: now, in: session, detail: via)
+            try await self.audit(parties, action: .resetCompleted, actor: actor, at: now, in: session, detail: via)
             let notifications = try await self.notify(ResetNotices.completed(parties, at: now), in: session)
             return Outcome(value: self.view(request, parties: parties, at: now), notifications: notifications)
         }

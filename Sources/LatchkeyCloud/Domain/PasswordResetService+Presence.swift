@@ -58,7 +58,7 @@ extension PasswordResetService {
         let now = clock.now()
         try await store.transaction { session in
             guard let request = try await session.resetRequests.find(id: id) else { return }
-            try await self.audit(try await ResetParties.load(request, in: session), action: "reset.delivered", actor: account.id,
+            try await self.audit(try await ResetParties.load(request, in: session), action: .resetDelivered, actor: account.id,
                                  at: now, in: session, outcome: "refused by the device: \(code.rawValue)", detail: "presence code")
         }
     }

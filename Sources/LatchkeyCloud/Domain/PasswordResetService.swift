@@ -41,14 +41,20 @@ public struct PasswordResetService: Sendable {
 
     // MARK: - Request
 
-    /// The installer asks for a reset of one device, off-site or on-site.
+    /// The installer asks for a reset of one device, off-site or on-site; or the owner asks for their own (`owner`).
     public func request(serial: String, mode: ResetMode, by installer: Account) async throws -> ResetRequestView {
-        guard installer.role == .installer else {
-            throw LatchkeyError.forbidden("Only installers request password resets; owners approve them.")
+        switch (installer.role, mode) {
+        case (.installer, .onSite), (.installer, .offSite), (.owner, .owner): break
+        case (.installer, .owner):
+            throw LatchkeyError.forbidden("Only the device's owner asks for their own reset; installers ask on-site or off-site.")
+        case (.owner, _):
+            throw LatchkeyError.forbidden("Owners approve installers' requests; to reset a device of yours yourself, ask with mode 'owner'.")
         }
         let now = clock.now()
         let outcome = try await store.transaction { session in
-            let parties = try await self.partiesForNewRequest(serial: serial, installer: installer, at: now, in: session)
+            let parties = mode == .owner
+                ? try await self.partiesForOwnReset(serial: serial, owner: installer, in: session)
+                : try await self.partiesForNewRequest(serial: serial, installer: installer, at: now, in: session)
             var notifications: [AccountNotification] = []
             for var open in try await session.resetRequests.open(deviceSerial: parties.device.serial) {
                 guard open.isDue(at: now) else {
@@ -62,7 +68,7 @@ public struct PasswordResetService: Sendable {
             try await session.resetRequests.insert(request)
             let requestParties = ResetParties(request: request, device: parties.device, site: parties.site,
                                               owner: parties.owner, installer: installer)
-            try await self.audit(requestParties, action: "reset.requested", actor: installer.id, at: now, in: session)
+            try await self.audit(requestParties, action: .resetRequested, actor: installer.id, at: now, in: session)
             notifications += try await self.notify(ResetNotices.requested(requestParties, window: self.windows.window(for: mode), at: now), in: session)
             return Outcome(value: self.view(request, parties: requestParties, at: now), notifications: notifications)
         }
@@ -102,7 +108,7 @@ public struct PasswordResetService: Sendable {
     // MARK: - Owner and installer actions
 
     public func approve(id: UUID, sealedPassword: String, by account: Account) async throws -> ResetRequestView {
-        let view = try await transition(id: id, by: account, action: "reset.approved") { request, now in
+        let view = try await transition(id: id, by: account, action: .resetApproved) { request, now in
             try request.approve(by: account.id, sealedPassword: sealedPassword, at: now)
         } notices: { parties, now in ResetNotices.approved(parties, at: now) }
         // The device may now show a presence code for it (the browser path); a device offline gets it on reconnecting.
@@ -111,13 +117,13 @@ public struct PasswordResetService: Sendable {
     }
 
     public func decline(id: UUID, by account: Account) async throws -> ResetRequestView {
-        try await transition(id: id, by: account, action: "reset.declined") { request, now in
+        try await transition(id: id, by: account, action: .resetDeclined) { request, now in
             try request.decline(by: account.id, at: now)
         } notices: { parties, now in ResetNotices.declined(parties, at: now) }
     }
 
     public func cancel(id: UUID, by account: Account) async throws -> ResetRequestView {
-        try await transition(id: id, by: account, action: "reset.cancelled") { request, now in
+        try await transition(id: id, by: account, action: .resetCancelled) { request, now in
             try request.cancel(by: account.id, at: now)
         } notices: { parties, now in ResetNotices.cancelled(parties, reason: nil, at: now) }
     }
@@ -164,7 +170,7 @@ public struct PasswordResetService: Sendable {
             try request.cancelByOwnerAction(at: now)
             try await session.resetRequests.update(request)
             let parties = try await ResetParties.load(request, in: session)
-            try await audit(parties, action: "reset.cancelled", actor: owner.id, at: now, in: session, detail: reason)
+            try await audit(parties, action: .resetCancelled, actor: owner.id, at: now, in: session, detail: reason)
             notifications += try await notify(ResetNotices.cancelled(parties, reason: reason, at: now), in: session)
         }
         return notifications
@@ -175,7 +181,7 @@ public struct PasswordResetService: Sendable {
     /// Loads a request the account may see, applies one transition, and writes it with its audit line and
     /// notifications. A request found past its window is written as expired and the action answers `requestExpired`.
     private func transition(
-        id: UUID, by account: Account, action: String,
+        id: UUID, by account: Account, action: AuditAction,
         _ change: @escaping @Sendable (inout PasswordResetRequest, Date) throws -> Void,
         notices: @escaping @Sendable (ResetParties, Date) -> [AccountNotification]
     ) async throws -> ResetRequestView {
@@ -223,7 +229,7 @@ public struct PasswordResetService: Sendable {
         request.expire(at: now)
         try await session.resetRequests.update(request)
         let parties = try await ResetParties.load(request, in: session)
-        try await audit(parties, action: "reset.expired", actor: nil, at: now, in: session)
+        try await audit(parties, action: .resetExpired, actor: nil, at: now, in: session)
         return try await notify(ResetNotices.expired(parties, at: now), in: session)
     }
 
@@ -233,7 +239,7 @@ public struct PasswordResetService: Sendable {
     }
 
     func audit(
-        _ parties: ResetParties, action: String, actor: UUID?, at now: Date, in session: any StoreSession,
+        _ parties: ResetParties, action: AuditAction, actor: UUID?, at now: Date, in session: any StoreSession,
         outcome: String? = nil, detail: String? = nil
     ) async throws {
         let request = parties.request
@@ -267,6 +273,17 @@ public struct PasswordResetService: Sendable {
         }
         try compatibility.checkSupports(model: device.model, firmware: device.firmware)
         guard let owner = try await session.accounts.find(id: site.ownerId) else { throw notFound }
+        return (device, site, owner)
+    }
+
+    /// The owner's own reset: a device bound to a site of theirs, compatible like any other.
+    private func partiesForOwnReset(serial: String, owner: Account, in session: any StoreSession)
+        async throws -> (device: Device, site: Site, owner: Account)
+    {
+        guard serial.count <= 64, let device = try await session.devices.find(serial: serial), let siteId = device.siteId,
+            let site = try await session.sites.find(id: siteId), site.ownerId == owner.id
+        else { throw LatchkeyError.notFound("No device with serial \(serial) on a site of yours.") }
+        try compatibility.checkSupports(model: device.model, firmware: device.firmware)
         return (device, site, owner)
     }
 

@@ -21,6 +21,9 @@ struct ResetParties: Sendable {
     }
 
     var deviceName: String { "\(device.model) (\(device.serial))" }
+
+    /// Who is told of an outcome: the owner and the installer, or the owner alone for their own reset.
+    var people: [Account] { installer.id == owner.id ? [owner] : [owner, installer] }
 }
 
 /// The inbox entries each step of a reset produces, for the owner and the installer. Titles and bodies are the
@@ -29,6 +32,8 @@ enum ResetNotices {
     static let requestTitle = "Reset device password"
 
     static func requested(_ parties: ResetParties, window: TimeInterval, at now: Date) -> [AccountNotification] {
+        // The owner's own request asks nobody: the answer of the request call is all the owner needs.
+        guard parties.request.mode != .owner else { return [] }
         let courierNote =
             parties.request.mode == .offSite
             ? "Open this request on the device's LAN to set the new password."
@@ -45,7 +50,7 @@ enum ResetNotices {
 
     static func approved(_ parties: ResetParties, at now: Date) -> [AccountNotification] {
         let onSite = parties.request.mode == .onSite
-        return [
+        return once([
             notice(
                 to: parties.installer, .resetApproved, "Password reset approved",
                 "The owner approved the password reset of \(parties.deviceName) at site '\(parties.site.name)'. "
@@ -56,31 +61,31 @@ enum ResetNotices {
                 "You approved the password reset of \(parties.deviceName). "
                     + (onSite ? "The installer completes it on site." : "Complete it from the device's LAN."),
                 parties, now),
-        ]
+        ], parties)
     }
 
     static func declined(_ parties: ResetParties, at now: Date) -> [AccountNotification] {
-        [
+        once([
             notice(to: parties.installer, .resetDeclined, "Password reset declined",
                    "The owner declined the password reset of \(parties.deviceName) at site '\(parties.site.name)'.",
                    parties, now),
             notice(to: parties.owner, .resetDeclined, "Password reset declined",
                    "You declined the password reset of \(parties.deviceName) requested by \(parties.installer.name).",
                    parties, now),
-        ]
+        ], parties)
     }
 
     /// `reason` nil: the installer cancelled; otherwise what the owner did that ended it.
     static func cancelled(_ parties: ResetParties, reason: String?, at now: Date) -> [AccountNotification] {
         let why = reason.map { "by the owner (\($0))" } ?? "by installer \(parties.installer.name)"
-        return [parties.owner, parties.installer].map { account in
+        return parties.people.map { account in
             notice(to: account, .resetCancelled, "Password reset cancelled",
                    "The password reset of \(parties.deviceName) at site '\(parties.site.name)' was cancelled \(why).", parties, now)
         }
     }
 
     static func completed(_ parties: ResetParties, at now: Date) -> [AccountNotification] {
-        [parties.owner, parties.installer].map { account in
+        parties.people.map { account in
             notice(to: account, .resetCompleted, "Password reset successfully",
                    "The admin password of \(parties.deviceName) at site '\(parties.site.name)' was reset successfully.",
                    parties, now)
@@ -88,11 +93,17 @@ enum ResetNotices {
     }
 
     static func expired(_ parties: ResetParties, at now: Date) -> [AccountNotification] {
-        [parties.owner, parties.installer].map { account in
+        parties.people.map { account in
             notice(to: account, .resetExpired, "Password reset expired",
                    "The password reset request for \(parties.deviceName) at site '\(parties.site.name)' expired before it was completed.",
                    parties, now)
         }
+    }
+
+    /// The owner's own request has one person on both sides: they are told once, in the owner's words.
+    private static func once(_ notices: [AccountNotification], _ parties: ResetParties) -> [AccountNotification] {
+        guard parties.request.mode == .owner, let own = notices.last else { return notices }
+        return [own]
     }
 
     private static func notice(

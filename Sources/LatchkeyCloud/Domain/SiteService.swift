@@ -33,7 +33,7 @@ public struct SiteService: Sendable {
             try await session.sites.insert(site)
             try await session.audit.append(
                 AuditEntry(at: site.createdAt, actorId: account.id, siteId: site.id, deviceSerial: nil, requestId: nil,
-                           action: "site.created", outcome: "ok", detail: site.name))
+                           action: .siteCreated, outcome: "ok", detail: site.name))
         }
         return site
     }
@@ -86,7 +86,7 @@ public struct SiteService: Sendable {
             try await session.sites.save(authorization)
             try await session.audit.append(
                 AuditEntry(at: now, actorId: account.id, siteId: site.id, deviceSerial: nil, requestId: nil,
-                           action: "authorization.granted", outcome: "ok",
+                           action: .authorizationGranted, outcome: "ok",
                            detail: "\(email): \(permissions.map(\.rawValue).sorted().joined(separator: ","))"))
             return AuthorizedInstaller(authorization: authorization, installer: installer)
         }
@@ -103,7 +103,7 @@ public struct SiteService: Sendable {
             try await session.sites.deleteAuthorization(siteId: site.id, installerId: installerId)
             try await session.audit.append(
                 AuditEntry(at: now, actorId: account.id, siteId: site.id, deviceSerial: nil, requestId: nil,
-                           action: "authorization.revoked", outcome: "ok", detail: installerId.uuidString))
+                           action: .authorizationRevoked, outcome: "ok", detail: installerId.uuidString))
             return try await resets.cancelOpenRequests(siteId: site.id, installerId: installerId, by: account, at: now, in: session)
         }
         await resets.publisher.publish(notifications)

@@ -29,7 +29,7 @@ struct DeviceController {
         let serial = context.parameters.get("serial") ?? ""
         return try await sites.auditHistory(serial: serial, visibleTo: try context.requireAccount()).map { entry in
             API.AuditEntry(sequence: entry.sequence ?? 0, at: entry.at, actorId: entry.actorId, deviceSerial: entry.deviceSerial,
-                           requestId: entry.requestId, action: entry.action, outcome: entry.outcome, detail: entry.detail)
+                           requestId: entry.requestId, action: entry.action.rawValue, outcome: entry.outcome, detail: entry.detail)
         }
     }
 

@@ -50,6 +50,8 @@ extension API.PasswordReset: ResponseEncodable {
             "The owner's phone and the device must be on the same LAN when the owner resets the password."
         case .onSite:
             "Your phone and the device must be on the same LAN: stay on site until the reset completes."
+        case .owner:
+            "Approve it with the new password, then carry it from the device's LAN (or with the code its page shows) within the hour."
         }
     }
 }

@@ -154,7 +154,7 @@ struct FluentAuditLog: AuditLog {
         model.siteId = entry.siteId
         model.deviceSerial = entry.deviceSerial
         model.requestId = entry.requestId
-        model.action = entry.action
+        model.action = entry.action.rawValue
         model.outcome = entry.outcome
         model.detail = entry.detail
         try await model.create(on: database)
@@ -164,7 +164,7 @@ struct FluentAuditLog: AuditLog {
         try await AuditEntryModel.query(on: database).filter(\.$deviceSerial == deviceSerial)
             .sort(\.$id).limit(limit).all().map { model in
                 AuditEntry(sequence: try model.requireID(), at: model.at, actorId: model.actorId, siteId: model.siteId,
-                           deviceSerial: model.deviceSerial, requestId: model.requestId, action: model.action,
+                           deviceSerial: model.deviceSerial, requestId: model.requestId, action: try decodeStored(AuditAction.self, model.action),
                            outcome: model.outcome, detail: model.detail)
             }
     }

@@ -37,6 +37,8 @@ struct DeviceRow: Sendable {
     let compatible: Bool
     let reason: String
     let history_link: Bool
+    /// The owner's own reset of this device: offered to its owner when the device is compatible.
+    let own_reset: Bool
 }
 
 struct RequestRow: Sendable {

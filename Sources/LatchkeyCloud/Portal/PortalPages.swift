@@ -82,7 +82,7 @@ struct PortalPages: Sendable {
         let entries = try await controller.sites.auditHistory(serial: serial, visibleTo: try account(visit))
         return renderer.render(HistoryPage(
             heading: renderer.text("history_title", visit, ["device": serial]),
-            entries: entries.reversed().map { HistoryRow(at: Self.time($0.at, visit), at_iso: Self.iso($0.at), action: $0.action, outcome: $0.outcome) }
+            entries: entries.reversed().map { HistoryRow(at: Self.time($0.at, visit), at_iso: Self.iso($0.at), action: $0.action.rawValue, outcome: $0.outcome) }
         ), visit)
     }
 
@@ -106,7 +106,12 @@ struct PortalPages: Sendable {
         let serial = fields["device"] ?? ""
         // As the app does, the portal asks once more before anything is sent.
         guard fields["confirmed"] == "yes" else {
-            let question = renderer.text(mode == .onSite ? "reset_confirm_onsite" : "reset_confirm_offsite", visit, ["serial": serial])
+            let key = switch mode {
+            case .onSite: "reset_confirm_onsite"
+            case .offSite: "reset_confirm_offsite"
+            case .owner: "reset_confirm_owner"
+            }
+            let question = renderer.text(key, visit, ["serial": serial])
             return renderer.render(ResetConfirmPage(device: serial, mode: mode.rawValue, question: question), visit)
         }
         let view = try await controller.resets.request(serial: serial, mode: mode, by: try account(visit))
@@ -208,7 +213,7 @@ struct PortalPages: Sendable {
             can_approve: view.status == .pending && account.id == request.ownerId && device.identity != nil,
             can_deliver: view.status == .approved && account.id == request.courierId,
             agreement_key: device.identity?.agreementKey ?? "",
-            owner_carries: request.mode == .offSite,
+            owner_carries: request.mode != .onSite,
             where_to_read: address.map { renderer.text("approve_where", visit, ["address": $0]) } ?? renderer.text("approve_where_unknown", visit))
     }
 
@@ -245,7 +250,7 @@ struct PortalPages: Sendable {
         return DeviceRow(serial: device.serial, model: device.model, firmware: device.firmware,
                          type_label: renderer.text("type_\(device.deviceType.rawValue)", visit),
                          online: device.isOnline(at: controller.clock.now()), compatible: reason.isEmpty, reason: reason,
-                         history_link: history)
+                         history_link: history, own_reset: history && reason.isEmpty)
     }
 
     private func requestRow(_ view: ResetRequestView, _ visit: PortalVisit, _ account: Account) -> RequestRow {
