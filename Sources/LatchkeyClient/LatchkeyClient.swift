@@ -176,6 +176,16 @@ public struct LatchkeyClient: Sendable {
 
     // MARK: - Notifications
 
+    /// A device's history under the owner's binding (owners).
+    public func audit(device serial: String) async throws(ClientError) -> [API.AuditEntry] {
+        try await transport.send(.GET, "/devices/\(Self.pathComponent(serial))/audit", token: try signedIn())
+    }
+
+    /// A site's history (its owner).
+    public func audit(site: UUID) async throws(ClientError) -> [API.AuditEntry] {
+        try await transport.send(.GET, "/sites/\(site)/audit", token: try signedIn())
+    }
+
     public func notifications(category: NotificationCategory? = nil) async throws(ClientError) -> [API.Notification] {
         try await transport.send(.GET, "/notifications" + (category.map { "?category=\($0.rawValue)" } ?? ""), token: try signedIn())
     }

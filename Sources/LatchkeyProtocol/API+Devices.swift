@@ -43,6 +43,9 @@ extension API {
         public var sequence: Int
         public var at: Date
         public var actorId: UUID?
+        /// The actor's name as it is now, for people reading the export.
+        public var actorName: String?
+        public var siteId: UUID?
         public var deviceSerial: String?
         public var requestId: UUID?
         public var action: String
@@ -50,12 +53,14 @@ extension API {
         public var detail: String?
 
         public init(
-            sequence: Int, at: Date, actorId: UUID?, deviceSerial: String?, requestId: UUID?,
-            action: String, outcome: String, detail: String?
+            sequence: Int, at: Date, actorId: UUID?, actorName: String? = nil, siteId: UUID? = nil, deviceSerial: String?,
+            requestId: UUID?, action: String, outcome: String, detail: String?
         ) {
             self.sequence = sequence
             self.at = at
             self.actorId = actorId
+            self.actorName = actorName
+            self.siteId = siteId
             self.deviceSerial = deviceSerial
             self.requestId = requestId
             self.action = action

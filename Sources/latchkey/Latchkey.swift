@@ -8,7 +8,7 @@ struct Latchkey: AsyncParsableCommand {
         abstract: "Owner-approved password reset for security devices.",
         subcommands: [
             Serve.self, DeviceCommand.self, Manufacturer.self, SignUp.self, Login.self, Logout.self, Sites.self, Devices.self, Compat.self,
-            Discover.self, Authorize.self, Revoke.self, Bind.self, Reset.self, Notifications.self,
+            Discover.self, Authorize.self, Revoke.self, Bind.self, Reset.self, Notifications.self, Audit.self,
         ]
     )
 }

@@ -26,6 +26,43 @@ struct CLIFlowTests {
         #expect(!(try await world.installer(["notifications", "--services"])).output.contains(request.id.uuidString))
         let asInstaller = try await world.installer(["reset", "request", "--device", world.serial, "--mode", "owner", "--yes"])
         #expect(!asInstaller.succeeded && asInstaller.text.contains("Only the device's owner"), "\(asInstaller.text)")
+
+        // The history says who did it, and exports as a spreadsheet and jq read it.
+        let history = try await world.owner(["audit", "--device", world.serial])
+        #expect(history.output.contains("Laura Rossi") && history.output.contains("reset.requested"), "\(history.text)")
+        let csv = try await world.owner(["audit", "--device", world.serial, "--format", "csv"])
+        let spreadsheet = try await Self.tool("/usr/bin/python3", ["-c", """
+            import csv, sys
+            rows = list(csv.DictReader(sys.stdin))
+            print(sum(1 for r in rows if r["action"] == "reset.completed" and r["request_id"] == sys.argv[1]), rows[0]["actor"])
+            """, request.id.uuidString], input: csv.output)
+        #expect(spreadsheet.hasPrefix("1 Laura Rossi"), "\(spreadsheet) from \(csv.text)")
+        let json = try await world.owner(["audit", "--site", world.siteId, "--format", "json"])
+        let jq = try await Self.tool("/usr/bin/jq", ["-r", "[.[] | select(.action == \"reset.requested\")] | .[-1].actorName"], input: json.output)
+        #expect(jq.trimmingCharacters(in: .whitespacesAndNewlines) == "Laura Rossi", "\(jq) from \(json.text)")
+        let refused = try await world.installer(["audit", "--site", world.siteId])
+        #expect(!refused.succeeded && refused.text.contains("Only the site's owner"), "\(refused.text)")
+        // The operator exports everything from the database.
+        let export = try await Latchkey.run(["audit", "export", "--data-dir", world.scratch.folder("service").path])
+        #expect(export.succeeded, "\(export.text)")
+        let lines = export.output.split(separator: "\n")
+        #expect(lines.count > 5 && lines.contains { $0.contains("\"account.created\"") } && lines.contains { $0.contains(request.id.uuidString) })
+    }
+
+    /// Runs a tool with `input` on its standard input; answers its standard output.
+    static func tool(_ path: String, _ arguments: [String], input: String) async throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let stdin = Pipe(), stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+        let data = stdout.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
     }
 
     @Test func offSite() async throws {

@@ -48,6 +48,12 @@ public enum AuditAction: String, WireEnum {
     case resetExpired = "reset.expired"
 }
 
+/// An audit line as a person reads it: with the actor's name.
+public struct AuditLine: Sendable, Equatable {
+    public var entry: AuditEntry
+    public var actorName: String?
+}
+
 /// One line of the append-only audit log.
 public struct AuditEntry: Sendable, Equatable {
     /// The position in the log, given by the database when the line is appended: lines of one instant keep their order.

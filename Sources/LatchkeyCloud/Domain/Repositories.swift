@@ -101,7 +101,12 @@ public protocol NotificationRepository: Sendable {
 
 public protocol AuditLog: Sendable {
     func append(_ entry: AuditEntry) async throws
-    func entries(deviceSerial: String, limit: Int) async throws -> [AuditEntry]
+    /// A device's newest `limit` lines while bound to `siteId`, from its latest binding there, oldest first.
+    func entries(deviceSerial: String, boundTo siteId: UUID, limit: Int) async throws -> [AuditEntry]
+    /// A site's newest `limit` lines, oldest first.
+    func entries(siteId: UUID, limit: Int) async throws -> [AuditEntry]
+    /// Every line after `sequence`, oldest first, `limit` at a time: the operator's export.
+    func entries(after sequence: Int, limit: Int) async throws -> [AuditEntry]
 }
 
 /// Hands notifications to whoever listens live (server-sent events), after the transaction that wrote them commits.

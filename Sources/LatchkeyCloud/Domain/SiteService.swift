@@ -118,13 +118,33 @@ public struct SiteService: Sendable {
     }
 
     /// A device's audit history, for the owner of the site it is bound to.
-    public func auditHistory(serial: String, visibleTo account: Account) async throws -> [AuditEntry] {
+    /// A device's history for its owner: what happened under their binding, with who did it.
+    public func auditHistory(serial: String, visibleTo account: Account) async throws -> [AuditLine] {
         try await store.read { session in
             guard let device = try await session.devices.find(serial: serial), let siteId = device.siteId,
                 let site = try await session.sites.find(id: siteId), site.ownerId == account.id
             else { throw LatchkeyError.notFound("No device with serial \(serial) on your sites.") }
-            return try await session.audit.entries(deviceSerial: device.serial, limit: 500)
+            return try await Self.named(session.audit.entries(deviceSerial: device.serial, boundTo: siteId, limit: Self.historyLimit), in: session)
         }
+    }
+
+    /// A site's history for its owner: its devices, authorizations and resets. An installer authorized on the site is
+    /// refused; anyone else does not see the site.
+    public func auditHistory(siteId: UUID, visibleTo account: Account) async throws -> [AuditLine] {
+        let now = clock.now()
+        return try await store.read { session in
+            let site = try await Self.visibleSite(id: siteId, to: account, at: now, in: session)
+            guard site.ownerId == account.id else { throw LatchkeyError.forbidden("Only the site's owner reads and exports its history.") }
+            return try await Self.named(session.audit.entries(siteId: site.id, limit: Self.historyLimit), in: session)
+        }
+    }
+
+    static let historyLimit = 5_000
+
+    static func named(_ entries: [AuditEntry], in session: any StoreSession) async throws -> [AuditLine] {
+        var names: [UUID: String] = [:]
+        for id in Set(entries.compactMap(\.actorId)) { names[id] = try await session.accounts.find(id: id)?.name }
+        return entries.map { AuditLine(entry: $0, actorName: $0.actorId.flatMap { names[$0] }) }
     }
 
     // MARK: - Visibility

@@ -25,12 +25,11 @@ struct DeviceController {
             status: .created, response: API.PasswordReset(view, reminder: API.PasswordReset.sameLANReminder(for: form.mode)))
     }
 
-    @Sendable func audit(_ request: Request, context: AppRequestContext) async throws -> [API.AuditEntry] {
+    @Sendable func audit(_ request: Request, context: AppRequestContext) async throws -> Response {
         let serial = context.parameters.get("serial") ?? ""
-        return try await sites.auditHistory(serial: serial, visibleTo: try context.requireAccount()).map { entry in
-            API.AuditEntry(sequence: entry.sequence ?? 0, at: entry.at, actorId: entry.actorId, deviceSerial: entry.deviceSerial,
-                           requestId: entry.requestId, action: entry.action.rawValue, outcome: entry.outcome, detail: entry.detail)
-        }
+        let format = try AuditExport.format(of: request)
+        let lines = try await sites.auditHistory(serial: serial, visibleTo: try context.requireAccount())
+        return try AuditExport.response(lines, format, name: "latchkey-device-\(serial.filter { $0.isLetter || $0.isNumber || $0 == "-" })")
     }
 
     @Sendable func detail(_ request: Request, context: AppRequestContext) async throws -> API.DeviceDetail {

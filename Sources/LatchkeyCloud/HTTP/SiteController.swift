@@ -19,6 +19,14 @@ struct SiteController {
             .get(":id/devices", use: listDevices)
             .post(":id/devices", use: bind)
             .delete(":id/devices/:serial", use: unbind)
+            .get(":id/audit", use: audit)
+    }
+
+    @Sendable func audit(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let siteId = try context.uuid("id", of: "site")
+        let format = try AuditExport.format(of: request)
+        return try AuditExport.response(try await sites.auditHistory(siteId: siteId, visibleTo: try context.requireAccount()), format,
+                                        name: "latchkey-site-\(siteId)")
     }
 
     @Sendable func bind(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<API.Device> {

@@ -160,12 +160,31 @@ struct FluentAuditLog: AuditLog {
         try await model.create(on: database)
     }
 
-    func entries(deviceSerial: String, limit: Int) async throws -> [AuditEntry] {
-        try await AuditEntryModel.query(on: database).filter(\.$deviceSerial == deviceSerial)
-            .sort(\.$id).limit(limit).all().map { model in
-                AuditEntry(sequence: try model.requireID(), at: model.at, actorId: model.actorId, siteId: model.siteId,
-                           deviceSerial: model.deviceSerial, requestId: model.requestId, action: try decodeStored(AuditAction.self, model.action),
-                           outcome: model.outcome, detail: model.detail)
-            }
+    func entries(deviceSerial: String, boundTo siteId: UUID, limit: Int) async throws -> [AuditEntry] {
+        // From the latest binding to this site on: what came before belongs to whoever held the device then.
+        let binding = try await AuditEntryModel.query(on: database).filter(\.$deviceSerial == deviceSerial)
+            .filter(\.$siteId == siteId).filter(\.$action == AuditAction.deviceBound.rawValue).sort(\.$id, .descending).first()
+        let query = AuditEntryModel.query(on: database).filter(\.$deviceSerial == deviceSerial).filter(\.$siteId == siteId)
+        if let since = binding?.id { query.filter(\.$id >= since) }
+        return try await Self.lines(query, limit: limit)
+    }
+
+    func entries(siteId: UUID, limit: Int) async throws -> [AuditEntry] {
+        try await Self.lines(AuditEntryModel.query(on: database).filter(\.$siteId == siteId), limit: limit)
+    }
+
+    func entries(after sequence: Int, limit: Int) async throws -> [AuditEntry] {
+        try await AuditEntryModel.query(on: database).filter(\.$id > sequence).sort(\.$id).limit(limit).all().map(Self.entry)
+    }
+
+    private static func entry(_ model: AuditEntryModel) throws -> AuditEntry {
+        AuditEntry(sequence: try model.requireID(), at: model.at, actorId: model.actorId, siteId: model.siteId,
+                   deviceSerial: model.deviceSerial, requestId: model.requestId, action: try decodeStored(AuditAction.self, model.action),
+                   outcome: model.outcome, detail: model.detail)
+    }
+
+    /// The newest `limit` lines of the query, oldest first.
+    private static func lines(_ query: QueryBuilder<AuditEntryModel>, limit: Int) async throws -> [AuditEntry] {
+        try await query.sort(\.$id, .descending).limit(limit).all().reversed().map(entry)
     }
 }

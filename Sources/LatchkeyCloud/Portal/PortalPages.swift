@@ -82,7 +82,7 @@ struct PortalPages: Sendable {
         let entries = try await controller.sites.auditHistory(serial: serial, visibleTo: try account(visit))
         return renderer.render(HistoryPage(
             heading: renderer.text("history_title", visit, ["device": serial]),
-            entries: entries.reversed().map { HistoryRow(at: Self.time($0.at, visit), at_iso: Self.iso($0.at), action: $0.action.rawValue, outcome: $0.outcome) }
+            entries: entries.reversed().map { HistoryRow(at: Self.time($0.entry.at, visit), at_iso: Self.iso($0.entry.at), action: $0.entry.action.rawValue, outcome: $0.entry.outcome) }
         ), visit)
     }
 
