@@ -68,7 +68,7 @@ public struct PasswordResetService: Sendable {
             try await session.resetRequests.insert(request)
             let requestParties = ResetParties(request: request, device: parties.device, site: parties.site,
                                               owner: parties.owner, installer: installer)
-            try await self.audit(requestParties, action: .resetRequested, actor: installer.id, at: now, in: session)
+            try await self.audit(requestParties, action: .resetRequested, actor: installer.id, at: now, in: session, detail: mode.rawValue)
             notifications += try await self.notify(ResetNotices.requested(requestParties, window: self.windows.window(for: mode), at: now), in: session)
             return Outcome(value: self.view(request, parties: requestParties, at: now), notifications: notifications)
         }

@@ -40,6 +40,8 @@ struct PortalController: Sendable {
         let pages = PortalPages(controller: self)
         member.get("sites") { request, context in try await pages.sites(request, try context.visit()) }
         member.get("sites/:id") { request, context in try await pages.site(request, try context.visit(), context) }
+        member.get("devices/:serial/history.csv") { _, context in try await pages.historyExport(try context.visit(), context, .csv) }
+        member.get("devices/:serial/history.json") { _, context in try await pages.historyExport(try context.visit(), context, .json) }
         member.get("devices/:serial/history") { request, context in try await pages.history(request, try context.visit(), context) }
         member.get("reset") { request, context in try await pages.resetForm(request, try context.visit()) }
         member.get("requests") { request, context in try await pages.requests(request, try context.visit()) }

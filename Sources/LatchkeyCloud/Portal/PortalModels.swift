@@ -75,7 +75,8 @@ struct AuthorizationRow: Sendable {
 struct HistoryRow: Sendable {
     let at: String
     let at_iso: String
-    let action: String
+    /// The line as a sentence in the reader's language: who did what.
+    let sentence: String
     let outcome: String
 }
 
@@ -154,6 +155,7 @@ struct HistoryPage: PortalPage {
     static let template = "history"
     let heading: String
     let entries: [HistoryRow]
+    let serial: String
 }
 
 struct ResetPage: PortalPage {

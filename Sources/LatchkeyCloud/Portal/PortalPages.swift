@@ -79,11 +79,31 @@ struct PortalPages: Sendable {
 
     func history(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
         let serial = context.parameters.get("serial") ?? ""
-        let entries = try await controller.sites.auditHistory(serial: serial, visibleTo: try account(visit))
+        let lines = try await controller.sites.auditHistory(serial: serial, visibleTo: try account(visit))
         return renderer.render(HistoryPage(
             heading: renderer.text("history_title", visit, ["device": serial]),
-            entries: entries.reversed().map { HistoryRow(at: Self.time($0.entry.at, visit), at_iso: Self.iso($0.entry.at), action: $0.entry.action.rawValue, outcome: $0.entry.outcome) }
-        ), visit)
+            entries: lines.reversed().map { line in
+                HistoryRow(at: Self.time(line.entry.at, visit), at_iso: Self.iso(line.entry.at), sentence: sentence(line, visit),
+                           outcome: line.entry.outcome)
+            }, serial: serial), visit)
+    }
+
+    /// The device's history as a download, for the signed-in owner (the API's export, with the portal's session).
+    func historyExport(_ visit: PortalVisit, _ context: AppRequestContext, _ format: AuditExport.Format) async throws -> Response {
+        let serial = context.parameters.get("serial") ?? ""
+        let lines = try await controller.sites.auditHistory(serial: serial, visibleTo: try account(visit))
+        return try AuditExport.response(lines, format, name: "latchkey-device-\(serial.filter { $0.isLetter || $0.isNumber || $0 == "-" })")
+    }
+
+    /// "Ivan Bianchi requested the password reset (off-site)", in the reader's language.
+    private func sentence(_ line: AuditLine, _ visit: PortalVisit) -> String {
+        var parameters = ["actor": line.actorName ?? renderer.text("audit_someone", visit)]
+        if line.entry.action == .resetRequested, let mode = line.entry.detail.flatMap(ResetMode.init(rawValue:)) {
+            parameters["mode"] = renderer.text("mode_\(mode.rawValue)", visit).lowercased()
+        } else {
+            parameters["mode"] = "—"
+        }
+        return renderer.text("audit_\(line.entry.action.rawValue.replacingOccurrences(of: ".", with: "_"))", visit, parameters)
     }
 
     // MARK: - Device password reset

@@ -91,6 +91,27 @@ struct PortalTests {
         }
     }
 
+    /// A device's history reads as sentences in the reader's language, and downloads as CSV and JSON.
+    @Test func historyIsSentencesInTheReadersLanguageAndDownloads() async throws {
+        try await TestPlatform.run { app in
+            let scene = try await app.resetScene()
+            try await app.requestReset(scene)
+            let cookies = "lk_session=\(scene.owner.token)"
+            let italian = try await app.client.execute(uri: "/devices/\(scene.device.serial)/history?lang=it", method: .get,
+                                                       headers: [.cookie: cookies]) { $0 }
+            #expect(String(buffer: italian.body).contains("Ivan Installa ha richiesto la reimpostazione (fuori sede)"))
+            let english = try await app.client.execute(uri: "/devices/\(scene.device.serial)/history?lang=en", method: .get,
+                                                       headers: [.cookie: cookies]) { $0 }
+            #expect(String(buffer: english.body).contains("Ivan Installa requested the password reset (off-site)"))
+            let csv = try await app.client.execute(uri: "/devices/\(scene.device.serial)/history.csv", method: .get, headers: [.cookie: cookies]) { $0 }
+            #expect(csv.headers[.contentType]?.hasPrefix("text/csv") == true)
+            #expect(String(buffer: csv.body).contains("reset.requested"))
+            let foreign = try await app.client.execute(uri: "/devices/\(scene.device.serial)/history.json", method: .get,
+                                                       headers: [.cookie: "lk_session=\(scene.installer.token)"]) { $0 }
+            #expect(foreign.status == .notFound, "the installer does not read the owner's history")
+        }
+    }
+
     /// No inline script may run on a portal page, and no other site may frame it.
     @Test func pagesCarryAPolicyThatForbidsInlineScriptsAndFraming() async throws {
         try await TestPlatform.run { app in
