@@ -41,9 +41,9 @@ public struct PasswordResetService: Sendable {
 
     // MARK: - Request
 
-    /// The installer asks for a reset of one device, off-site or on-site; or the owner asks for their own (`owner`).
-    public func request(serial: String, mode: ResetMode, by installer: Account) async throws -> ResetRequestView {
-        switch (installer.role, mode) {
+    /// An installer asks for a reset of one device, off-site or on-site; or its owner asks for their own (`owner`).
+    public func request(serial: String, mode: ResetMode, by account: Account) async throws -> ResetRequestView {
+        switch (account.role, mode) {
         case (.installer, .onSite), (.installer, .offSite), (.owner, .owner): break
         case (.installer, .owner):
             throw LatchkeyError.forbidden("Only the device's owner asks for their own reset; installers ask on-site or off-site.")
@@ -53,8 +53,8 @@ public struct PasswordResetService: Sendable {
         let now = clock.now()
         let outcome = try await store.transaction { session in
             let parties = mode == .owner
-                ? try await self.partiesForOwnReset(serial: serial, owner: installer, in: session)
-                : try await self.partiesForNewRequest(serial: serial, installer: installer, at: now, in: session)
+                ? try await self.partiesForOwnReset(serial: serial, owner: account, in: session)
+                : try await self.partiesForNewRequest(serial: serial, installer: account, at: now, in: session)
             var notifications: [AccountNotification] = []
             for var open in try await session.resetRequests.open(deviceSerial: parties.device.serial) {
                 guard open.isDue(at: now) else {
@@ -63,12 +63,12 @@ public struct PasswordResetService: Sendable {
                 notifications += try await self.expire(&open, at: now, in: session)
             }
             let request = PasswordResetRequest.open(
-                device: parties.device, site: parties.site, installerId: installer.id, mode: mode, windows: self.windows,
+                device: parties.device, site: parties.site, installerId: account.id, mode: mode, windows: self.windows,
                 at: now)
             try await session.resetRequests.insert(request)
             let requestParties = ResetParties(request: request, device: parties.device, site: parties.site,
-                                              owner: parties.owner, installer: installer)
-            try await self.audit(requestParties, action: .resetRequested, actor: installer.id, at: now, in: session, detail: mode.rawValue)
+                                              owner: parties.owner, installer: account)
+            try await self.audit(requestParties, action: .resetRequested, actor: account.id, at: now, in: session, detail: mode.rawValue)
             notifications += try await self.notify(ResetNotices.requested(requestParties, window: self.windows.window(for: mode), at: now), in: session)
             return Outcome(value: self.view(request, parties: requestParties, at: now), notifications: notifications)
         }

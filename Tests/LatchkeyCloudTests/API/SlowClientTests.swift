@@ -15,6 +15,13 @@ struct SlowClientTests {
         configuration.connectionLimits.idleTimeout = .seconds(2)
     }
 
+    /// The same, but a head may take its time: for tests of what comes after it (a busy test machine may pause this
+    /// client for more than a second between connecting and sending).
+    static func shortLimitsAfterTheHead(_ configuration: inout LatchkeyConfiguration) {
+        shortLimits(&configuration)
+        configuration.connectionLimits.headerTimeout = .seconds(10)
+    }
+
     @Test func aConnectionThatNeverSpeaksIsClosed() async throws {
         try await TestPlatform.run(.live, configure: Self.shortLimits) { app in
             let silent = try await RawConnection.open(port: try #require(app.client.port))
@@ -39,7 +46,7 @@ struct SlowClientTests {
     }
 
     @Test func aTrickledBodyIsCutOff() async throws {
-        try await TestPlatform.run(.live, configure: Self.shortLimits) { app in
+        try await TestPlatform.run(.live, configure: Self.shortLimitsAfterTheHead) { app in
             let slow = try await RawConnection.open(port: try #require(app.client.port))
             try await slow.send("POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n")
             let trickling = Task { await slow.trickle(String(repeating: " ", count: 200), every: .milliseconds(100)) }
@@ -52,7 +59,7 @@ struct SlowClientTests {
 
     @Test func hugeHeadersAre431() async throws {
         let captured = CapturedLog()
-        try await TestPlatform.run(.live, configure: Self.shortLimits, logger: captured.logger(label: "latchkey")) { app in
+        try await TestPlatform.run(.live, configure: Self.shortLimitsAfterTheHead, logger: captured.logger(label: "latchkey")) { app in
             let port = try #require(app.client.port)
             let huge = try await RawConnection.open(port: port)
             try await huge.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "a", count: 200_000) + "\r\n\r\n")
@@ -85,7 +92,7 @@ struct SlowClientTests {
     }
 
     @Test func anIdleKeptAliveConnectionIsClosedAndOthersAreServed() async throws {
-        try await TestPlatform.run(.live, configure: Self.shortLimits) { app in
+        try await TestPlatform.run(.live, configure: Self.shortLimitsAfterTheHead) { app in
             let port = try #require(app.client.port)
             let idle = try await RawConnection.open(port: port)
             try await idle.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
