@@ -23,6 +23,11 @@ enum AuditExport {
         }
     }
 
+    /// A device's history as an answer: the downloaded file is named after the device.
+    static func response(_ lines: [AuditLine], _ format: Format, device serial: String) throws -> Response {
+        try response(lines, format, name: "latchkey-device-\(serial.filter { $0.isLetter || $0.isNumber || $0 == "-" })")
+    }
+
     /// The answer in the asked format; `name` is the downloaded file's, without extension.
     static func response(_ lines: [AuditLine], _ format: Format, name: String) throws -> Response {
         var headers = HTTPFields()

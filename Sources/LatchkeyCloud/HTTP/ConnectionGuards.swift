@@ -65,6 +65,7 @@ final class FirstRequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler
     /// The last bytes seen, so a head's end split across two reads is still found.
     private var tail: [UInt8] = []
     private var deadline: Scheduled<Void>?
+    /// The head is complete (or was refused): from then on bytes only pass through.
     private var done = false
     private var context: ChannelHandlerContext?
     /// Whether any answer has started: after that, a refusal here would cut into it.
@@ -79,8 +80,7 @@ final class FirstRequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler
 
     /// The parser refused the first head: answer for it, once, and close.
     func refuseForParser(_ status: String) {
-        guard let context, !answered else { return }
-        done = false
+        guard let context else { return }
         refuse(context, status: status)
     }
 
@@ -128,7 +128,7 @@ final class FirstRequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     private func refuse(_ context: ChannelHandlerContext, status: String) {
-        guard !done, !answered else { return }
+        guard !answered else { return }
         done = true
         answered = true
         deadline?.cancel()
@@ -162,8 +162,6 @@ final class FirstRequestParserErrors: ChannelInboundHandler, RemovableChannelHan
     private let headGuard: FirstRequestHeadGuard
 
     init(headGuard: FirstRequestHeadGuard) { self.headGuard = headGuard }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.fireChannelRead(data) }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard let parserError = error as? HTTPParserError, !headGuard.answered else {

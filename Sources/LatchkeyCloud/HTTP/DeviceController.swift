@@ -29,7 +29,7 @@ struct DeviceController {
         let serial = context.parameters.get("serial") ?? ""
         let format = try AuditExport.format(of: request)
         let lines = try await sites.auditHistory(serial: serial, visibleTo: try context.requireAccount())
-        return try AuditExport.response(lines, format, name: "latchkey-device-\(serial.filter { $0.isLetter || $0.isNumber || $0 == "-" })")
+        return try AuditExport.response(lines, format, device: serial)
     }
 
     @Sendable func detail(_ request: Request, context: AppRequestContext) async throws -> API.DeviceDetail {

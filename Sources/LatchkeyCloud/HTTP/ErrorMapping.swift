@@ -92,17 +92,11 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
-            if Self.climbsOut(request.uri.path) { throw LatchkeyError.notFound("There is nothing at this address.") }
             return try await next(request, context)
         } catch {
             let answer = ErrorAnswer(error, logger: context.logger)
             if let page = page(request, answer, error as? LatchkeyError) { return page }
             return try answer.response
         }
-    }
-
-    /// A path that tries to leave the static folder is an address where nothing is, not a malformed request.
-    static func climbsOut(_ path: String) -> Bool {
-        (path.removingPercentEncoding ?? path).split(separator: "/").contains("..")
     }
 }

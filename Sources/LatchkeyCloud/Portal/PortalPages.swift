@@ -92,7 +92,7 @@ struct PortalPages: Sendable {
     func historyExport(_ visit: PortalVisit, _ context: AppRequestContext, _ format: AuditExport.Format) async throws -> Response {
         let serial = context.parameters.get("serial") ?? ""
         let lines = try await controller.sites.auditHistory(serial: serial, visibleTo: try account(visit))
-        return try AuditExport.response(lines, format, name: "latchkey-device-\(serial.filter { $0.isLetter || $0.isNumber || $0 == "-" })")
+        return try AuditExport.response(lines, format, device: serial)
     }
 
     /// "Ivan Bianchi requested the password reset (off-site)", in the reader's language.
