@@ -60,17 +60,18 @@ struct Reset: AsyncParsableCommand {
             }
             let client = try options.client()
             let request = try await attempt { try await client.requestReset(serial: device, mode: mode) }
+            let ask = mode == .owner ? "" : " Ask the site owner (\(request.ownerEmailMasked)) to reset the password in the app."
             let next = switch mode {
-            case .onSite: "Ask the site owner (\(request.ownerEmailMasked)) to reset the password in the app.\nNext: latchkey reset watch \(request.id)"
-            case .offSite: "Ask the site owner (\(request.ownerEmailMasked)) to reset the password in the app."
-            case .owner: "Next, on the device's LAN: latchkey reset approve \(request.id)"
+            case .onSite: "\nNext: latchkey reset watch \(request.id)"
+            case .offSite: ""
+            case .owner: "\nNext, on the device's LAN: latchkey reset approve \(request.id)"
             }
             try options.show(request, """
-                The request was sent (valid for \(window)). \(request.reminder ?? "")
+                The request was sent (valid for \(window)).\(ask)
+                \(request.reminder ?? "")
                 request: \(request.id)
                 expires: \(request.expiresAt.formatted(.iso8601))
-                \(next)
-                """)
+                """ + next)
         }
     }
 

@@ -84,7 +84,7 @@ struct PortalPages: Sendable {
             heading: renderer.text("history_title", visit, ["device": serial]),
             entries: lines.reversed().map { line in
                 HistoryRow(at: Self.time(line.entry.at, visit), at_iso: Self.iso(line.entry.at), sentence: sentence(line, visit),
-                           outcome: line.entry.outcome)
+                           outcome: outcome(line.entry.outcome, visit))
             }, serial: serial), visit)
     }
 
@@ -93,6 +93,17 @@ struct PortalPages: Sendable {
         let serial = context.parameters.get("serial") ?? ""
         let lines = try await controller.sites.auditHistory(serial: serial, visibleTo: try account(visit))
         return try AuditExport.response(lines, format, device: serial)
+    }
+
+    /// An audit line's outcome in the reader's language: "refused: <code>" reads as the refusal with its code; a value
+    /// the catalogue does not know is shown as stored.
+    private func outcome(_ stored: String, _ visit: PortalVisit) -> String {
+        if stored.hasPrefix("refused: ") {
+            return renderer.text("outcome_refused", visit, ["code": String(stored.dropFirst("refused: ".count))])
+        }
+        let key = "outcome_\(stored)"
+        let text = renderer.text(key, visit)
+        return text == key ? stored : text
     }
 
     /// "Ivan Bianchi requested the password reset (off-site)", in the reader's language.

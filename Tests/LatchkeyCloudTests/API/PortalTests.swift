@@ -100,6 +100,7 @@ struct PortalTests {
             let italian = try await app.client.execute(uri: "/devices/\(scene.device.serial)/history?lang=it", method: .get,
                                                        headers: [.cookie: cookies]) { $0 }
             #expect(String(buffer: italian.body).contains("Ivan Installa ha richiesto la reimpostazione (fuori sede)"))
+            #expect(String(buffer: italian.body).contains("In attesa di approvazione"), "the outcome is in the reader's language too")
             let english = try await app.client.execute(uri: "/devices/\(scene.device.serial)/history?lang=en", method: .get,
                                                        headers: [.cookie: cookies]) { $0 }
             #expect(String(buffer: english.body).contains("Ivan Installa requested the password reset (off-site)"))
