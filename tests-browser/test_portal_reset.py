@@ -159,6 +159,7 @@ def test_the_owner_resets_their_own_device_in_the_browser(service, people, make_
     assert "un'ora" in page_text(owner)
     owner.find_element(By.ID, "confirm-send").click()
     WebDriverWait(owner, 10).until(lambda d: d.find_elements(By.ID, "approve-button"))
+    assert "Chiedi al proprietario" not in page_text(owner), "the owner is not told to ask the owner"
     shoot(owner, "17-owner-own-reset-it")
     approve_in_page(owner, "Mia2026pag!")
     settle(owner, "deliver")

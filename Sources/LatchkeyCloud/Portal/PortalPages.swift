@@ -160,11 +160,13 @@ struct PortalPages: Sendable {
         let view = try await controller.resets.get(id: try context.uuid("id", of: "password reset request"), for: account)
         let device = try await controller.devices.detail(serial: view.request.deviceSerial, visibleTo: account)
         let onSite = view.request.mode == .onSite
+        // "Request sent, ask the owner" is for the installer's off-site request; the owner's own needs no asking.
+        let offSitePending = view.request.mode == .offSite && view.status == .pending
         return renderer.render(RequestPage(
             row: requestRow(view, visit, account),
-            heading: renderer.text(onSite ? "countdown_title" : (view.status == .pending ? "confirm_title" : "reset_title"), visit),
+            heading: renderer.text(onSite ? "countdown_title" : (offSitePending ? "confirm_title" : "reset_title"), visit),
             device_model: device.model,
-            offsite_pending: !onSite && view.status == .pending,
+            offsite_pending: offSitePending,
             onsite_open: onSite && view.status.isOpen,
             onsite_pending: onSite && view.status == .pending,
             approved_onsite: onSite && view.status == .approved,
