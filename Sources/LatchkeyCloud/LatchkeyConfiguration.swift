@@ -42,6 +42,8 @@ public struct LatchkeyConfiguration: Sendable {
     public var rateLimits = RateLimitPolicy.standard
     /// Timeouts and sizes that drop slow or oversized clients.
     public var connectionLimits = ConnectionLimits()
+    /// E-mail notifications, when the operator gives `--mail-from` (with `--public-url`); none otherwise.
+    public var mail: MailSettings?
 
     /// Whether browsers reach the portal over HTTPS (directly or through the proxy), so cookies may be `Secure`.
     public var servesHTTPS: Bool { tlsCertificateFile != nil || behindProxy }
@@ -79,7 +81,8 @@ extension LatchkeyConfiguration {
     /// Reads flags, then the environment, then the defaults, through one reader.
     ///
     /// Keys: `host`, `port`, `data.dir`, `database.url` (`DATABASE_URL`), `on.site.window`, `off.site.window`,
-    /// `log.level`, `manufacturer.roots`, `signing.key.file`, `previous.signing.key.file`; windows take `90s`, `5m`,
+    /// `log.level`, `manufacturer.roots`, `signing.key.file`, `previous.signing.key.file`, `mail.from` (`MAIL_FROM`),
+    /// `sendmail`, `public.url` (`PUBLIC_URL`), and the others in `latchkey serve --help`; windows take `90s`, `5m`,
     /// `24h` or plain seconds.
     public init(reader: ConfigReader) throws {
         self.init()
@@ -143,6 +146,20 @@ extension LatchkeyConfiguration {
             guard let text = reader.string(forKey: ConfigKey(key)) else { continue }
             if let seconds = TimeText.seconds(text) { windows[keyPath: keyPath] = seconds } else {
                 problems.append("\(key.replacingOccurrences(of: ".", with: "-")) '\(text)' is not a duration such as 90s, 5m or 24h.")
+            }
+        }
+        if let from = reader.string(forKey: "mail.from"), !from.isEmpty {
+            let sendmail = reader.string(forKey: "sendmail", default: "/usr/sbin/sendmail")
+            let publicURL = reader.string(forKey: "public.url").flatMap(URL.init(string:))
+            if MailAddress(from) == nil { problems.append("mail-from '\(from)' is not an e-mail address.") }
+            if !FileManager.default.isExecutableFile(atPath: sendmail) {
+                problems.append("sendmail \(sendmail) is not an executable: install a local MTA or msmtp, or name it with --sendmail.")
+            }
+            if let publicURL, ["http", "https"].contains(publicURL.scheme ?? ""), publicURL.host != nil {
+                mail = MailSettings(from: from, sendmail: sendmail, publicURL: publicURL)
+            } else {
+                problems.append("mail-from needs --public-url, the address people open the portal at (https://latchkey.example.com): "
+                    + "the links in e-mails start with it.")
             }
         }
         if let text = reader.string(forKey: "log.level") {

@@ -25,6 +25,8 @@ public struct Platform: Sendable {
     public let signingKey: Curve25519.Signing.PrivateKey
     /// Every route the service answers (the device channel's upgrade included), for the OpenAPI document's check.
     public let routes: [(method: String, path: String)]
+    /// Sends the queued e-mails, when mail is configured; tests call its `deliverDue()` to send without waiting.
+    public let mail: MailDispatcher?
     let databaseService: DatabaseService
 
     /// The database itself, for operator tools and for tests that inspect what is stored.
@@ -91,7 +93,7 @@ struct PlatformServices {
             sessionLifetime: configuration.sessionLifetime, limiter: limiter, streams: hub)
         let resets = PasswordResetService(
             store: store, clock: clock, windows: configuration.windows, compatibility: compatibility, publisher: hub,
-            signingKey: signingKey, messenger: channels, limiter: limiter)
+            signingKey: signingKey, messenger: channels, limiter: limiter, queuesMail: configuration.mail != nil)
         return PlatformServices(
             configuration: configuration, clock: clock, logger: logger, databaseService: databaseService, store: store,
             signingKey: signingKey, rotation: rotation, compatibility: compatibility, hub: hub, channels: channels, relay: relay,
@@ -178,7 +180,12 @@ public func buildPlatform(
     let tls = try configuration.serverTLS()
     let services = try await PlatformServices.build(configuration, clock: clock, logger: logger)
     let registry = PrometheusCollectorRegistry()
-    let (router, webSocketRouter) = try await buildRouters(services, metrics: PrometheusMetricsFactory(registry: registry), registry: registry)
+    let metrics = PrometheusMetricsFactory(registry: registry)
+    let (router, webSocketRouter) = try await buildRouters(services, metrics: metrics, registry: registry)
+    var mail: MailDispatcher?
+    if let settings = configuration.mail {
+        mail = try await MailDispatcher(store: services.store, clock: clock, settings: settings, metrics: metrics, logger: logger)
+    }
 
     let limits = configuration.connectionLimits
     let http1 = HTTP1Channel.Configuration(
@@ -199,14 +206,14 @@ public func buildPlatform(
         router: router,
         server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "latchkey"),
-        services: services.background,
+        services: services.background + (mail.map { [$0] } ?? []),
         logger: logger
     )
     let routes = (router.routes + webSocketRouter.routes).map { (method: $0.method.rawValue, path: $0.path.description) }
     return Platform(
         application: application, store: services.store, passwordResets: services.resets, accounts: services.accounts,
         devices: services.devices, compatibility: services.compatibility, notificationHub: services.hub,
-        signingKey: services.signingKey, routes: routes, databaseService: services.databaseService)
+        signingKey: services.signingKey, routes: routes, mail: mail, databaseService: services.databaseService)
 }
 
 /// The HTTP application alone, for callers that need nothing else.

@@ -10,12 +10,15 @@ extension API {
         public var password: String
         public var name: String
         public var role: AccountRole
+        /// The language of the account's e-mails; English when absent.
+        public var language: Language?
 
-        public init(email: String, password: String, name: String, role: AccountRole) {
+        public init(email: String, password: String, name: String, role: AccountRole, language: Language? = nil) {
             self.email = email
             self.password = password
             self.name = name
             self.role = role
+            self.language = language
         }
     }
 
@@ -25,13 +28,15 @@ extension API {
         public var email: String
         public var name: String
         public var role: AccountRole
+        public var language: Language
         public var createdAt: Date
 
-        public init(id: UUID, email: String, name: String, role: AccountRole, createdAt: Date) {
+        public init(id: UUID, email: String, name: String, role: AccountRole, language: Language, createdAt: Date) {
             self.id = id
             self.email = email
             self.name = name
             self.role = role
+            self.language = language
             self.createdAt = createdAt
         }
     }

@@ -9,12 +9,16 @@ struct SignUp: AsyncParsableCommand {
     @Option(help: "Your e-mail address.") var email: String
     @Option(help: "Your name, as others see it.") var name: String
     @Option(help: "owner or installer.") var role: String
+    @Option(help: "en or it: the language of your e-mails (default: from $LANG).") var language: String?
     @Flag(name: .customLong("password-stdin"), help: "Read the password from standard input.") var passwordStdin = false
 
     func run() async throws {
         guard let role = AccountRole(rawValue: role) else { throw ValidationError("--role must be owner or installer.") }
+        let chosen = language.map(Language.init(rawValue:)) ?? Language.negotiate(ProcessInfo.processInfo.environment["LANG"])
+        guard let chosen else { throw ValidationError("--language must be \(Language.allowedValues).") }
         let password = try readSecret(prompt: "Password: ", fromStdin: passwordStdin, confirm: true)
-        let account = try await attempt { try await options.client(requireSignIn: false).signUp(API.SignUp(email: email, password: password, name: name, role: role)) }
+        let form = API.SignUp(email: email, password: password, name: name, role: role, language: chosen)
+        let account = try await attempt { try await options.client(requireSignIn: false).signUp(form) }
         try options.show(account, "Account created for \(account.email) (\(account.role.rawValue)). Now: latchkey login --email \(account.email)")
     }
 }

@@ -45,6 +45,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("rate-limits"),
             help: "standard (default), xN (each limit N times: load tests from one address), or off (measuring only).")
     var rateLimits: String?
+    @Option(name: .customLong("mail-from"), help: "Send e-mail notifications from this address (needs --public-url).")
+    var mailFrom: String?
+    @Option(help: "The sendmail interface mails go through: a local MTA's or msmtp's (default /usr/sbin/sendmail).")
+    var sendmail: String?
+    @Option(name: .customLong("public-url"), help: "Where people open the portal (https://latchkey.example.com): links in e-mails.")
+    var publicURL: String?
     @Flag(help: "Also seed a demo owner, installer and site, and run three emulated devices on loopback.") var demo = false
 
     func run() async throws {
@@ -55,7 +61,8 @@ struct Serve: AsyncParsableCommand {
             ("previous.signing.key.file", previousSigningKeyFile), ("tls.cert", tlsCert), ("tls.key", tlsKey),
             ("behind.proxy", behindProxy ? "true" : nil), ("insecure.http", insecureHTTP ? "true" : nil),
             ("trusted.proxy", trustedProxy.isEmpty ? nil : trustedProxy.joined(separator: ",")),
-            ("metrics.token.file", metricsTokenFile), ("rate.limits", rateLimits),
+            ("metrics.token.file", metricsTokenFile), ("rate.limits", rateLimits), ("mail.from", mailFrom),
+            ("sendmail", sendmail), ("public.url", publicURL),
         ]
         // Whatever the service writes — database, key, demo identities — is the service user's alone.
         umask(0o077)

@@ -8,14 +8,19 @@ public struct Account: Sendable, Equatable {
     public var email: String
     public var name: String
     public var role: AccountRole
+    /// The language of the account's e-mails: chosen at sign-up, then the portal's language at each sign-in there.
+    public var language: Language
     public var passwordHash: String
     public var createdAt: Date
 
-    public init(id: UUID, email: String, name: String, role: AccountRole, passwordHash: String, createdAt: Date) {
+    public init(
+        id: UUID, email: String, name: String, role: AccountRole, language: Language = .en, passwordHash: String, createdAt: Date
+    ) {
         self.id = id
         self.email = email
         self.name = name
         self.role = role
+        self.language = language
         self.passwordHash = passwordHash
         self.createdAt = createdAt
     }

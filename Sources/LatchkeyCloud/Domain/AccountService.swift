@@ -29,7 +29,8 @@ public struct AccountService: Sendable {
         try AccountRules.checkPassword(form.password, email: email, name: name)
         let passwordHash = try await hasher.hash(form.password)
         let account = Account(
-            id: UUID(), email: email, name: name, role: form.role, passwordHash: passwordHash, createdAt: clock.now()
+            id: UUID(), email: email, name: name, role: form.role, language: form.language ?? .en, passwordHash: passwordHash,
+            createdAt: clock.now()
         )
         try await store.transaction { session in
             try await session.accounts.insert(account)
@@ -42,7 +43,8 @@ public struct AccountService: Sendable {
     }
 
     /// A new bearer token for a correct e-mail and password.
-    public func signIn(email: String, password: String, from address: String? = nil) async throws
+    /// `language`: the portal's language at sign-in, which the account's e-mails follow from then on.
+    public func signIn(email: String, password: String, from address: String? = nil, language: Language? = nil) async throws
         -> (token: String, session: SessionToken, account: Account)
     {
         // Counted before any password is hashed: a flood costs the server a counter, not a bcrypt each.
@@ -51,7 +53,7 @@ public struct AccountService: Sendable {
         try await limiter.attempt(.signInPerAccountAndAddress, key: "\(email.lowercased().prefix(254))|\(source)")
         let wrong = LatchkeyError.unauthenticated("The e-mail or the password is wrong.")
         guard let email = try? AccountRules.normalizedEmail(email),
-            let account = try await store.read({ try await $0.accounts.find(email: email) })
+            var account = try await store.read({ try await $0.accounts.find(email: email) })
         else {
             // Spend the same time as a real check, so the answer's delay does not tell which e-mails exist.
             await hasher.verifyDecoy(password)
@@ -59,7 +61,12 @@ public struct AccountService: Sendable {
         }
         guard try await hasher.verify(password, against: account.passwordHash) else { throw wrong }
         let (token, stored) = SessionToken.issue(for: account.id, at: clock.now(), lifetime: sessionLifetime)
-        try await store.transaction { try await $0.accounts.insert(stored) }
+        let changedLanguage = language.flatMap { $0 == account.language ? nil : $0 }
+        if let changedLanguage { account.language = changedLanguage }
+        try await store.transaction { [id = account.id] session in
+            try await session.accounts.insert(stored)
+            if let changedLanguage { try await session.accounts.setLanguage(changedLanguage, accountId: id) }
+        }
         return (token, stored, account)
     }
 

@@ -108,7 +108,7 @@ extension PasswordResetService {
             parties.request = request
             let via = if case .deviceChannel = source { "via device channel" } else { "via courier" }
             try await self.audit(parties, action: .resetCompleted, actor: actor, at: now, in: session, detail: via)
-            let notifications = try await self.notify(ResetNotices.completed(parties, at: now), in: session)
+            let notifications = try await self.notify(ResetNotices.completed(parties, at: now), about: parties, in: session)
             return Outcome(value: self.view(request, parties: parties, at: now), notifications: notifications)
         }
         return try await finish(outcome)

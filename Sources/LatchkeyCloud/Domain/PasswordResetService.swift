@@ -23,12 +23,15 @@ public struct PasswordResetService: Sendable {
     /// Reaches devices over their channels: approval notices, deliveries with a presence code.
     let messenger: any DeviceMessenger
     let limiter: RateLimiter
+    /// Whether the operator configured mail: without it, nothing is queued that nobody would send.
+    let queuesMail: Bool
 
     public init(
         store: any LatchkeyStore, clock: LatchkeyClock, windows: ResetWindows, compatibility: CompatibilityList,
         publisher: any NotificationPublisher, signingKey: Curve25519.Signing.PrivateKey, messenger: any DeviceMessenger,
-        limiter: RateLimiter
+        limiter: RateLimiter, queuesMail: Bool = false
     ) {
+        self.queuesMail = queuesMail
         self.limiter = limiter
         self.messenger = messenger
         self.store = store
@@ -69,7 +72,8 @@ public struct PasswordResetService: Sendable {
             let requestParties = ResetParties(request: request, device: parties.device, site: parties.site,
                                               owner: parties.owner, installer: account)
             try await self.audit(requestParties, action: .resetRequested, actor: account.id, at: now, in: session, detail: mode.rawValue)
-            notifications += try await self.notify(ResetNotices.requested(requestParties, window: self.windows.window(for: mode), at: now), in: session)
+            notifications += try await self.notify(ResetNotices.requested(requestParties, window: self.windows.window(for: mode), at: now),
+                                                   about: requestParties, in: session)
             return Outcome(value: self.view(request, parties: requestParties, at: now), notifications: notifications)
         }
         return try await finish(outcome)
@@ -149,17 +153,17 @@ public struct PasswordResetService: Sendable {
         siteId: UUID, installerId: UUID, by owner: Account, at now: Date, in session: any StoreSession
     ) async throws -> [AccountNotification] {
         try await cancel(try await session.resetRequests.open(siteId: siteId, installerId: installerId),
-                         reason: "authorization revoked", by: owner, at: now, in: session)
+                         reason: .authorizationRevoked, by: owner, at: now, in: session)
     }
 
     /// Cancels a device's open requests, inside the caller's transaction (unbinding the device).
     func cancelOpenRequests(deviceSerial: String, by owner: Account, at now: Date, in session: any StoreSession) async throws -> [AccountNotification] {
         try await cancel(try await session.resetRequests.open(deviceSerial: deviceSerial),
-                         reason: "device unbound", by: owner, at: now, in: session)
+                         reason: .deviceUnbound, by: owner, at: now, in: session)
     }
 
     private func cancel(
-        _ requests: [PasswordResetRequest], reason: String, by owner: Account, at now: Date, in session: any StoreSession
+        _ requests: [PasswordResetRequest], reason: CancelReason, by owner: Account, at now: Date, in session: any StoreSession
     ) async throws -> [AccountNotification] {
         var notifications: [AccountNotification] = []
         for var request in requests {
@@ -170,8 +174,8 @@ public struct PasswordResetService: Sendable {
             try request.cancelByOwnerAction(at: now)
             try await session.resetRequests.update(request)
             let parties = try await ResetParties.load(request, in: session)
-            try await audit(parties, action: .resetCancelled, actor: owner.id, at: now, in: session, detail: reason)
-            notifications += try await notify(ResetNotices.cancelled(parties, reason: reason, at: now), in: session)
+            try await audit(parties, action: .resetCancelled, actor: owner.id, at: now, in: session, detail: reason.rawValue)
+            notifications += try await notify(ResetNotices.cancelled(parties, reason: reason, at: now), about: parties, cancelReason: reason, in: session)
         }
         return notifications
     }
@@ -199,7 +203,7 @@ public struct PasswordResetService: Sendable {
                 try await session.resetRequests.update(request)
                 parties.request = request
                 try await self.audit(parties, action: action, actor: account.id, at: now, in: session)
-                let notifications = try await self.notify(notices(parties, now), in: session)
+                let notifications = try await self.notify(notices(parties, now), about: parties, in: session)
                 return Outcome(value: self.view(request, parties: parties, at: now), notifications: notifications)
             }
         }
@@ -230,11 +234,22 @@ public struct PasswordResetService: Sendable {
         try await session.resetRequests.update(request)
         let parties = try await ResetParties.load(request, in: session)
         try await audit(parties, action: .resetExpired, actor: nil, at: now, in: session)
-        return try await notify(ResetNotices.expired(parties, at: now), in: session)
+        return try await notify(ResetNotices.expired(parties, at: now), about: parties, in: session)
     }
 
-    func notify(_ notifications: [AccountNotification], in session: any StoreSession) async throws -> [AccountNotification] {
-        for notification in notifications { try await session.notifications.insert(notification) }
+    /// Stores the notices and, when the operator configured mail, queues the e-mails they warrant: in the same
+    /// transaction, so a reset step and its e-mails are written together or not at all, and sending never holds it up.
+    func notify(
+        _ notifications: [AccountNotification], about parties: ResetParties, cancelReason: CancelReason? = nil,
+        in session: any StoreSession
+    ) async throws -> [AccountNotification] {
+        for notification in notifications {
+            try await session.notifications.insert(notification)
+            guard queuesMail, let mail = ResetMail.about(notification, parties, cancelReason: cancelReason) else { continue }
+            let recipient = mail.toOwner ? parties.owner : parties.installer
+            try await session.mailQueue.enqueue(
+                QueuedMail(recipient: recipient.email, language: recipient.language, mail: mail, queuedAt: notification.createdAt))
+        }
         return notifications
     }
 

@@ -18,6 +18,7 @@ public protocol StoreSession: Sendable {
     var resetRequests: any ResetRequestRepository { get }
     var notifications: any NotificationRepository { get }
     var audit: any AuditLog { get }
+    var mailQueue: any MailQueue { get }
 }
 
 public protocol AccountRepository: Sendable {
@@ -25,6 +26,7 @@ public protocol AccountRepository: Sendable {
     func find(email: String) async throws -> Account?
     /// Throws `accountExists` when the e-mail is taken.
     func insert(_ account: Account) async throws
+    func setLanguage(_ language: Language, accountId: UUID) async throws
     func insert(_ token: SessionToken) async throws
     func findToken(hash: String) async throws -> SessionToken?
     func deleteToken(hash: String) async throws
@@ -107,6 +109,22 @@ public protocol AuditLog: Sendable {
     func entries(siteId: UUID, limit: Int) async throws -> [AuditEntry]
     /// Every line after `sequence`, oldest first, `limit` at a time: the operator's export.
     func entries(after sequence: Int, limit: Int) async throws -> [AuditEntry]
+}
+
+/// E-mails waiting to be sent, in the database so that a crash, a restart or a mail server that is down loses none;
+/// several nodes share the queue, each mail claimed by one of them at a time.
+public protocol MailQueue: Sendable {
+    func enqueue(_ mail: QueuedMail) async throws
+    /// Claims up to `limit` mails due at `now` for this node until `leaseUntil`, counting an attempt on each.
+    func claimDue(at now: Date, leaseUntil: Date, limit: Int) async throws -> [QueuedMail]
+    /// Sent: the mail leaves the queue.
+    func sent(id: UUID) async throws
+    /// Not sent: tried again at `next`.
+    func retry(id: UUID, at next: Date, error: String) async throws
+    /// Never to be sent (the recipient refused, or tried for too long): kept for the operator, as failed.
+    func giveUp(id: UUID, error: String) async throws
+    /// Mails waiting, and mails given up.
+    func counts() async throws -> (waiting: Int, failed: Int)
 }
 
 /// Hands notifications to whoever listens live (server-sent events), after the transaction that wrote them commits.

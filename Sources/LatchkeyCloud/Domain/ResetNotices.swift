@@ -76,8 +76,8 @@ enum ResetNotices {
     }
 
     /// `reason` nil: the installer cancelled; otherwise what the owner did that ended it.
-    static func cancelled(_ parties: ResetParties, reason: String?, at now: Date) -> [AccountNotification] {
-        let why = reason.map { "by the owner (\($0))" } ?? "by installer \(parties.installer.name)"
+    static func cancelled(_ parties: ResetParties, reason: CancelReason?, at now: Date) -> [AccountNotification] {
+        let why = reason.map { "by the owner (\($0.rawValue))" } ?? "by installer \(parties.installer.name)"
         return parties.people.map { account in
             notice(to: account, .resetCancelled, "Password reset cancelled",
                    "The password reset of \(parties.deviceName) at site '\(parties.site.name)' was cancelled \(why).", parties, now)

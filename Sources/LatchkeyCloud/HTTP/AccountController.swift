@@ -17,7 +17,8 @@ struct AccountController {
     }
 
     @Sendable func signUp(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<API.Account> {
-        let form = try await request.decodeBody(API.SignUp.self, context: context)
+        var form = try await request.decodeBody(API.SignUp.self, context: context)
+        if form.language == nil { form.language = Language.negotiate(request.headers[.acceptLanguage]) }
         return EditedResponse(status: .created, response: API.Account(try await accounts.signUp(form, from: context.clientAddress)))
     }
 

@@ -44,6 +44,9 @@ struct OperationsController {
             Gauge(label: "latchkey_password_reset_requests", dimensions: [("status", status.rawValue)], factory: factory)
                 .record(count)
         }
+        let mails = try await store.read { try await $0.mailQueue.counts() }
+        Gauge(label: "latchkey_mails_waiting", factory: factory).record(mails.waiting)
+        Gauge(label: "latchkey_mails_failed", factory: factory).record(mails.failed)
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))

@@ -6,7 +6,8 @@ import LatchkeyProtocol
 
 extension API.Account: ResponseEncodable {
     init(_ account: Account) {
-        self.init(id: account.id, email: account.email, name: account.name, role: account.role, createdAt: account.createdAt)
+        self.init(id: account.id, email: account.email, name: account.name, role: account.role, language: account.language,
+                  createdAt: account.createdAt)
     }
 }
 

@@ -21,9 +21,14 @@ struct FluentAccountRepository: AccountRepository {
         model.email = account.email
         model.name = account.name
         model.role = account.role.rawValue
+        model.language = account.language.rawValue
         model.passwordHash = account.passwordHash
         model.createdAt = account.createdAt
         try await insertChecked(.accountExists(email: account.email)) { try await model.create(on: database) }
+    }
+
+    func setLanguage(_ language: Language, accountId: UUID) async throws {
+        try await AccountModel.query(on: database).filter(\.$id == accountId).set(\.$language, to: language.rawValue).update()
     }
 
     func insert(_ token: SessionToken) async throws {
@@ -53,6 +58,6 @@ struct FluentAccountRepository: AccountRepository {
     static func account(_ model: AccountModel) throws -> Account {
         Account(
             id: try model.requireID(), email: model.email, name: model.name, role: try decodeStored(AccountRole.self, model.role),
-            passwordHash: model.passwordHash, createdAt: model.createdAt)
+            language: try decodeStored(Language.self, model.language), passwordHash: model.passwordHash, createdAt: model.createdAt)
     }
 }

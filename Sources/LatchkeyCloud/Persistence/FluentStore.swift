@@ -57,6 +57,7 @@ struct FluentSession: StoreSession {
     var resetRequests: any ResetRequestRepository { FluentResetRequestRepository(database: database, locksRows: locksRows) }
     var notifications: any NotificationRepository { FluentNotificationRepository(database: database) }
     var audit: any AuditLog { FluentAuditLog(database: database) }
+    var mailQueue: any MailQueue { SQLMailQueue(database: database) }
 }
 
 /// Runs a write and turns a unique-constraint failure into the domain's own refusal.

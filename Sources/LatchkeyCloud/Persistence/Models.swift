@@ -10,6 +10,7 @@ final class AccountModel: Model, @unchecked Sendable {
     @Field(key: "email") var email: String
     @Field(key: "name") var name: String
     @Field(key: "role") var role: String
+    @Field(key: "language") var language: String
     @Field(key: "password_hash") var passwordHash: String
     @Field(key: "created_at") var createdAt: Date
     init() {}

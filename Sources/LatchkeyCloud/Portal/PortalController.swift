@@ -66,7 +66,8 @@ struct PortalController: Sendable {
 
     func signIn(_ request: Request, _ visit: PortalVisit, from address: String?) async throws -> Response {
         let fields = try await FormFields(request)
-        let (token, session, _) = try await accounts.signIn(email: fields["email"] ?? "", password: fields["password"] ?? "", from: address)
+        let (token, session, _) = try await accounts.signIn(email: fields["email"] ?? "", password: fields["password"] ?? "", from: address,
+                                                            language: visit.language)
         return visit.redirect(to: "/", extraCookies: [sessionCookie(token, until: session.expiresAt)])
     }
 
@@ -76,7 +77,8 @@ struct PortalController: Sendable {
             throw LatchkeyError.invalidRequest("role must be one of \(AccountRole.allowedValues).")
         }
         let password = fields["password"] ?? ""
-        let account = try await accounts.signUp(API.SignUp(email: fields["email"] ?? "", password: password, name: fields["name"] ?? "", role: role),
+        let account = try await accounts.signUp(API.SignUp(email: fields["email"] ?? "", password: password, name: fields["name"] ?? "", role: role,
+                                                             language: visit.language),
                                                 from: address)
         let (token, session, _) = try await accounts.signIn(email: account.email, password: password, from: address)
         return visit.redirect(to: "/", extraCookies: [sessionCookie(token, until: session.expiresAt)])

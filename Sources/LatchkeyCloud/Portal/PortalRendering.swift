@@ -76,7 +76,7 @@ struct PortalVisit: Sendable {
 
     var account: Account?
     var sessionToken: String?
-    let language: PortalLanguage
+    let language: Language
     let csrf: String
     /// Cookies to set on the answer: a new CSRF token, a language chosen with the switch.
     var newCookies: [Cookie] = []
@@ -84,13 +84,13 @@ struct PortalVisit: Sendable {
     init(request: Request, account: Account?, sessionToken: String?) {
         self.account = account
         self.sessionToken = sessionToken
-        if let chosen = request.uri.queryParameters.get("lang").flatMap(PortalLanguage.init(rawValue:)) {
+        if let chosen = request.uri.queryParameters.get("lang").flatMap(Language.init(rawValue:)) {
             language = chosen
             newCookies.append(Cookie(name: Self.languageCookie, value: chosen.rawValue, maxAge: 365 * 86400, path: "/", sameSite: .lax))
-        } else if let remembered = request.cookies[Self.languageCookie].flatMap({ PortalLanguage(rawValue: $0.value) }) {
+        } else if let remembered = request.cookies[Self.languageCookie].flatMap({ Language(rawValue: $0.value) }) {
             language = remembered
         } else {
-            language = PortalLanguage.negotiate(request.headers[.acceptLanguage])
+            language = Language.negotiate(request.headers[.acceptLanguage])
         }
         if let token = request.cookies[Self.csrfCookie]?.value, token.count >= 32 {
             csrf = token

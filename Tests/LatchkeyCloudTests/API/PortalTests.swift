@@ -17,13 +17,13 @@ struct PortalTests {
             for match in text.matches(of: pattern) { used.insert(String(match.1)) }
         }
         #expect(!used.isEmpty)
-        for language in PortalLanguage.allCases {
+        for language in Language.allCases {
             let missing = used.filter { catalog.strings[language]?[$0] == nil }.sorted()
             #expect(missing == [], "\(language.rawValue) lacks \(missing)")
         }
         // Every stable error code has a message for people, in both languages.
         for code in APIErrorCode.allCases {
-            for language in PortalLanguage.allCases {
+            for language in Language.allCases {
                 #expect(catalog.strings[language]?["error_\(code.rawValue)"] != nil, "error_\(code.rawValue) in \(language.rawValue)")
             }
         }

@@ -81,10 +81,11 @@ struct TestPlatform {
         var id: UUID { account.id }
     }
 
-    func signUp(_ role: AccountRole, email: String? = nil, name: String = "Test Person") async throws -> Person {
+    func signUp(_ role: AccountRole, email: String? = nil, name: String = "Test Person", language: Language? = nil) async throws -> Person {
         let email = email ?? "\(role.rawValue)-\(UUID().uuidString.prefix(8).lowercased())@example.com"
         let password = "correct horse 1"
-        let created = try await call(.post, "/api/v1/accounts", body: API.SignUp(email: email, password: password, name: name, role: role))
+        let created = try await call(.post, "/api/v1/accounts",
+                                     body: API.SignUp(email: email, password: password, name: name, role: role, language: language))
         #expect(created.status == .created)
         let session = try await call(.post, "/api/v1/sessions", body: API.SignIn(email: email, password: password))
         #expect(session.status == .created)
@@ -118,9 +119,11 @@ struct TestPlatform {
     }
 
     /// An owner, an authorized installer, a site and a compatible device on it: the start of every reset story.
-    func resetScene(permissions: [Permission] = [.view, .passwordReset]) async throws -> ResetScene {
-        let owner = try await signUp(.owner, email: "lmrossi-\(UUID().uuidString.prefix(6).lowercased())@gmail.com", name: "Laura Rossi")
-        let installer = try await signUp(.installer, name: "Ivan Installa")
+    func resetScene(permissions: [Permission] = [.view, .passwordReset], ownerLanguage: Language? = nil,
+                    installerLanguage: Language? = nil) async throws -> ResetScene {
+        let owner = try await signUp(.owner, email: "lmrossi-\(UUID().uuidString.prefix(6).lowercased())@gmail.com", name: "Laura Rossi",
+                                     language: ownerLanguage)
+        let installer = try await signUp(.installer, name: "Ivan Installa", language: installerLanguage)
         let site = try await createSite(by: owner)
         #expect(try await authorize(installer, on: site, by: owner, permissions: permissions).status == .created)
         let device = try await addDevice(on: site)

@@ -21,5 +21,8 @@ enum LatchkeyMigrations {
         CreateBindingGuard(),
         // 004: limits
         CreateRateCounter(),
+        // 005: e-mail
+        AddAccountLanguage(),
+        CreateMailQueue(),
     ]
 }
