@@ -13,6 +13,7 @@ import Testing
 @Suite("E-mail notifications", .timeLimit(.minutes(2)))
 struct MailTests {
     static let publicURL = URL(string: "https://latchkey.example.com")!
+    static let metricsToken = "operator-metrics-token-42"
 
     /// A platform that mails through `sink`, started or not.
     func withMail(_ sink: MailSink, _ mode: TestingSetup = .router, _ body: @escaping @Sendable (TestPlatform, MailDispatcher) async throws -> Void)
@@ -23,6 +24,7 @@ struct MailTests {
             configuration.mail = MailSettings(from: "latchkey@example.com", sendmail: sendmail, publicURL: Self.publicURL)
             // The tests send when they choose (`deliverDue`), not on the dispatcher's own schedule.
             configuration.mail?.interval = .seconds(3600)
+            configuration.metricsToken = Self.metricsToken
         }) { app in
             try await body(app, try #require(app.platform.mail))
         }
@@ -104,6 +106,9 @@ struct MailTests {
             #expect(try await mail.deliverDue() == 1)
             #expect(try await app.platform.store.read { try await $0.mailQueue.counts() } == (1, 0))
             #expect(try await mail.deliverDue() == 0, "not tried again before its time")
+            let waiting = try await app.call(.get, "/metrics", token: Self.metricsToken).text
+            #expect(waiting.contains("latchkey_mails_waiting 1"))
+            #expect(waiting.contains("latchkey_mail_attempts_failed_total 1"))
 
             try await sink.start()
             #expect(try await mail.deliverDue() == 0, "still waiting its minute")
@@ -115,6 +120,25 @@ struct MailTests {
             #expect(try await app.platform.store.read { try await $0.mailQueue.counts() } == (0, 0))
             app.clock.advance(by: 3600)
             #expect(try await mail.deliverDue() == 0, "sent once, never again")
+            let sent = try await app.call(.get, "/metrics", token: Self.metricsToken).text
+            #expect(sent.contains("latchkey_mails_waiting 0"))
+            #expect(sent.contains("latchkey_mails_sent_total 1"))
+        }
+    }
+
+    @Test func aMailRefusedForThreeDaysIsGivenUpAndKeptForTheOperator() async throws {
+        let sink = try await MailSink()
+        defer { sink.stop() }
+        try await withMail(sink) { app, mail in
+            #expect(try await app.requestReset(try await app.resetScene()).status == .created)
+            for _ in 0..<80 {
+                try await mail.deliverDue()
+                app.clock.advance(by: 3600)
+            }
+            #expect(try await app.platform.store.read { try await $0.mailQueue.counts() } == (0, 1))
+            let metrics = try await app.call(.get, "/metrics", token: Self.metricsToken).text
+            #expect(metrics.contains("latchkey_mails_given_up_total 1"))
+            #expect(metrics.contains("latchkey_mails_failed 1"))
         }
     }
 
