@@ -167,6 +167,22 @@ struct MailTests {
         }
     }
 
+    @Test func namesInTheHTMLPartAreTextNotMarkup() async throws {
+        let sink = try await MailSink()
+        defer { sink.stop() }
+        try await sink.start()
+        try await withMail(sink) { app, mail in
+            let scene = try await app.resetScene()
+            try await SiteModel.query(on: app.platform.database).filter(\.$id == scene.site.id)
+                .set(\.$name, to: "Bar <img src=x onerror=alert(1)>").update()
+            #expect(try await app.requestReset(scene).status == .created)
+            #expect(try await mail.deliverDue() == 1)
+            let html = try #require(try sink.received().first?.html)
+            #expect(html.contains("Bar &lt;img src=x onerror=alert(1)&gt;"))
+            #expect(!html.contains("<img"))
+        }
+    }
+
     @Test func mailNeedsAPublicURLAndARealSendmail() throws {
         func problems(_ values: [String: String]) -> [String] {
             var pairs: [AbsoluteConfigKey: ConfigValue] = [:]
