@@ -17,6 +17,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Measurements per scenario; the median is reported.") var rounds: Int = 3
     @Option(help: "Requests in flight at once.") var concurrency: Int = 16
     @Option(help: "First port to serve on (loopback).") var port: Int = 18_480
+    @Option(help: "all, hot-reads, throughput or flood.") var only: String = "all"
 
     func run() async throws {
         var backends: [(String, DatabaseLocation)] = []
@@ -31,8 +32,13 @@ struct Bench: AsyncParsableCommand {
         let client = HTTPClient(
             eventLoopGroupProvider: .singleton,
             configuration: .init(connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)))
+        var hot: [String: [HotRead: Load.CPUMeasure]] = [:]
+        if ["all", "hot-reads"].contains(only) {
+            hot = try await HotReads(client: client, seconds: seconds, rounds: rounds, concurrency: concurrency)
+                .run(backends: backends, directory: directory, port: port + 30)
+        }
         var results: [String: [String: Double]] = [:]
-        for (index, (name, location)) in backends.enumerated() {
+        for (index, (name, location)) in backends.enumerated() where ["all", "throughput"].contains(only) {
             print("Measuring \(name)…")
             var configuration = LatchkeyConfiguration.testing(database: location)
             configuration.port = port + index
@@ -54,17 +60,21 @@ struct Bench: AsyncParsableCommand {
             _ = await server.result
         }
         var floods: [(RateLimitPolicy, SignInFlood.Result)] = []
-        for (index, policy) in [RateLimitPolicy.off, .standard].enumerated() {
+        for (index, policy) in [RateLimitPolicy.off, .standard].enumerated() where ["all", "flood"].contains(only) {
             print("Measuring a sign-in flood with rate limits \(policy)…")
             floods.append((policy, try await SignInFlood(
                 client: client, directory: directory, port: port + 10 + index, seconds: seconds * Double(rounds), concurrency: concurrency
             ).run(policy)))
         }
         try await client.shutdown()
+        if !hot.isEmpty { HotReads.report(hot, backends: backends.map(\.0)) }
+        if !results.isEmpty { report(results, backends: backends.map(\.0)) }
+        if !floods.isEmpty { report(floods) }
+    }
 
+    func report(_ results: [String: [String: Double]], backends names: [String]) {
         print("\nrate limits: standard (sign-in 20/min per address, 10/15 min per account and address; the fixture stays under them)")
         print("requests/s, median of \(rounds) × \(seconds) s, \(concurrency) in flight, debug=\(Self.isDebug)")
-        let names = backends.map(\.0)
         print(["scenario"].plus(names).plus(names.count == 2 ? ["PostgreSQL / SQLite"] : []).joined(separator: " | "))
         for scenario in Scenario.allCases {
             let row = names.map { String(format: "%.0f", results[scenario.rawValue]?[$0] ?? 0) }
@@ -74,6 +84,9 @@ struct Bench: AsyncParsableCommand {
             }
             print([scenario.rawValue].plus(row).plus(ratio).joined(separator: " | "))
         }
+    }
+
+    func report(_ floods: [(RateLimitPolicy, SignInFlood.Result)]) {
         print("\nsign-in flood: wrong passwords for one account from one address, bcrypt cost 12, SQLite, \(concurrency) in flight, "
               + "\(seconds * Double(rounds)) s; CPU is this process's (service and load generator together)")
         print("rate limits | answers/s | 401 (password checked) | 429 (refused before bcrypt) | CPU ms per answer | cores busy")

@@ -1,0 +1,196 @@
+import AsyncHTTPClient
+import Foundation
+import LatchkeyCloud
+import LatchkeyProtocol
+import NIOCore
+import NIOHTTP1
+
+/// `latchkey serve` in its own process, so that its CPU time is the server's alone (`/proc/<pid>/stat`), not the load
+/// generator's beside it.
+final class ServerProcess: @unchecked Sendable {
+    let process: Process
+    let base: String
+
+    /// Starts `latchkey` (built beside this benchmark) on `port` over the data folder or the PostgreSQL database a
+    /// fixture was written to.
+    init(port: Int, dataDirectory: URL, databaseURL: String?) throws {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("latchkey")
+        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
+            throw Load.Failure(description: "\(executable.path) is missing: build every product (swift build -c release), not the benchmark alone")
+        }
+        process = Process()
+        process.executableURL = executable
+        process.arguments = ["serve", "--port", String(port), "--data-dir", dataDirectory.path, "--rate-limits", "off", "--log-level", "error"]
+            + (databaseURL.map { ["--database-url", $0] } ?? [])
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = databaseURL ?? ""
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        base = "http://127.0.0.1:\(port)"
+    }
+
+    /// User and system CPU seconds the server has used so far.
+    var cpuSeconds: Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return 0 }
+        // Fields after the command name: state is 3rd, utime 14th, stime 15th (1-based, whole line).
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return ((Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)) / ticks
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+    }
+}
+
+/// Authenticated reads that every screen makes, measured as the server's CPU per request against `GET /healthz`'s.
+enum HotRead: String, CaseIterable {
+    case health = "GET /healthz"
+    case listDevices = "GET /api/v1/sites/{id}/devices (installer, 3 devices)"
+    case readRequest = "GET /api/v1/password-resets/{id} (installer)"
+    case notifications = "GET /api/v1/notifications (owner)"
+    case sitePage = "portal GET /sites/{id} (owner)"
+}
+
+struct HotReadFixture: Sendable {
+    let ownerToken: String
+    let installerToken: String
+    let siteId: UUID
+    let requestId: UUID
+
+    /// An owner, an installer authorized on a site of three devices, and one open request (the owner's notification).
+    static func make(on platform: Platform, load: Load) async throws -> HotReadFixture {
+        let tag = UUID().uuidString.prefix(8).lowercased()
+        let owner = try await load.signUp(email: "hot-owner-\(tag)@example.com", role: .owner)
+        let installer = try await load.signUp(email: "hot-installer-\(tag)@example.com", role: .installer)
+        let site: API.Site = try await load.send(.POST, "/api/v1/sites", token: owner, body: API.CreateSite(name: "Bar Centrale"))
+        let grant = API.GrantAuthorization(installerEmail: "hot-installer-\(tag)@example.com", permissions: [.view, .passwordReset])
+        let _: API.SiteAuthorization = try await load.send(.POST, "/api/v1/sites/\(site.id)/authorizations", token: owner, body: grant)
+        try await platform.store.transaction { session in
+            for (index, model) in ["DS-7608NI-K2", "DS-2CD2143G2-I", "DS-KV6113-WPE1"].enumerated() {
+                try await session.devices.save(Device(serial: "HOT-\(tag)-\(index)", model: model, deviceType: index == 0 ? .nvr : .camera,
+                                                      firmware: index == 0 ? "V4.62.200" : "V5.7.3", siteId: site.id, online: true))
+            }
+        }
+        let request: API.PasswordReset = try await load.send(.POST, "/api/v1/devices/HOT-\(tag)-0/password-resets", token: installer,
+                                                             body: API.RequestPasswordReset(mode: .offSite))
+        return HotReadFixture(ownerToken: owner, installerToken: installer, siteId: site.id, requestId: request.id)
+    }
+}
+
+extension Load {
+    struct CPUMeasure {
+        var requestsPerSecond: Double
+        var serverMicrosecondsPerRequest: Double
+    }
+
+    /// Requests per second and the server's CPU per request over `seconds`.
+    func measure(_ read: HotRead, fixture: HotReadFixture, server: ServerProcess) async throws -> CPUMeasure {
+        let cpuBefore = server.cpuSeconds
+        let started = ContinuousClock.now
+        let deadline = started + .seconds(seconds)
+        let total = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    var requests = 0
+                    while ContinuousClock.now < deadline {
+                        try await once(read, fixture: fixture)
+                        requests += 1
+                    }
+                    return requests
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        let elapsed = ContinuousClock.now - started
+        let wall = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let cpu = server.cpuSeconds - cpuBefore
+        return CPUMeasure(requestsPerSecond: Double(total) / wall, serverMicrosecondsPerRequest: cpu * 1e6 / Double(max(total, 1)))
+    }
+
+    private func once(_ read: HotRead, fixture: HotReadFixture) async throws {
+        switch read {
+        case .health: try await get("/healthz", token: nil)
+        case .listDevices: try await get("/api/v1/sites/\(fixture.siteId)/devices", token: fixture.installerToken)
+        case .readRequest: try await get("/api/v1/password-resets/\(fixture.requestId)", token: fixture.installerToken)
+        case .notifications: try await get("/api/v1/notifications", token: fixture.ownerToken)
+        case .sitePage: try await get("/sites/\(fixture.siteId)", cookie: "lk_session=\(fixture.ownerToken)")
+        }
+    }
+
+    func get(_ path: String, cookie: String) async throws {
+        var request = HTTPClientRequest(url: base + path)
+        request.headers.add(name: "Cookie", value: cookie)
+        let response = try await client.execute(request, timeout: .seconds(30))
+        _ = try await response.body.collect(upTo: 16 * 1024 * 1024)
+        guard response.status == .ok else { throw Failure(description: "GET \(path) answered \(response.status)") }
+    }
+}
+
+/// The hot reads on each backend: a fixture written by an in-process service, then `latchkey serve` started on the
+/// same database in its own process and measured.
+struct HotReads {
+    let client: HTTPClient
+    let seconds: Double
+    let rounds: Int
+    let concurrency: Int
+
+    /// Per backend, per read: the median round by server CPU.
+    func run(backends: [(String, DatabaseLocation)], directory: URL, port: Int) async throws -> [String: [HotRead: Load.CPUMeasure]] {
+        var results: [String: [HotRead: Load.CPUMeasure]] = [:]
+        for (index, (name, location)) in backends.enumerated() {
+            print("Measuring hot reads on \(name) (server in its own process)…")
+            let dataDirectory = directory.appendingPathComponent("hot-\(index)")
+            try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+            var configuration = LatchkeyConfiguration.testing(database: location)
+            if case .sqliteFile = location {
+                configuration.database = .sqliteFile(path: dataDirectory.appendingPathComponent("latchkey.sqlite").path)
+            }
+            configuration.port = port + index
+            configuration.logLevel = .error
+            let platform = try await buildPlatform(configuration)
+            let inProcess = Task { try await platform.application.runService(gracefulShutdownSignals: []) }
+            let setup = Load(client: client, base: "http://127.0.0.1:\(configuration.port)", seconds: seconds, concurrency: concurrency)
+            try await setup.waitUntilUp()
+            let fixture = try await HotReadFixture.make(on: platform, load: setup)
+            inProcess.cancel()
+            _ = await inProcess.result
+
+            var databaseURL: String?
+            if case .postgres(let url) = location { databaseURL = url }
+            let server = try ServerProcess(port: port + 20 + index, dataDirectory: dataDirectory, databaseURL: databaseURL)
+            defer { server.stop() }
+            let load = Load(client: client, base: server.base, seconds: seconds, concurrency: concurrency)
+            try await load.waitUntilUp()
+            for read in HotRead.allCases {
+                var measured: [Load.CPUMeasure] = []
+                for _ in 0..<rounds { measured.append(try await load.measure(read, fixture: fixture, server: server)) }
+                results[name, default: [:]][read] = measured.sorted { $0.serverMicrosecondsPerRequest < $1.serverMicrosecondsPerRequest }[rounds / 2]
+            }
+            server.stop()
+        }
+        return results
+    }
+
+    static func report(_ results: [String: [HotRead: Load.CPUMeasure]], backends: [String]) {
+        print("\nhot reads: server CPU per request (latchkey serve in its own process, /proc/<pid>/stat), gate ≤ 2× GET /healthz")
+        print((["read"] + backends.flatMap { ["\($0) µs CPU/req", "\($0) × healthz", "\($0) req/s"] }).joined(separator: " | "))
+        for read in HotRead.allCases {
+            var row = [read.rawValue]
+            for name in backends {
+                let measure = results[name]?[read]
+                let health = results[name]?[.health]?.serverMicrosecondsPerRequest ?? 0
+                row += [String(format: "%.0f", measure?.serverMicrosecondsPerRequest ?? 0),
+                        health > 0 ? String(format: "%.1f", (measure?.serverMicrosecondsPerRequest ?? 0) / health) : "-",
+                        String(format: "%.0f", measure?.requestsPerSecond ?? 0)]
+            }
+            print(row.joined(separator: " | "))
+        }
+    }
+}
