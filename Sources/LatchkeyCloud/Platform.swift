@@ -69,6 +69,7 @@ struct PlatformServices {
         let compatibility = try CompatibilityList.bundled()
         let hub = NotificationHub()
         let channels = DeviceChannelHub(answerTimeout: configuration.deviceAnswerTimeout)
+        let sessions = SessionCache()
         var relay: NodeRelay?
         if case .postgres(let url) = configuration.database {
             let created = try NodeRelay(url: url, database: databaseService.database, logger: logger) { message in
@@ -78,6 +79,7 @@ struct PlatformServices {
                         id: wire.id, accountId: accountId, category: wire.category, kind: wire.kind, title: wire.title,
                         body: wire.body, requestId: wire.requestId, createdAt: wire.createdAt, read: wire.read)])
                 case .sessionEnded(let session):
+                    sessions.forget(tokenHash: session)
                     await hub.endStreams(ofSession: session)
                 case .toDevice, .fromDevice:
                     await channels.relayed(message)
@@ -90,7 +92,7 @@ struct PlatformServices {
         let limiter = RateLimiter(store: store, clock: clock, policy: configuration.rateLimits)
         let accounts = AccountService(
             store: store, hasher: BcryptPasswordHasher(cost: configuration.bcryptCost), clock: clock,
-            sessionLifetime: configuration.sessionLifetime, limiter: limiter, streams: hub)
+            sessionLifetime: configuration.sessionLifetime, limiter: limiter, streams: hub, sessions: sessions)
         let resets = PasswordResetService(
             store: store, clock: clock, windows: configuration.windows, compatibility: compatibility, publisher: hub,
             signingKey: signingKey, messenger: channels, limiter: limiter, queuesMail: configuration.mail != nil)

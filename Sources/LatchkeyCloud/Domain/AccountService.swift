@@ -10,9 +10,11 @@ public struct AccountService: Sendable {
     let limiter: RateLimiter
     /// Told when a session ends, so the live streams opened with it end too.
     let streams: (any NotificationPublisher)?
+    let sessions: SessionCache
 
     public init(store: any LatchkeyStore, hasher: any PasswordHasher, clock: LatchkeyClock, sessionLifetime: TimeInterval,
-                limiter: RateLimiter, streams: (any NotificationPublisher)? = nil) {
+                limiter: RateLimiter, streams: (any NotificationPublisher)? = nil, sessions: SessionCache = SessionCache()) {
+        self.sessions = sessions
         self.limiter = limiter
         self.streams = streams
         self.store = store
@@ -74,13 +76,17 @@ public struct AccountService: Sendable {
     public func authenticate(token: String) async throws -> Account {
         let hash = SessionToken.hash(token)
         let now = clock.now()
-        let account = try await store.read { session -> Account? in
-            guard let stored = try await session.accounts.findToken(hash: hash), now < stored.expiresAt else { return nil }
-            return try await session.accounts.find(id: stored.accountId)
+        if let account = sessions.account(forTokenHash: hash, at: now) { return account }
+        let found = try await store.read { session -> (Account, Date)? in
+            guard let stored = try await session.accounts.findToken(hash: hash), now < stored.expiresAt,
+                let account = try await session.accounts.find(id: stored.accountId)
+            else { return nil }
+            return (account, stored.expiresAt)
         }
-        guard let account else {
+        guard let (account, expiresAt) = found else {
             throw LatchkeyError.unauthenticated("The token is missing, wrong or expired: sign in again.")
         }
+        sessions.remember(account, tokenHash: hash, sessionExpiresAt: expiresAt)
         return account
     }
 
@@ -93,6 +99,7 @@ public struct AccountService: Sendable {
     public func signOut(token: String) async throws {
         let hash = SessionToken.hash(token)
         try await store.transaction { try await $0.accounts.deleteToken(hash: hash) }
+        sessions.forget(tokenHash: hash)
         await streams?.sessionEnded(hash)
     }
 }

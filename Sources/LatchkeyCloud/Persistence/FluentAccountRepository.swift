@@ -1,4 +1,5 @@
 import FluentKit
+import SQLKit
 import Foundation
 import LatchkeyProtocol
 
@@ -6,8 +7,7 @@ struct FluentAccountRepository: AccountRepository {
     let database: any Database
 
     func find(id: UUID) async throws -> Account? {
-        let model: AccountModel? = try await AccountModel.find(id, on: database)
-        return try model.map(Self.account)
+        try await database.sql.raw("SELECT \(unsafeRaw: Rows.account) FROM accounts WHERE id = \(bind: id)").first().map(Rows.account)
     }
 
     func find(email: String) async throws -> Account? {
@@ -41,10 +41,12 @@ struct FluentAccountRepository: AccountRepository {
     }
 
     func findToken(hash: String) async throws -> SessionToken? {
-        let model: SessionTokenModel? = try await SessionTokenModel.find(hash, on: database)
-        return model.map {
-            SessionToken(tokenHash: hash, accountId: $0.accountId, createdAt: $0.createdAt, expiresAt: $0.expiresAt)
-        }
+        try await database.sql.raw("SELECT account_id, created_at, expires_at FROM session_tokens WHERE token_hash = \(bind: hash)")
+            .first().map { row in
+                SessionToken(tokenHash: hash, accountId: try row.decode(column: "account_id", as: UUID.self),
+                             createdAt: try row.decode(column: "created_at", as: Date.self),
+                             expiresAt: try row.decode(column: "expires_at", as: Date.self))
+            }
     }
 
     func deleteToken(hash: String) async throws {

@@ -1,4 +1,5 @@
 import FluentKit
+import SQLKit
 import Foundation
 import LatchkeyProtocol
 
@@ -9,9 +10,9 @@ struct FluentResetRequestRepository: ResetRequestRepository {
     private static let openStatuses = [ResetStatus.pending, .approved].map(\.rawValue)
 
     func find(id: UUID) async throws -> PasswordResetRequest? {
-        try await lockForUpdate(PasswordResetRequestModel.schema, key: "id", value: id, on: database, when: locksRows)
-        let model: PasswordResetRequestModel? = try await PasswordResetRequestModel.find(id, on: database)
-        return try model.map(Self.request)
+        try await database.sql.raw("""
+            SELECT \(unsafeRaw: Rows.request) FROM password_reset_requests WHERE id = \(bind: id)\(unsafeRaw: forUpdate(database, when: locksRows))
+            """).first().map(Rows.request)
     }
 
     func open(deviceSerial: String) async throws -> [PasswordResetRequest] {
@@ -26,9 +27,10 @@ struct FluentResetRequestRepository: ResetRequestRepository {
     }
 
     func involving(accountId: UUID, limit: Int) async throws -> [PasswordResetRequest] {
-        try await PasswordResetRequestModel.query(on: database)
-            .group(.or) { $0.filter(\.$ownerId == accountId).filter(\.$installerId == accountId) }
-            .sort(\.$createdAt, .descending).limit(limit).all().map(Self.request)
+        try await database.sql.raw("""
+            SELECT \(unsafeRaw: Rows.request) FROM password_reset_requests WHERE owner_id = \(bind: accountId) OR installer_id = \(bind: accountId)
+            ORDER BY created_at DESC LIMIT \(bind: limit)
+            """).all().map(Rows.request)
     }
 
     func due(at now: Date, limit: Int) async throws -> [PasswordResetRequest] {
@@ -121,9 +123,19 @@ struct FluentNotificationRepository: NotificationRepository {
     }
 
     func list(accountId: UUID, category: NotificationCategory?, limit: Int) async throws -> [AccountNotification] {
-        var query = NotificationModel.query(on: database).filter(\.$accountId == accountId)
-        if let category { query = query.filter(\.$category == category.rawValue) }
-        return try await query.sort(\.$createdAt, .descending).limit(limit).all().map(Self.notification)
+        let sql = try database.sql
+        let rows = if let category {
+            try await sql.raw("""
+                SELECT \(unsafeRaw: Rows.notification) FROM notifications WHERE account_id = \(bind: accountId)
+                AND category = \(bind: category.rawValue) ORDER BY created_at DESC LIMIT \(bind: limit)
+                """).all()
+        } else {
+            try await sql.raw("""
+                SELECT \(unsafeRaw: Rows.notification) FROM notifications WHERE account_id = \(bind: accountId)
+                ORDER BY created_at DESC LIMIT \(bind: limit)
+                """).all()
+        }
+        return try rows.map(Rows.notification)
     }
 
     func find(id: UUID) async throws -> AccountNotification? {

@@ -1,4 +1,5 @@
 import FluentKit
+import SQLKit
 import Foundation
 import LatchkeyProtocol
 
@@ -6,8 +7,7 @@ struct FluentSiteRepository: SiteRepository {
     let database: any Database
 
     func find(id: UUID) async throws -> Site? {
-        let model: SiteModel? = try await SiteModel.find(id, on: database)
-        return try model.map(Self.site)
+        try await database.sql.raw("SELECT \(unsafeRaw: Rows.site) FROM sites WHERE id = \(bind: id)").first().map { try Rows.site($0) }
     }
 
     func owned(by ownerId: UUID) async throws -> [Site] {
@@ -35,12 +35,16 @@ struct FluentSiteRepository: SiteRepository {
     }
 
     func authorizations(siteId: UUID) async throws -> [SiteAuthorization] {
-        try await SiteAuthorizationModel.query(on: database).filter(\.$siteId == siteId).sort(\.$createdAt).all()
-            .map(Self.authorization)
+        try await database.sql.raw("""
+            SELECT \(unsafeRaw: Rows.authorization) FROM site_authorizations WHERE site_id = \(bind: siteId) ORDER BY created_at
+            """).all().map { try Rows.authorization($0) }
     }
 
     func authorization(siteId: UUID, installerId: UUID) async throws -> SiteAuthorization? {
-        try await model(siteId: siteId, installerId: installerId).map(Self.authorization)
+        try await database.sql.raw("""
+            SELECT \(unsafeRaw: Rows.authorization) FROM site_authorizations
+            WHERE site_id = \(bind: siteId) AND installer_id = \(bind: installerId)
+            """).first().map { try Rows.authorization($0) }
     }
 
     func save(_ authorization: SiteAuthorization) async throws {
@@ -98,13 +102,14 @@ struct FluentDeviceRepository: DeviceRepository {
     let locksRows: Bool
 
     func find(serial: String) async throws -> Device? {
-        try await lockForUpdate(DeviceModel.schema, key: "serial", value: serial, on: database, when: locksRows)
-        let model: DeviceModel? = try await DeviceModel.find(serial, on: database)
-        return try model.map(Self.device)
+        try await database.sql.raw("""
+            SELECT \(unsafeRaw: Rows.device) FROM devices WHERE serial = \(bind: serial)\(unsafeRaw: forUpdate(database, when: locksRows))
+            """).first().map(Rows.device)
     }
 
     func onSite(_ siteId: UUID) async throws -> [Device] {
-        try await DeviceModel.query(on: database).filter(\.$siteId == siteId).sort(\.$id).all().map(Self.device)
+        try await database.sql.raw("SELECT \(unsafeRaw: Rows.device) FROM devices WHERE site_id = \(bind: siteId) ORDER BY serial")
+            .all().map(Rows.device)
     }
 
     func save(_ device: Device) async throws {

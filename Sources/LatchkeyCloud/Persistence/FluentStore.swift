@@ -69,12 +69,10 @@ func insertChecked(_ conflict: LatchkeyError, _ write: () async throws -> Void) 
     }
 }
 
-/// Locks the row for the rest of the transaction on PostgreSQL, so a read-modify-write cannot lose a concurrent change.
-func lockForUpdate(_ table: String, key: String, value: some Encodable & Sendable, on database: any Database, when locksRows: Bool)
-    async throws
-{
-    guard locksRows, let sql = database as? any SQLDatabase, sql.dialect.name == "postgresql" else { return }
-    try await sql.raw("SELECT 1 FROM \(ident: table) WHERE \(ident: key) = \(bind: value) FOR UPDATE").run()
+/// ` FOR UPDATE` on PostgreSQL inside a transaction, so the row read stays locked until it commits; nothing otherwise.
+func forUpdate(_ database: any Database, when locksRows: Bool) -> String {
+    guard locksRows, let sql = database as? any SQLDatabase, sql.dialect.name == "postgresql" else { return "" }
+    return " FOR UPDATE"
 }
 
 /// Reads a stored enum value, failing loudly if the database holds something this version does not know.

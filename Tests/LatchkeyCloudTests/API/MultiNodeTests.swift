@@ -43,6 +43,9 @@ struct MultiNodeTests {
 
                     // Signing out on node A ends the stream node B holds for that session.
                     let stream = await nodeB.notificationHub.subscribe(accountId: scene.owner.id, session: SessionToken.hash(scene.owner.token))
+                    // Node B has just used the token (and remembers it for a moment).
+                    #expect(try await nodeB.accounts.authenticate(token: scene.owner.token).id == scene.owner.id)
+                    let signedOut = ContinuousClock.now
                     try await app.call(.delete, "/api/v1/sessions", token: scene.owner.token)
                     let ended = try await withThrowingTaskGroup(of: Bool.self) { group in
                         group.addTask {
@@ -58,6 +61,15 @@ struct MultiNodeTests {
                         return first
                     }
                     #expect(ended, "node B's stream outlived its session by 5 s")
+                    // And node B refuses the token within a second of the sign-out on node A.
+                    var refusedAfter: Duration?
+                    while refusedAfter == nil, ContinuousClock.now - signedOut < .seconds(3) {
+                        do {
+                            _ = try await nodeB.accounts.authenticate(token: scene.owner.token)
+                            try await Task.sleep(for: .milliseconds(20))
+                        } catch { refusedAfter = ContinuousClock.now - signedOut }
+                    }
+                    #expect(try #require(refusedAfter) < .seconds(1), "a signed-out token lived \(String(describing: refusedAfter)) on node B")
                 }
             }
         }

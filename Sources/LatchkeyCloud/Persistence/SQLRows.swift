@@ -1,0 +1,99 @@
+import FluentKit
+import Foundation
+import LatchkeyProtocol
+import SQLKit
+
+// The reads every signed-in screen makes, in plain SQL. FluentKit builds each query anew and reflects over a model's
+// fields (Mirror, type lookups by mangled name) for every row: measured with `perf` on `GET /sites/{id}/devices`, that
+// was most of the server's CPU per request (issue 13's note). Same tables, same column encodings as the models.
+
+extension FluentKit.Database {
+    var sql: any SQLDatabase {
+        get throws {
+            guard let sql = self as? any SQLDatabase else { throw RateCounterUnavailable() }
+            return sql
+        }
+    }
+}
+
+/// Rows to domain values, one function per table; each query names the columns it reads (`columns`).
+enum Rows {
+    static let account = "id, email, name, role, language, password_hash, created_at"
+    static func account(_ row: any SQLRow) throws -> Account {
+        Account(
+            id: try row.decode(column: "id", as: UUID.self), email: try row.decode(column: "email", as: String.self),
+            name: try row.decode(column: "name", as: String.self),
+            role: try decodeStored(AccountRole.self, try row.decode(column: "role", as: String.self)),
+            language: try decodeStored(Language.self, try row.decode(column: "language", as: String.self)),
+            passwordHash: try row.decode(column: "password_hash", as: String.self), createdAt: try row.decode(column: "created_at", as: Date.self))
+    }
+
+    static let site = "id, owner_id, name, address, created_at"
+    static func site(_ row: any SQLRow, prefix: String = "") throws -> Site {
+        Site(id: try row.decode(column: prefix + "id", as: UUID.self), ownerId: try row.decode(column: prefix + "owner_id", as: UUID.self),
+             name: try row.decode(column: prefix + "name", as: String.self), address: try row.decode(column: prefix + "address", as: String?.self),
+             createdAt: try row.decode(column: prefix + "created_at", as: Date.self))
+    }
+
+    static let authorization = "site_id, installer_id, permissions, expires_at, created_at"
+    static func authorization(_ row: any SQLRow, prefix: String = "") throws -> SiteAuthorization {
+        let permissions = try row.decode(column: prefix + "permissions", as: String.self).split(separator: ",")
+            .map { try decodeStored(Permission.self, String($0)) }
+        return SiteAuthorization(
+            siteId: try row.decode(column: prefix + "site_id", as: UUID.self), installerId: try row.decode(column: prefix + "installer_id", as: UUID.self),
+            permissions: Set(permissions), expiresAt: try row.decode(column: prefix + "expires_at", as: Date?.self),
+            createdAt: try row.decode(column: prefix + "created_at", as: Date.self))
+    }
+
+    static let device = """
+        serial, model, device_type, firmware, site_id, online, last_seen_at, signing_key, agreement_key, certificate_chain, \
+        lan_addresses, connection_id, channel_address, keys_pinned
+        """
+    static func device(_ row: any SQLRow) throws -> Device {
+        var identity: DeviceIdentity?
+        if let signingKey = try row.decode(column: "signing_key", as: String?.self),
+            let agreementKey = try row.decode(column: "agreement_key", as: String?.self)
+        {
+            identity = DeviceIdentity(signingKey: signingKey, agreementKey: agreementKey,
+                                      certificateChain: try row.decode(column: "certificate_chain", as: String?.self))
+        }
+        let lanAddresses = try row.decode(column: "lan_addresses", as: String?.self)
+            .map { try JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
+        return Device(
+            serial: try row.decode(column: "serial", as: String.self), model: try row.decode(column: "model", as: String.self),
+            deviceType: try decodeStored(DeviceType.self, try row.decode(column: "device_type", as: String.self)),
+            firmware: try row.decode(column: "firmware", as: String.self), siteId: try row.decode(column: "site_id", as: UUID?.self),
+            online: try row.decode(column: "online", as: Bool.self), lastSeenAt: try row.decode(column: "last_seen_at", as: Date?.self),
+            identity: identity, keysPinned: try row.decode(column: "keys_pinned", as: Bool.self), lanAddresses: lanAddresses,
+            connectionId: try row.decode(column: "connection_id", as: UUID?.self),
+            channelAddress: try row.decode(column: "channel_address", as: String?.self))
+    }
+
+    static let request = """
+        id, device_serial, site_id, owner_id, installer_id, mode, status, created_at, expires_at, updated_at, sealed_password, \
+        completed_at
+        """
+    static func request(_ row: any SQLRow) throws -> PasswordResetRequest {
+        PasswordResetRequest(
+            id: try row.decode(column: "id", as: UUID.self), deviceSerial: try row.decode(column: "device_serial", as: String.self),
+            siteId: try row.decode(column: "site_id", as: UUID.self), ownerId: try row.decode(column: "owner_id", as: UUID.self),
+            installerId: try row.decode(column: "installer_id", as: UUID.self),
+            mode: try decodeStored(ResetMode.self, try row.decode(column: "mode", as: String.self)),
+            storedStatus: try decodeStored(ResetStatus.self, try row.decode(column: "status", as: String.self)),
+            createdAt: try row.decode(column: "created_at", as: Date.self), expiresAt: try row.decode(column: "expires_at", as: Date.self),
+            updatedAt: try row.decode(column: "updated_at", as: Date.self),
+            sealedPassword: try row.decode(column: "sealed_password", as: String?.self),
+            completedAt: try row.decode(column: "completed_at", as: Date?.self))
+    }
+
+    static let notification = "id, account_id, category, kind, title, body, request_id, created_at, read"
+    static func notification(_ row: any SQLRow) throws -> AccountNotification {
+        AccountNotification(
+            id: try row.decode(column: "id", as: UUID.self), accountId: try row.decode(column: "account_id", as: UUID.self),
+            category: try decodeStored(NotificationCategory.self, try row.decode(column: "category", as: String.self)),
+            kind: try decodeStored(NotificationKind.self, try row.decode(column: "kind", as: String.self)),
+            title: try row.decode(column: "title", as: String.self), body: try row.decode(column: "body", as: String.self),
+            requestId: try row.decode(column: "request_id", as: UUID?.self), createdAt: try row.decode(column: "created_at", as: Date.self),
+            read: try row.decode(column: "read", as: Bool.self))
+    }
+}
