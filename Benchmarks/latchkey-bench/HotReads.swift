@@ -59,6 +59,7 @@ enum HotRead: String, CaseIterable {
 }
 
 struct HotReadFixture: Sendable {
+    static let csrf = String(repeating: "c", count: 43)
     let ownerToken: String
     let installerToken: String
     let siteId: UUID
@@ -120,7 +121,8 @@ extension Load {
         case .listDevices: try await get("/api/v1/sites/\(fixture.siteId)/devices", token: fixture.installerToken)
         case .readRequest: try await get("/api/v1/password-resets/\(fixture.requestId)", token: fixture.installerToken)
         case .notifications: try await get("/api/v1/notifications", token: fixture.ownerToken)
-        case .sitePage: try await get("/sites/\(fixture.siteId)", cookie: "lk_session=\(fixture.ownerToken)")
+        // As a browser after its first page: the session and the CSRF cookie it was given.
+        case .sitePage: try await get("/sites/\(fixture.siteId)", cookie: "lk_session=\(fixture.ownerToken); lk_csrf=\(HotReadFixture.csrf)")
         }
     }
 

@@ -74,9 +74,21 @@ public enum PasswordSeal {
 
 /// base64url without padding (RFC 4648 §5), the encoding of every key, nonce and signature on Latchkey's wire.
 public enum Base64URL {
+    /// One pass over the standard encoding's bytes (three `replacingOccurrences` went through NSString: measured at 8 %
+    /// of a portal page's CPU, which makes a CSRF token for each new visitor).
     public static func encode(_ data: some DataProtocol) -> String {
-        Data(data).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        let standard = Data(data).base64EncodedData()
+        var url: [UInt8] = []
+        url.reserveCapacity(standard.count)
+        for byte in standard {
+            switch byte {
+            case UInt8(ascii: "+"): url.append(UInt8(ascii: "-"))
+            case UInt8(ascii: "/"): url.append(UInt8(ascii: "_"))
+            case UInt8(ascii: "="): continue
+            default: url.append(byte)
+            }
+        }
+        return String(decoding: url, as: UTF8.self)
     }
 
     public static func decode(_ text: String) -> Data? {

@@ -84,17 +84,13 @@ public struct PasswordResetService: Sendable {
     public func list(for account: Account, status: ResetStatus?) async throws -> [ResetRequestView] {
         let now = clock.now()
         return try await store.read { session in
-            var people: [UUID: Account] = [:]
-            var views: [ResetRequestView] = []
-            for request in try await session.resetRequests.involving(accountId: account.id, limit: 500) {
-                if let status, request.status(at: now) != status { continue }
-                for id in [request.ownerId, request.installerId] where people[id] == nil {
-                    people[id] = try await session.accounts.find(id: id)
-                }
-                guard let owner = people[request.ownerId], let installer = people[request.installerId] else { continue }
-                views.append(self.view(request, owner: owner, installer: installer, at: now))
+            let requests = try await session.resetRequests.involving(accountId: account.id, limit: 500)
+                .filter { status == nil || $0.status(at: now) == status }
+            let people = try await session.accounts.find(ids: Set(requests.flatMap { [$0.ownerId, $0.installerId] }))
+            return requests.compactMap { request in
+                guard let owner = people[request.ownerId], let installer = people[request.installerId] else { return nil }
+                return self.view(request, owner: owner, installer: installer, at: now)
             }
-            return views
         }
     }
 
@@ -102,8 +98,8 @@ public struct PasswordResetService: Sendable {
         let now = clock.now()
         return try await store.read { session in
             let request = try await Self.visibleRequest(id: id, to: account, in: session)
-            guard let owner = try await session.accounts.find(id: request.ownerId),
-                let installer = try await session.accounts.find(id: request.installerId)
+            let people = try await session.accounts.find(ids: [request.ownerId, request.installerId])
+            guard let owner = people[request.ownerId], let installer = people[request.installerId]
             else { throw LatchkeyError.notFound("No password reset request with id \(id).") }
             return self.view(request, owner: owner, installer: installer, at: now)
         }

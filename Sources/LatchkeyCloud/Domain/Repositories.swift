@@ -24,6 +24,8 @@ public protocol StoreSession: Sendable {
 public protocol AccountRepository: Sendable {
     func find(id: UUID) async throws -> Account?
     func find(email: String) async throws -> Account?
+    /// The accounts among `ids` that exist, in one query.
+    func find(ids: Set<UUID>) async throws -> [UUID: Account]
     /// Throws `accountExists` when the e-mail is taken.
     func insert(_ account: Account) async throws
     func setLanguage(_ language: Language, accountId: UUID) async throws
@@ -35,6 +37,8 @@ public protocol AccountRepository: Sendable {
 
 public protocol SiteRepository: Sendable {
     func find(id: UUID) async throws -> Site?
+    /// The site and the installer's authorization on it (if any), in one query: what deciding visibility needs.
+    func find(id: UUID, authorizationOf installerId: UUID) async throws -> (Site, SiteAuthorization?)?
     func owned(by ownerId: UUID) async throws -> [Site]
     /// Sites on which the installer holds an authorization, active or not.
     func authorized(for installerId: UUID) async throws -> [(Site, SiteAuthorization)]

@@ -60,6 +60,16 @@ public struct SiteService: Sendable {
         }
     }
 
+    /// A site with its devices (and, for the owner, its authorizations) in one read: the site page.
+    public func siteWithDevices(id: UUID, visibleTo account: Account) async throws -> (Site, [AuthorizedInstaller]?, [Device]) {
+        let now = clock.now()
+        return try await store.read { session in
+            let site = try await Self.visibleSite(id: id, to: account, at: now, in: session)
+            let installers = site.ownerId == account.id ? try await Self.installers(on: site.id, in: session) : nil
+            return (site, installers, try await session.devices.onSite(site.id))
+        }
+    }
+
     /// Lets an installer work on the site; granting again replaces the permissions and expiry.
     public func authorize(
         siteId: UUID, installerEmail: String, permissions: [Permission], expiresAt: Date?, by account: Account
@@ -152,14 +162,9 @@ public struct SiteService: Sendable {
     /// The site, if the account owns it or holds a live authorization on it; otherwise `notFound`, so that
     /// other tenants cannot even learn that the id exists.
     static func visibleSite(id: UUID, to account: Account, at now: Date, in session: any StoreSession) async throws -> Site {
-        if let site = try await session.sites.find(id: id) {
+        if let (site, authorization) = try await session.sites.find(id: id, authorizationOf: account.id) {
             if site.ownerId == account.id { return site }
-            if account.role == .installer,
-                let authorization = try await session.sites.authorization(siteId: id, installerId: account.id),
-                authorization.isActive(at: now)
-            {
-                return site
-            }
+            if account.role == .installer, let authorization, authorization.isActive(at: now) { return site }
         }
         throw LatchkeyError.notFound("No site with id \(id) is visible to you.")
     }
@@ -172,12 +177,10 @@ public struct SiteService: Sendable {
     }
 
     static func installers(on siteId: UUID, in session: any StoreSession) async throws -> [AuthorizedInstaller] {
-        var result: [AuthorizedInstaller] = []
-        for authorization in try await session.sites.authorizations(siteId: siteId) {
-            if let installer = try await session.accounts.find(id: authorization.installerId) {
-                result.append(AuthorizedInstaller(authorization: authorization, installer: installer))
-            }
+        let authorizations = try await session.sites.authorizations(siteId: siteId)
+        let installers = try await session.accounts.find(ids: Set(authorizations.map(\.installerId)))
+        return authorizations.compactMap { authorization in
+            installers[authorization.installerId].map { AuthorizedInstaller(authorization: authorization, installer: $0) }
         }
-        return result
     }
 }

@@ -27,6 +27,13 @@ struct FluentAccountRepository: AccountRepository {
         try await insertChecked(.accountExists(email: account.email)) { try await model.create(on: database) }
     }
 
+    func find(ids: Set<UUID>) async throws -> [UUID: Account] {
+        guard !ids.isEmpty else { return [:] }
+        let rows = try await database.sql.select().column(SQLRaw(Rows.account)).from("accounts")
+            .where(SQLIdentifier("id"), .in, SQLBind.group(Array(ids))).all()
+        return Dictionary(try rows.map(Rows.account).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
     func setLanguage(_ language: Language, accountId: UUID) async throws {
         try await AccountModel.query(on: database).filter(\.$id == accountId).set(\.$language, to: language.rawValue).update()
     }

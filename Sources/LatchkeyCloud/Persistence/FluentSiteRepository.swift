@@ -10,6 +10,19 @@ struct FluentSiteRepository: SiteRepository {
         try await database.sql.raw("SELECT \(unsafeRaw: Rows.site) FROM sites WHERE id = \(bind: id)").first().map { try Rows.site($0) }
     }
 
+    func find(id: UUID, authorizationOf installerId: UUID) async throws -> (Site, SiteAuthorization?)? {
+        let row = try await database.sql.raw("""
+            SELECT s.id AS s_id, s.owner_id AS s_owner_id, s.name AS s_name, s.address AS s_address, s.created_at AS s_created_at,
+                   a.site_id AS a_site_id, a.installer_id AS a_installer_id, a.permissions AS a_permissions,
+                   a.expires_at AS a_expires_at, a.created_at AS a_created_at
+            FROM sites s LEFT JOIN site_authorizations a ON a.site_id = s.id AND a.installer_id = \(bind: installerId)
+            WHERE s.id = \(bind: id)
+            """).first()
+        guard let row else { return nil }
+        let authorization = try row.decodeNil(column: "a_site_id") ? nil : try Rows.authorization(row, prefix: "a_")
+        return (try Rows.site(row, prefix: "s_"), authorization)
+    }
+
     func owned(by ownerId: UUID) async throws -> [Site] {
         try await SiteModel.query(on: database).filter(\.$ownerId == ownerId).sort(\.$createdAt).all().map(Self.site)
     }

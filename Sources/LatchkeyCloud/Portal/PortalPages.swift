@@ -34,9 +34,8 @@ struct PortalPages: Sendable {
 
     func site(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
         let account = try account(visit)
-        let (site, authorizations) = try await controller.sites.site(id: try context.uuid("id", of: "site"), visibleTo: account)
+        let (site, authorizations, devices) = try await controller.sites.siteWithDevices(id: try context.uuid("id", of: "site"), visibleTo: account)
         guard let authorizations else { throw LatchkeyError.notFound("Only the site's owner manages it.") }
-        let devices = try await controller.sites.devices(siteId: site.id, visibleTo: account)
         let rows = authorizations.map { entry in
             AuthorizationRow(
                 installer_id: entry.installer.id.uuidString, installer_name: entry.installer.name, installer_email: entry.installer.email,
