@@ -121,11 +121,14 @@ enum Latchkey {
             return process.terminationStatus
         }
 
+        /// SIGTERM; SIGKILL if it is still there ten seconds later (seen once: a child idle after SIGTERM hung the suite).
         func stop() {
-            if process.isRunning {
-                process.terminate()
-                process.waitUntilExit()
-            }
+            guard process.isRunning else { return }
+            process.terminate()
+            let deadline = ContinuousClock.now + .seconds(10)
+            while process.isRunning, ContinuousClock.now < deadline { usleep(20_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
         }
     }
 
