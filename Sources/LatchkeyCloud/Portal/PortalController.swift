@@ -28,7 +28,9 @@ struct PortalController: Sendable {
             guard let account = visit.account else { return visit.redirect(to: "/signin") }
             return visit.redirect(to: account.role == .owner ? "/notifications" : "/sites")
         }
-        portal.get("signin") { _, context in renderer.render(SignInPage(), try context.visit()) }
+        portal.get("signin") { request, context in
+            renderer.render(SignInPage(next: SignInReturn.path(request.uri.queryParameters.get("next"))), try context.visit())
+        }
         portal.get("signup") { _, context in renderer.render(SignUpPage(), try context.visit()) }
         portal.get("compatibility") { request, context in try await compatibilityPage(request, try context.visit()) }
         // The browser's EventSource sends the session cookie, not a bearer token.
@@ -68,7 +70,7 @@ struct PortalController: Sendable {
         let fields = try await FormFields(request)
         let (token, session, _) = try await accounts.signIn(email: fields["email"] ?? "", password: fields["password"] ?? "", from: address,
                                                             language: visit.language)
-        return visit.redirect(to: "/", extraCookies: [sessionCookie(token, until: session.expiresAt)])
+        return visit.redirect(to: SignInReturn.path(fields["next"]) ?? "/", extraCookies: [sessionCookie(token, until: session.expiresAt)])
     }
 
     func signUp(_ request: Request, _ visit: PortalVisit, from address: String?) async throws -> Response {

@@ -42,8 +42,25 @@ struct SignedInMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let visit = try context.visit()
-        guard visit.account != nil else { return visit.redirect(to: "/signin") }
+        guard visit.account != nil else {
+            // A link followed while signed out (an e-mail's, say) leads back to its page after signing in.
+            guard request.method == .get, let back = SignInReturn.path(request.uri.description) else { return visit.redirect(to: "/signin") }
+            let unreserved = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
+            return visit.redirect(to: "/signin?next=" + (back.addingPercentEncoding(withAllowedCharacters: unreserved) ?? ""))
+        }
         return try await next(request, context)
+    }
+}
+
+/// Where sign-in sends its visitor back to: a path on this portal only, never another site (`//host`, `/\host`, a
+/// scheme), so the link cannot be used to send people elsewhere.
+enum SignInReturn {
+    static func path(_ candidate: String?) -> String? {
+        guard let candidate, candidate.hasPrefix("/"), !candidate.hasPrefix("//"), !candidate.hasPrefix("/\\"),
+            candidate.count <= 512, !candidate.contains(where: { $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 } ?? false }),
+            candidate != "/signin", !candidate.hasPrefix("/signin?")
+        else { return nil }
+        return candidate
     }
 }
 

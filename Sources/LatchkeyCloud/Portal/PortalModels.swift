@@ -135,6 +135,8 @@ struct ApprovalForms: Sendable {
 
 struct SignInPage: PortalPage {
     static let template = "signin"
+    /// The page to return to after signing in (checked by `SignInReturn`).
+    var next: String?
 }
 
 struct SignUpPage: PortalPage {

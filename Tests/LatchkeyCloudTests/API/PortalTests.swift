@@ -41,6 +41,35 @@ struct PortalTests {
         }
     }
 
+    /// An e-mail's link to a request, opened signed out, comes back to that request after signing in; and the return
+    /// path cannot send anyone to another site.
+    @Test func aLinkOpenedSignedOutReturnsToItsPageAfterSignIn() async throws {
+        try await TestPlatform.run { app in
+            let scene = try await app.resetScene()
+            let request: API.PasswordReset = try await app.requestReset(scene).decode()
+            let path = "/requests/\(request.id.uuidString.lowercased())"
+            let away = try await app.client.execute(uri: path, method: .get) { $0 }
+            #expect(away.status == .seeOther)
+            let location = try #require(away.headers[.location])
+            #expect(location == "/signin?next=%2Frequests%2F\(request.id.uuidString.lowercased())")
+            let page = try await app.client.execute(uri: location, method: .get) { String(buffer: $0.body) }
+            #expect(page.contains("name=\"next\" value=\"\(path)\""))
+
+            let csrf = String(repeating: "c", count: 43)
+            func signIn(next: String) async throws -> String? {
+                let form = "email=\(scene.owner.account.email.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"
+                    + "&password=correct+horse+1&csrf=\(csrf)&next=\(next.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"
+                return try await app.client.execute(
+                    uri: "/signin", method: .post, headers: [.contentType: "application/x-www-form-urlencoded", .cookie: "lk_csrf=\(csrf)"],
+                    body: ByteBuffer(string: form)) { $0.headers[.location] }
+            }
+            #expect(try await signIn(next: path) == path)
+            for elsewhere in ["//evil.example/requests", "https://evil.example", "/\\evil.example", "requests"] {
+                #expect(try await signIn(next: elsewhere) == "/", "\(elsewhere) must not be followed")
+            }
+        }
+    }
+
     @Test func formsWithoutTheirCSRFTokenAreRefused() async throws {
         try await TestPlatform.run { app in
             let answer = try await app.client.execute(
@@ -60,7 +89,7 @@ struct PortalTests {
             #expect(api.errorCode == .notFound)
             let signedOut = try await app.client.execute(uri: "/sites", method: .get) { $0 }
             #expect(signedOut.status == .seeOther)
-            #expect(signedOut.headers[.location] == "/signin")
+            #expect(signedOut.headers[.location] == "/signin?next=%2Fsites")
             let compatibility = try await app.client.execute(uri: "/compatibility?model=7608", method: .get) { $0 }
             #expect(String(buffer: compatibility.body).contains("DS-7608NI-K2"))
             #expect(!String(buffer: compatibility.body).contains("DS-KV6113"))
