@@ -14,7 +14,8 @@ public struct LatchkeyConfiguration: Sendable {
     public var sessionLifetime: TimeInterval = 30 * 24 * 60 * 60
     public var sweepInterval: Duration = .seconds(10)
     public var keepAliveInterval: Duration = .seconds(15)
-    /// How often a device channel is pinged and the device's last-seen time refreshed; three missed make it offline.
+    /// How often a device channel is pinged (one that stops answering is closed and its device written offline), and how
+    /// often this node writes that it is alive (what keeps the devices it holds online on every node).
     public var deviceHeartbeatInterval: Duration = .seconds(10)
     public var logLevel: Logger.Level = .info
     /// The manufacturer roots a device's certificate chain must verify to; none trusted, no device connects.

@@ -108,7 +108,7 @@ struct PlatformServices {
 
     /// The services that run beside the HTTP server, stopped with it.
     var background: [any Service] {
-        [databaseService, hub,
+        [databaseService, hub, NodeHeartbeat(devices: devices, interval: configuration.deviceHeartbeatInterval, logger: logger),
          ExpirySweeper(resets: resets, devices: devices, limiter: limiter, accounts: accounts, interval: configuration.sweepInterval,
                        logger: logger)] + (relay.map { [$0] } ?? [])
     }
@@ -161,7 +161,7 @@ func buildRouters(_ services: PlatformServices, metrics: PrometheusMetricsFactor
 
     let channel = DeviceChannel(
         devices: services.devices, resets: services.resets, hub: services.channels, signingKey: services.signingKey,
-        rotation: services.rotation, heartbeatInterval: configuration.deviceHeartbeatInterval,
+        rotation: services.rotation,
         helloTimeout: configuration.deviceHelloTimeout, channelsPerAddress: OpenConnectionQuota(limit: limits.channelsPerAddress),
         logger: services.logger)
     let webSocket = Router(context: AppRequestContext.self)

@@ -22,12 +22,16 @@ public struct Device: Sendable, Equatable {
     public var connectionId: UUID?
     /// The public address its channel came from: compared with a courier's, as a hint in the history.
     public var channelAddress: String?
+    /// The node holding its channel. Read back, `lastSeenAt` is when that node was last heard from: presence is the
+    /// node's, so an idle channel writes nothing (a node writes one row per heartbeat, whatever it holds).
+    public var nodeId: String?
 
     public init(
         serial: String, model: String, deviceType: DeviceType, firmware: String, siteId: UUID?, online: Bool,
         lastSeenAt: Date? = nil, identity: DeviceIdentity? = nil, keysPinned: Bool = false, lanAddresses: [String] = [],
-        connectionId: UUID? = nil, channelAddress: String? = nil
+        connectionId: UUID? = nil, channelAddress: String? = nil, nodeId: String? = nil
     ) {
+        self.nodeId = nodeId
         self.channelAddress = channelAddress
         self.serial = serial
         self.model = model
@@ -42,7 +46,8 @@ public struct Device: Sendable, Equatable {
         self.connectionId = connectionId
     }
 
-    /// A channel that has not been heard from for this long is offline, even if nobody saw it close.
+    /// A device whose node has not been heard from for this long is offline, even if nobody saw its channel close: a node
+    /// that dies has its devices read offline on the others within this, and written offline by their next sweep.
     public static let silenceLimit: TimeInterval = 30
 
     public func isOnline(at now: Date) -> Bool {

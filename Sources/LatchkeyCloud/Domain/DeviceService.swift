@@ -12,9 +12,12 @@ public struct DeviceService: Sendable {
     let messenger: any DeviceMessenger
     let roots: ManufacturerRoots
     let limiter: RateLimiter
+    /// This node: the channels it holds are online while it is heard from.
+    let node: String
 
     public init(store: any LatchkeyStore, clock: LatchkeyClock, resets: PasswordResetService, messenger: any DeviceMessenger,
-                roots: ManufacturerRoots, limiter: RateLimiter) {
+                roots: ManufacturerRoots, limiter: RateLimiter, node: String = UUID().uuidString) {
+        self.node = node
         self.limiter = limiter
         self.store = store
         self.clock = clock
@@ -53,6 +56,7 @@ public struct DeviceService: Sendable {
             device.lastSeenAt = now
             device.connectionId = connectionId
             device.channelAddress = address
+            device.nodeId = self.node
             try await session.devices.save(device)
             try await session.audit.append(
                 AuditEntry(at: now, actorId: nil, siteId: device.siteId, deviceSerial: device.serial, requestId: nil,
@@ -62,11 +66,11 @@ public struct DeviceService: Sendable {
         return try await outcome.settle(publishingWith: resets.publisher)
     }
 
-    /// The channel is alive: refreshes the time the device was last heard from.
-    public func heartbeat(serial: String) async throws {
+    /// This node is alive, and so are the channels it holds (each closed channel is written offline as it closes, and a
+    /// channel that stops answering pings is closed): one write per node and heartbeat, none per device.
+    public func nodeHeartbeat() async throws {
         let now = clock.now()
-        // Only refreshes: a heartbeat racing the channel's close must not bring the device back online.
-        try await store.transaction { try await $0.devices.touch(serial: serial, at: now) }
+        try await store.transaction { [node] in try await $0.devices.nodeHeard(node, at: now) }
     }
 
     /// The channel `connectionId` ended; the device goes offline unless a newer channel already replaced it.

@@ -55,10 +55,11 @@ public protocol DeviceRepository: Sendable {
     func find(serial: String) async throws -> Device?
     func onSite(_ siteId: UUID) async throws -> [Device]
     func save(_ device: Device) async throws
-    /// Marks offline, in one statement, every device still marked online but not heard from since `cutoff`.
+    /// Marks offline, in one statement, every device still marked online whose node (or, without one, the device
+    /// itself) has not been heard from since `cutoff`.
     func markOffline(silentSince cutoff: Date) async throws
-    /// Refreshes the last-seen time of a device marked online; touches nothing else, so it never undoes a binding.
-    func touch(serial: String, at now: Date) async throws
+    /// This node is alive: one row per node, whatever number of channels it holds.
+    func nodeHeard(_ node: String, at now: Date) async throws
     /// Marks the device offline only if `connectionId` is still the channel it was last heard on: a channel that
     /// ends says nothing about a newer one, on this node or another.
     func markOffline(serial: String, connectionId: UUID) async throws

@@ -156,7 +156,6 @@ struct DeviceChannel: Sendable {
     let signingKey: Curve25519.Signing.PrivateKey
     /// The previous key's introduction of `signingKey`, after a rotation.
     let rotation: KeyRotation?
-    let heartbeatInterval: Duration
     let helloTimeout: Duration
     let channelsPerAddress: OpenConnectionQuota
     let logger: Logger
@@ -206,19 +205,6 @@ struct DeviceChannel: Sendable {
         }
         let serial = hello.serial
         let registration = await hub.register(serial: serial, outbound: outbound)
-        let heartbeat = Task { [devices, heartbeatInterval, logger] in
-            while !Task.isCancelled {
-                do {
-                    try await Task.sleep(for: heartbeatInterval)
-                    try await devices.heartbeat(serial: serial)
-                } catch is CancellationError {
-                    return
-                } catch {
-                    logger.error("Heartbeat failed", metadata: ["error": "\(error)"])
-                }
-            }
-        }
-        defer { heartbeat.cancel() }
         do {
             // Inside the `do`: a channel that fails here is still unregistered and written offline below.
             let welcome = try PlatformWelcome.sign(deviceNonce: hello.deviceNonce, serial: serial, bound: bound, with: signingKey,
@@ -252,7 +238,6 @@ struct DeviceChannel: Sendable {
         } catch {
             logger.info("Device channel closed", metadata: ["serial": "\(serial)", "error": "\(error)"])
         }
-        heartbeat.cancel()
         await hub.unregister(serial: serial, id: registration)
         try? await devices.disconnect(serial: serial, connectionId: connection)
     }

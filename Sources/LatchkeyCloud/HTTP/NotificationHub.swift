@@ -103,6 +103,25 @@ actor OpenConnectionQuota {
     }
 }
 
+/// Says this node is alive, every heartbeat interval: what keeps the devices whose channels it holds online.
+struct NodeHeartbeat: Service {
+    let devices: DeviceService
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await devices.nodeHeartbeat()
+            } catch {
+                if Task.isCancelled || Task.isShuttingDownGracefully { break }
+                logger.error("Node heartbeat failed", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}
+
 /// Writes down expired requests and tells both sides, so that notifications go out even when nobody reads; and marks
 /// offline devices whose channel went silent. Correctness does not depend on it: reads apply expiry and silence themselves.
 struct ExpirySweeper: Service {

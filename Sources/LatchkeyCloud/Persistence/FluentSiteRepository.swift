@@ -116,12 +116,12 @@ struct FluentDeviceRepository: DeviceRepository {
 
     func find(serial: String) async throws -> Device? {
         try await database.sql.raw("""
-            SELECT \(unsafeRaw: Rows.device) FROM devices WHERE serial = \(bind: serial)\(unsafeRaw: forUpdate(database, when: locksRows))
+            SELECT \(unsafeRaw: Rows.device) WHERE d.serial = \(bind: serial)\(unsafeRaw: forUpdate(database, when: locksRows, of: "d"))
             """).first().map(Rows.device)
     }
 
     func onSite(_ siteId: UUID) async throws -> [Device] {
-        try await database.sql.raw("SELECT \(unsafeRaw: Rows.device) FROM devices WHERE site_id = \(bind: siteId) ORDER BY serial")
+        try await database.sql.raw("SELECT \(unsafeRaw: Rows.device) WHERE d.site_id = \(bind: siteId) ORDER BY d.serial")
             .all().map(Rows.device)
     }
 
@@ -143,12 +143,15 @@ struct FluentDeviceRepository: DeviceRepository {
         model.connectionId = device.connectionId
         model.channelAddress = device.channelAddress
         model.keysPinned = device.keysPinned
+        model.nodeId = device.nodeId
         try await model.save(on: database)
     }
 
-    func touch(serial: String, at now: Date) async throws {
-        try await DeviceModel.query(on: database).filter(\.$id == serial).filter(\.$online == true)
-            .set(\.$lastSeenAt, to: now).update()
+    func nodeHeard(_ node: String, at now: Date) async throws {
+        try await database.sql.raw("""
+            INSERT INTO nodes (id, last_seen_at) VALUES (\(bind: node), \(bind: now))
+            ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at
+            """).run()
     }
 
     func markOffline(serial: String, connectionId: UUID) async throws {
@@ -157,20 +160,12 @@ struct FluentDeviceRepository: DeviceRepository {
     }
 
     func markOffline(silentSince cutoff: Date) async throws {
-        try await DeviceModel.query(on: database).filter(\.$online == true).filter(\.$lastSeenAt < cutoff)
-            .set(\.$online, to: false).update()
-    }
-
-    static func device(_ model: DeviceModel) throws -> Device {
-        var identity: DeviceIdentity?
-        if let signingKey = model.signingKey, let agreementKey = model.agreementKey {
-            identity = DeviceIdentity(signingKey: signingKey, agreementKey: agreementKey, certificateChain: model.certificateChain)
-        }
-        let lanAddresses = try model.lanAddresses.map { try JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
-        return Device(
-            serial: try model.requireID(), model: model.model, deviceType: try decodeStored(DeviceType.self, model.deviceType),
-            firmware: model.firmware, siteId: model.siteId, online: model.online, lastSeenAt: model.lastSeenAt,
-            identity: identity, keysPinned: model.keysPinned, lanAddresses: lanAddresses, connectionId: model.connectionId,
-            channelAddress: model.channelAddress)
+        let sql = try database.sql
+        try await sql.raw("""
+            UPDATE devices SET online = \(bind: false) WHERE online = \(bind: true)
+            AND COALESCE((SELECT last_seen_at FROM nodes WHERE nodes.id = devices.node_id), last_seen_at) < \(bind: cutoff)
+            """).run()
+        // Nodes gone for a day are forgotten; a device still naming one falls back to its own (old) time: offline.
+        try await sql.raw("DELETE FROM nodes WHERE last_seen_at < \(bind: cutoff - 86_400)").run()
     }
 }

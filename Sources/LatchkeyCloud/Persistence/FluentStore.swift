@@ -70,9 +70,10 @@ func insertChecked(_ conflict: LatchkeyError, _ write: () async throws -> Void) 
 }
 
 /// ` FOR UPDATE` on PostgreSQL inside a transaction, so the row read stays locked until it commits; nothing otherwise.
-func forUpdate(_ database: any Database, when locksRows: Bool) -> String {
+/// `alias`: the table to lock when the query joins others (an outer join's nullable side cannot be locked).
+func forUpdate(_ database: any Database, when locksRows: Bool, of alias: String? = nil) -> String {
     guard locksRows, let sql = database as? any SQLDatabase, sql.dialect.name == "postgresql" else { return "" }
-    return " FOR UPDATE"
+    return alias.map { " FOR UPDATE OF \($0)" } ?? " FOR UPDATE"
 }
 
 /// Reads a stored enum value, failing loudly if the database holds something this version does not know.

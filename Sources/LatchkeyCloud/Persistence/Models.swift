@@ -63,6 +63,7 @@ final class DeviceModel: Model, @unchecked Sendable {
     @OptionalField(key: "lan_addresses") var lanAddresses: String?
     @OptionalField(key: "connection_id") var connectionId: UUID?
     @OptionalField(key: "channel_address") var channelAddress: String?
+    @OptionalField(key: "node_id") var nodeId: String?
     @Field(key: "keys_pinned") var keysPinned: Bool
     init() {}
 }

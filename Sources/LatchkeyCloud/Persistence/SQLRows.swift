@@ -45,9 +45,11 @@ enum Rows {
             createdAt: try row.decode(column: prefix + "created_at", as: Date.self))
     }
 
+    /// Devices with their node: `last_seen_at` is the node's last heartbeat when a node holds the channel.
     static let device = """
-        serial, model, device_type, firmware, site_id, online, last_seen_at, signing_key, agreement_key, certificate_chain, \
-        lan_addresses, connection_id, channel_address, keys_pinned
+        d.serial, d.model, d.device_type, d.firmware, d.site_id, d.online, COALESCE(n.last_seen_at, d.last_seen_at) AS last_seen_at, \
+        d.signing_key, d.agreement_key, d.certificate_chain, d.lan_addresses, d.connection_id, d.channel_address, d.keys_pinned, \
+        d.node_id FROM devices d LEFT JOIN nodes n ON n.id = d.node_id
         """
     static func device(_ row: any SQLRow) throws -> Device {
         var identity: DeviceIdentity?
@@ -66,7 +68,7 @@ enum Rows {
             online: try row.decode(column: "online", as: Bool.self), lastSeenAt: try row.decode(column: "last_seen_at", as: Date?.self),
             identity: identity, keysPinned: try row.decode(column: "keys_pinned", as: Bool.self), lanAddresses: lanAddresses,
             connectionId: try row.decode(column: "connection_id", as: UUID?.self),
-            channelAddress: try row.decode(column: "channel_address", as: String?.self))
+            channelAddress: try row.decode(column: "channel_address", as: String?.self), nodeId: try row.decode(column: "node_id", as: String?.self))
     }
 
     static let request = """

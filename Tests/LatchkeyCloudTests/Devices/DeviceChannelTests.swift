@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SQLKit
 import Hummingbird
 import HummingbirdWSClient
 import LatchkeyCloud
@@ -103,20 +104,49 @@ struct DeviceChannelTests {
         }
     }
 
-    @Test func theSweepWritesSilentDevicesOffline() async throws {
+    /// Presence is the node's, not a write per heartbeat: an idle channel leaves its device's row alone while the
+    /// device stays online.
+    @Test func anIdleChannelWritesNothingToItsDevicesRow() async throws {
+        try await TestPlatform.run(.live) { app in
+            let scene = try await BoundDeviceScene.start(on: app)
+            func stored() async throws -> (lastSeen: Date?, online: Bool) {
+                let row = try #require(try await (app.platform.database as! any SQLDatabase)
+                    .raw("SELECT last_seen_at, online FROM devices WHERE serial = \(bind: scene.device.serial)").first())
+                return (try row.decode(column: "last_seen_at", as: Date?.self), try row.decode(column: "online", as: Bool.self))
+            }
+            let before = try await stored()
+            // Time passes (the heartbeats write the clock's time) and several heartbeats go by (every 500 ms here).
+            app.clock.advance(by: 5)
+            try await Task.sleep(for: .seconds(2))
+            let after = try await stored()
+            #expect(after.lastSeen == before.lastSeen, "a heartbeat wrote to the device's row")
+            #expect(after.online)
+            let listed: [API.Device] = try await app.call(.get, "/api/v1/sites/\(scene.site.id)/devices", token: scene.owner.token).decode()
+            #expect(listed.first { $0.serial == scene.device.serial }?.online == true, "the device reads online: its node is heard")
+            await scene.stop()
+        }
+    }
+
+    /// A node that stops being heard (it died, or lost the database) has its devices read offline at once past the
+    /// limit, and written offline by the next sweep on any node; a node heard from keeps its devices online, however
+    /// long ago they connected.
+    @Test func theSweepWritesTheDevicesOfASilentNodeOffline() async throws {
         try await TestPlatform.run { app in
             let now = app.clock.now
-            for (serial, seen) in [("SILENT", now - 31), ("FRESH", now - 5)] {
-                try await app.platform.store.transaction {
-                    try await $0.devices.save(Device(serial: serial, model: "DS-7608NI-K2", deviceType: .nvr, firmware: "V4.62.200",
-                                                     siteId: nil, online: true, lastSeenAt: seen))
+            try await app.platform.store.transaction { session in
+                try await session.devices.nodeHeard("dead-node", at: now - Device.silenceLimit - 1)
+                try await session.devices.nodeHeard("live-node", at: now - 5)
+                for (serial, node) in [("ON-DEAD-NODE", "dead-node"), ("ON-LIVE-NODE", "live-node")] {
+                    try await session.devices.save(Device(serial: serial, model: "DS-7608NI-K2", deviceType: .nvr, firmware: "V4.62.200",
+                                                          siteId: nil, online: true, lastSeenAt: now - 3600, nodeId: node))
                 }
             }
+            func device(_ serial: String) async throws -> Device? { try await app.platform.store.read { try await $0.devices.find(serial: serial) } }
+            #expect(try await device("ON-DEAD-NODE")?.isOnline(at: now) == false, "read offline before any sweep")
+            #expect(try await device("ON-LIVE-NODE")?.isOnline(at: now) == true)
             try await app.platform.devices.markSilentDevicesOffline()
-            let silent = try await app.platform.store.read { try await $0.devices.find(serial: "SILENT") }
-            let fresh = try await app.platform.store.read { try await $0.devices.find(serial: "FRESH") }
-            #expect(silent?.online == false)
-            #expect(fresh?.online == true)
+            #expect(try await device("ON-DEAD-NODE")?.online == false)
+            #expect(try await device("ON-LIVE-NODE")?.online == true)
         }
     }
 

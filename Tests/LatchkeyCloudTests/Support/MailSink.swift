@@ -37,7 +37,8 @@ final class MailSink: Sendable {
         let process = Process()
         process.executableURL = repositoryRoot.appendingPathComponent("scripts/mail-tools.sh")
         try process.run()
-        process.waitUntilExit()
+        // Polled, not `waitUntilExit()`: a cooperative thread blocked here is one of two on this box.
+        while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
         return process.terminationStatus
     }
 

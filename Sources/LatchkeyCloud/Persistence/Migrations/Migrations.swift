@@ -24,5 +24,7 @@ enum LatchkeyMigrations {
         // 005: e-mail
         AddAccountLanguage(),
         CreateMailQueue(),
+        // 006: presence by node
+        AddNodePresence(),
     ]
 }
