@@ -45,7 +45,8 @@ enum Rows {
             createdAt: try row.decode(column: prefix + "created_at", as: Date.self))
     }
 
-    /// Devices with their node: `last_seen_at` is the node's last heartbeat when a node holds the channel.
+    /// The columns and the `FROM` of a device read, with its node: `last_seen_at` is the node's last heartbeat when a node
+    /// holds the channel (`SELECT \(Rows.device) WHERE d.… `).
     static let device = """
         d.serial, d.model, d.device_type, d.firmware, d.site_id, d.online, COALESCE(n.last_seen_at, d.last_seen_at) AS last_seen_at, \
         d.signing_key, d.agreement_key, d.certificate_chain, d.lan_addresses, d.connection_id, d.channel_address, d.keys_pinned, \
