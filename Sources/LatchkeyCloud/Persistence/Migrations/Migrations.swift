@@ -26,5 +26,7 @@ enum LatchkeyMigrations {
         CreateMailQueue(),
         // 006: presence by node
         AddNodePresence(),
+        // 007: lookups at scale
+        AddLookupIndexes(),
     ]
 }
