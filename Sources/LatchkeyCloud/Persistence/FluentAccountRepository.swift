@@ -11,8 +11,7 @@ struct FluentAccountRepository: AccountRepository {
     }
 
     func find(email: String) async throws -> Account? {
-        let model: AccountModel? = try await AccountModel.query(on: database).filter(\.$email == email).first()
-        return try model.map(Self.account)
+        try await database.sql.raw("SELECT \(unsafeRaw: Rows.account) FROM accounts WHERE email = \(bind: email)").first().map(Rows.account)
     }
 
     func insert(_ account: Account) async throws {
@@ -29,8 +28,7 @@ struct FluentAccountRepository: AccountRepository {
 
     func find(ids: Set<UUID>) async throws -> [UUID: Account] {
         guard !ids.isEmpty else { return [:] }
-        let rows = try await database.sql.select().column(SQLRaw(Rows.account)).from("accounts")
-            .where(SQLIdentifier("id"), .in, SQLBind.group(Array(ids))).all()
+        let rows = try await database.sql.raw("SELECT \(unsafeRaw: Rows.account) FROM accounts WHERE id IN (\(binds: Array(ids)))").all()
         return Dictionary(try rows.map(Rows.account).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
@@ -62,11 +60,5 @@ struct FluentAccountRepository: AccountRepository {
 
     func deleteTokens(expiredBefore now: Date) async throws {
         try await SessionTokenModel.query(on: database).filter(\.$expiresAt < now).delete()
-    }
-
-    static func account(_ model: AccountModel) throws -> Account {
-        Account(
-            id: try model.requireID(), email: model.email, name: model.name, role: try decodeStored(AccountRole.self, model.role),
-            language: try decodeStored(Language.self, model.language), passwordHash: model.passwordHash, createdAt: model.createdAt)
     }
 }

@@ -7,7 +7,7 @@ struct FluentResetRequestRepository: ResetRequestRepository {
     let database: any Database
     let locksRows: Bool
 
-    private static let openStatuses = [ResetStatus.pending, .approved].map(\.rawValue)
+    private static let openStatuses: [any Encodable & Sendable] = [ResetStatus.pending, .approved].map(\.rawValue)
 
     func find(id: UUID) async throws -> PasswordResetRequest? {
         try await database.sql.raw("""
@@ -16,14 +16,17 @@ struct FluentResetRequestRepository: ResetRequestRepository {
     }
 
     func open(deviceSerial: String) async throws -> [PasswordResetRequest] {
-        try await PasswordResetRequestModel.query(on: database)
-            .filter(\.$deviceSerial == deviceSerial).filter(\.$status ~~ Self.openStatuses).all().map(Self.request)
+        try await database.sql.raw("""
+            SELECT \(unsafeRaw: Rows.request) FROM password_reset_requests
+            WHERE device_serial = \(bind: deviceSerial) AND status IN (\(binds: Self.openStatuses))
+            """).all().map(Rows.request)
     }
 
     func open(siteId: UUID, installerId: UUID) async throws -> [PasswordResetRequest] {
-        try await PasswordResetRequestModel.query(on: database)
-            .filter(\.$siteId == siteId).filter(\.$installerId == installerId).filter(\.$status ~~ Self.openStatuses)
-            .all().map(Self.request)
+        try await database.sql.raw("""
+            SELECT \(unsafeRaw: Rows.request) FROM password_reset_requests
+            WHERE site_id = \(bind: siteId) AND installer_id = \(bind: installerId) AND status IN (\(binds: Self.openStatuses))
+            """).all().map(Rows.request)
     }
 
     func involving(accountId: UUID, limit: Int) async throws -> [PasswordResetRequest] {
@@ -34,9 +37,10 @@ struct FluentResetRequestRepository: ResetRequestRepository {
     }
 
     func due(at now: Date, limit: Int) async throws -> [PasswordResetRequest] {
-        try await PasswordResetRequestModel.query(on: database)
-            .filter(\.$status ~~ Self.openStatuses).filter(\.$expiresAt <= now)
-            .sort(\.$expiresAt).limit(limit).all().map(Self.request)
+        try await database.sql.raw("""
+            SELECT \(unsafeRaw: Rows.request) FROM password_reset_requests
+            WHERE status IN (\(binds: Self.openStatuses)) AND expires_at <= \(bind: now) ORDER BY expires_at LIMIT \(bind: limit)
+            """).all().map(Rows.request)
     }
 
     func insert(_ request: PasswordResetRequest) async throws {
@@ -94,15 +98,6 @@ struct FluentResetRequestRepository: ResetRequestRepository {
         model.sealedPassword = request.sealedPassword
         model.completedAt = request.completedAt
     }
-
-    static func request(_ model: PasswordResetRequestModel) throws -> PasswordResetRequest {
-        PasswordResetRequest(
-            id: try model.requireID(), deviceSerial: model.deviceSerial, siteId: model.siteId, ownerId: model.ownerId,
-            installerId: model.installerId, mode: try decodeStored(ResetMode.self, model.mode),
-            storedStatus: try decodeStored(ResetStatus.self, model.status), createdAt: model.createdAt,
-            expiresAt: model.expiresAt, updatedAt: model.updatedAt, sealedPassword: model.sealedPassword,
-            completedAt: model.completedAt)
-    }
 }
 
 struct FluentNotificationRepository: NotificationRepository {
@@ -123,36 +118,19 @@ struct FluentNotificationRepository: NotificationRepository {
     }
 
     func list(accountId: UUID, category: NotificationCategory?, limit: Int) async throws -> [AccountNotification] {
-        let sql = try database.sql
-        let rows = if let category {
-            try await sql.raw("""
-                SELECT \(unsafeRaw: Rows.notification) FROM notifications WHERE account_id = \(bind: accountId)
-                AND category = \(bind: category.rawValue) ORDER BY created_at DESC LIMIT \(bind: limit)
-                """).all()
-        } else {
-            try await sql.raw("""
-                SELECT \(unsafeRaw: Rows.notification) FROM notifications WHERE account_id = \(bind: accountId)
-                ORDER BY created_at DESC LIMIT \(bind: limit)
-                """).all()
-        }
-        return try rows.map(Rows.notification)
+        var query: SQLQueryString = "SELECT \(unsafeRaw: Rows.notification) FROM notifications WHERE account_id = \(bind: accountId)"
+        if let category { query += " AND category = \(bind: category.rawValue)" }
+        query += " ORDER BY created_at DESC LIMIT \(bind: limit)"
+        return try await database.sql.raw(query).all().map(Rows.notification)
     }
 
     func find(id: UUID) async throws -> AccountNotification? {
-        let model: NotificationModel? = try await NotificationModel.find(id, on: database)
-        return try model.map(Self.notification)
+        try await database.sql.raw("SELECT \(unsafeRaw: Rows.notification) FROM notifications WHERE id = \(bind: id)").first()
+            .map(Rows.notification)
     }
 
     func markRead(id: UUID) async throws {
         try await NotificationModel.query(on: database).filter(\.$id == id).set(\.$read, to: true).update()
-    }
-
-    static func notification(_ model: NotificationModel) throws -> AccountNotification {
-        AccountNotification(
-            id: try model.requireID(), accountId: model.accountId,
-            category: try decodeStored(NotificationCategory.self, model.category),
-            kind: try decodeStored(NotificationKind.self, model.kind), title: model.title, body: model.body,
-            requestId: model.requestId, createdAt: model.createdAt, read: model.read)
     }
 }
 

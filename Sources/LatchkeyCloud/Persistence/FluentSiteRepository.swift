@@ -12,9 +12,7 @@ struct FluentSiteRepository: SiteRepository {
 
     func find(id: UUID, authorizationOf installerId: UUID) async throws -> (Site, SiteAuthorization?)? {
         let row = try await database.sql.raw("""
-            SELECT s.id AS s_id, s.owner_id AS s_owner_id, s.name AS s_name, s.address AS s_address, s.created_at AS s_created_at,
-                   a.site_id AS a_site_id, a.installer_id AS a_installer_id, a.permissions AS a_permissions,
-                   a.expires_at AS a_expires_at, a.created_at AS a_created_at
+            SELECT \(unsafeRaw: Rows.siteAndAuthorization)
             FROM sites s LEFT JOIN site_authorizations a ON a.site_id = s.id AND a.installer_id = \(bind: installerId)
             WHERE s.id = \(bind: id)
             """).first()
@@ -24,17 +22,16 @@ struct FluentSiteRepository: SiteRepository {
     }
 
     func owned(by ownerId: UUID) async throws -> [Site] {
-        try await SiteModel.query(on: database).filter(\.$ownerId == ownerId).sort(\.$createdAt).all().map(Self.site)
+        try await database.sql.raw("SELECT \(unsafeRaw: Rows.site) FROM sites WHERE owner_id = \(bind: ownerId) ORDER BY created_at")
+            .all().map { try Rows.site($0) }
     }
 
     func authorized(for installerId: UUID) async throws -> [(Site, SiteAuthorization)] {
-        let authorizations = try await SiteAuthorizationModel.query(on: database)
-            .filter(\.$installerId == installerId).all().map(Self.authorization)
-        guard !authorizations.isEmpty else { return [] }
-        let sites = try await SiteModel.query(on: database).filter(\.$id ~~ authorizations.map(\.siteId))
-            .sort(\.$createdAt).all().map(Self.site)
-        let byId = Dictionary(uniqueKeysWithValues: authorizations.map { ($0.siteId, $0) })
-        return sites.compactMap { site in byId[site.id].map { (site, $0) } }
+        try await database.sql.raw("""
+            SELECT \(unsafeRaw: Rows.siteAndAuthorization)
+            FROM site_authorizations a JOIN sites s ON s.id = a.site_id
+            WHERE a.installer_id = \(bind: installerId) ORDER BY s.created_at
+            """).all().map { (try Rows.site($0, prefix: "s_"), try Rows.authorization($0, prefix: "a_")) }
     }
 
     func insert(_ site: Site) async throws {
@@ -78,17 +75,6 @@ struct FluentSiteRepository: SiteRepository {
     private func model(siteId: UUID, installerId: UUID) async throws -> SiteAuthorizationModel? {
         try await SiteAuthorizationModel.query(on: database)
             .filter(\.$siteId == siteId).filter(\.$installerId == installerId).first()
-    }
-
-    static func site(_ model: SiteModel) throws -> Site {
-        Site(id: try model.requireID(), ownerId: model.ownerId, name: model.name, address: model.address,
-             createdAt: model.createdAt)
-    }
-
-    static func authorization(_ model: SiteAuthorizationModel) throws -> SiteAuthorization {
-        let permissions = try model.permissions.split(separator: ",").map { try decodeStored(Permission.self, String($0)) }
-        return SiteAuthorization(siteId: model.siteId, installerId: model.installerId, permissions: Set(permissions),
-                                 expiresAt: model.expiresAt, createdAt: model.createdAt)
     }
 }
 

@@ -8,17 +8,10 @@ import SQLKit
 struct SQLMailQueue: MailQueue {
     let database: any Database
 
-    private var sql: any SQLDatabase {
-        get throws {
-            guard let sql = database as? any SQLDatabase else { throw RateCounterUnavailable() }
-            return sql
-        }
-    }
-
     func enqueue(_ mail: QueuedMail) async throws {
         let content = String(decoding: try WireCoding.makeEncoder().encode(mail.mail), as: UTF8.self)
         let queued = Int64(mail.queuedAt.timeIntervalSince1970)
-        try await sql.raw("""
+        try await database.sql.raw("""
             INSERT INTO mail_queue (id, recipient, language, content, status, attempts, queued_at, next_attempt_at, lease_until)
             VALUES (\(bind: mail.id.uuidString), \(bind: mail.recipient), \(bind: mail.language.rawValue), \(bind: content),
                     'pending', 0, \(bind: queued), \(bind: queued), 0)
@@ -28,7 +21,7 @@ struct SQLMailQueue: MailQueue {
     func claimDue(at now: Date, leaseUntil: Date, limit: Int) async throws -> [QueuedMail] {
         let now = Int64(now.timeIntervalSince1970)
         let lease = Int64(leaseUntil.timeIntervalSince1970)
-        let rows = try await sql.raw("""
+        let rows = try await database.sql.raw("""
             UPDATE mail_queue SET lease_until = \(bind: lease), attempts = attempts + 1
             WHERE status = 'pending' AND next_attempt_at <= \(bind: now) AND lease_until <= \(bind: now)
               AND id IN (SELECT id FROM mail_queue WHERE status = 'pending' AND next_attempt_at <= \(bind: now)
@@ -49,11 +42,11 @@ struct SQLMailQueue: MailQueue {
     }
 
     func sent(id: UUID) async throws {
-        try await sql.raw("DELETE FROM mail_queue WHERE id = \(bind: id.uuidString)").run()
+        try await database.sql.raw("DELETE FROM mail_queue WHERE id = \(bind: id.uuidString)").run()
     }
 
     func retry(id: UUID, at next: Date, error: String) async throws {
-        try await sql.raw("""
+        try await database.sql.raw("""
             UPDATE mail_queue SET next_attempt_at = \(bind: Int64(next.timeIntervalSince1970)), lease_until = 0,
                 last_error = \(bind: String(error.prefix(500)))
             WHERE id = \(bind: id.uuidString)
@@ -61,14 +54,14 @@ struct SQLMailQueue: MailQueue {
     }
 
     func giveUp(id: UUID, error: String) async throws {
-        try await sql.raw("""
+        try await database.sql.raw("""
             UPDATE mail_queue SET status = 'failed', lease_until = 0, last_error = \(bind: String(error.prefix(500)))
             WHERE id = \(bind: id.uuidString)
             """).run()
     }
 
     func counts() async throws -> (waiting: Int, failed: Int) {
-        let rows = try await sql.raw("SELECT status, COUNT(*) AS n FROM mail_queue GROUP BY status").all()
+        let rows = try await database.sql.raw("SELECT status, COUNT(*) AS n FROM mail_queue GROUP BY status").all()
         var counts = (waiting: 0, failed: 0)
         for row in rows {
             let n = Int(try row.decode(column: "n", as: Int64.self))

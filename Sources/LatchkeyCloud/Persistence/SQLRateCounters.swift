@@ -7,8 +7,7 @@ struct SQLRateCounters: RateCounterRepository {
     let database: any Database
 
     func hit(key: String, bucket: Int64, closes: Int64) async throws -> Int {
-        guard let sql = database as? any SQLDatabase else { throw RateCounterUnavailable() }
-        let row = try await sql.raw("""
+        let row = try await database.sql.raw("""
             INSERT INTO rate_counters (key, bucket, count, closes) VALUES (\(bind: key), \(bind: bucket), 1, \(bind: closes))
             ON CONFLICT (key, bucket) DO UPDATE SET count = rate_counters.count + 1
             RETURNING count
@@ -17,10 +16,6 @@ struct SQLRateCounters: RateCounterRepository {
     }
 
     func purge(closedBefore now: Int64) async throws {
-        guard let sql = database as? any SQLDatabase else { return }
-        try await sql.raw("DELETE FROM rate_counters WHERE closes < \(bind: now)").run()
+        try await database.sql.raw("DELETE FROM rate_counters WHERE closes < \(bind: now)").run()
     }
 }
-
-/// The database is not an SQL one: our failure.
-struct RateCounterUnavailable: Error {}
