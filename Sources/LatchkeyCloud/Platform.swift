@@ -108,7 +108,11 @@ struct PlatformServices {
 
     /// The services that run beside the HTTP server, stopped with it.
     var background: [any Service] {
-        [databaseService, hub, NodeHeartbeat(devices: devices, interval: configuration.deviceHeartbeatInterval, logger: logger),
+        // The node's heartbeat: what keeps the devices whose channels it holds online on every node.
+        [databaseService, hub,
+         Periodic(interval: configuration.deviceHeartbeatInterval, logger: logger, failure: "Node heartbeat failed") { [devices] in
+             try await devices.nodeHeartbeat()
+         },
          ExpirySweeper(resets: resets, devices: devices, limiter: limiter, accounts: accounts, interval: configuration.sweepInterval,
                        logger: logger)] + (relay.map { [$0] } ?? [])
     }

@@ -103,19 +103,24 @@ actor OpenConnectionQuota {
     }
 }
 
-/// Says this node is alive, every heartbeat interval: what keeps the devices whose channels it holds online.
-struct NodeHeartbeat: Service {
-    let devices: DeviceService
+/// Work every node does on a timer (sweeps, its heartbeat, the mail queue): `round` every `interval` until the service
+/// stops. A failed round is logged and the next one comes anyway; a round that fails because the service is stopping
+/// (the database may close first) is no failure to report.
+struct Periodic: Service {
     let interval: Duration
     let logger: Logger
+    let failure: Logger.Message
+    let round: @Sendable () async throws -> Void
 
-    func run() async throws {
+    func run() async {
+        // Cancelled (another service failed, say the server could not bind), the sleep below returns at once:
+        // the loop must end then, not spin.
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                try await devices.nodeHeartbeat()
+                try await round()
             } catch {
                 if Task.isCancelled || Task.isShuttingDownGracefully { break }
-                logger.error("Node heartbeat failed", metadata: ["error": "\(error)"])
+                logger.error(failure, metadata: ["error": "\(error)"])
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
@@ -132,22 +137,13 @@ struct ExpirySweeper: Service {
     let interval: Duration
     let logger: Logger
 
-    func run() async throws {
-        // Cancelled (another service failed, say the server could not bind), the sleep below returns at once:
-        // the loop must end then, not spin.
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                let expired = try await resets.expireDue()
-                if expired > 0 { logger.info("Expired password reset requests", metadata: ["count": "\(expired)"]) }
-                try await devices.markSilentDevicesOffline()
-                try await limiter.purge()
-                try await accounts.purgeExpiredSessions()
-            } catch {
-                // Stopping, the database may close first: that is no failure to report.
-                if Task.isCancelled || Task.isShuttingDownGracefully { break }
-                logger.error("Expiry sweep failed", metadata: ["error": "\(error)"])
-            }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-        }
+    func run() async {
+        await Periodic(interval: interval, logger: logger, failure: "Expiry sweep failed") { [resets, devices, limiter, accounts, logger] in
+            let expired = try await resets.expireDue()
+            if expired > 0 { logger.info("Expired password reset requests", metadata: ["count": "\(expired)"]) }
+            try await devices.markSilentDevicesOffline()
+            try await limiter.purge()
+            try await accounts.purgeExpiredSessions()
+        }.run()
     }
 }

@@ -56,16 +56,10 @@ public struct MailDispatcher: Service {
         givenUp = Counter(label: "latchkey_mails_given_up_total", factory: metrics)
     }
 
-    public func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                while try await deliverDue() == Self.batch {}
-            } catch {
-                if Task.isCancelled || Task.isShuttingDownGracefully { break }
-                logger.error("Sending queued e-mails failed", metadata: ["error": "\(error)"])
-            }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: settings.interval) }
-        }
+    public func run() async {
+        await Periodic(interval: settings.interval, logger: logger, failure: "Sending queued e-mails failed") {
+            while try await deliverDue() == Self.batch {}
+        }.run()
     }
 
     /// Claims the mails due now and tries each once; returns how many it claimed.
