@@ -3,10 +3,12 @@ import Foundation
 /// RFC 4180 CSV of audit lines. A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, return first)
 /// starts with an apostrophe, so a name typed by a stranger stays text (OWASP "CSV injection").
 public enum AuditCSV {
+    /// The first line, CRLF included.
     public static let header = ["sequence", "at", "actor_id", "actor", "site_id", "device", "request_id", "action", "outcome", "detail"]
+        .joined(separator: ",") + "\r\n"
 
     public static func document(_ entries: [API.AuditEntry]) -> String {
-        header.joined(separator: ",") + "\r\n" + rows(entries)
+        header + rows(entries)
     }
 
     /// The lines of `entries`, each ending in CRLF, without the header.

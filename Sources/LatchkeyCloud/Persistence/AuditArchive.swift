@@ -18,7 +18,8 @@ public enum AuditArchive {
         let store = FluentStore(database: service.database)
         var count = 0
         do {
-            if format == .csv { try write(AuditCSV.header.joined(separator: ",") + "\r\n") }
+            if format == .csv { try write(AuditCSV.header) }
+            let encoder = WireCoding.makeEncoder()
             var after = 0
             while true {
                 let from = after
@@ -29,8 +30,6 @@ public enum AuditArchive {
                 let wire = AuditExport.wire(page)
                 switch format {
                 case .jsonl:
-                    let encoder = WireCoding.makeEncoder()
-                    encoder.outputFormatting = [.sortedKeys]
                     for entry in wire { try write(String(decoding: try encoder.encode(entry), as: UTF8.self) + "\n") }
                 case .csv:
                     try write(AuditCSV.rows(wire))
