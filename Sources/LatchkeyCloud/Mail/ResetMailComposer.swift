@@ -65,7 +65,7 @@ struct ResetMailComposer: Sendable {
         ]
         if mail.mode != .owner { facts.append((say("mail_fact_installer"), "\(mail.installerName) (\(mail.installerEmail))")) }
         facts.append((say("mail_fact_mode"), say("mode_\(mail.mode.rawValue)")))
-        if mail.event == .requested { facts.append((say("mail_fact_deadline"), PortalPages.time(mail.expiresAt, language))) }
+        if mail.event == .requested { facts.append((say("mail_fact_deadline"), PortalCatalog.time(mail.expiresAt, language))) }
         return Content(
             subject: "Latchkey: " + say("mail_subject_\(mail.event.rawValue)"), greeting: say("mail_greeting"), paragraphs: paragraphs,
             facts: facts.map { (label: $0.0, value: MailMessage.oneLine($0.1)) },

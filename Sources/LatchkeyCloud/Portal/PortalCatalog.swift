@@ -27,6 +27,15 @@ public struct PortalCatalog: Sendable {
         return all.filter { key in strings.values.contains { $0[key] == nil } }.sorted()
     }
 
+    /// A time as pages and e-mails write it: `26/11/2026 10:59 UTC` in Italian, `2026-11-26 10:59 UTC` in English.
+    static func time(_ date: Date, _ language: Language) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = language == .it ? "dd/MM/yyyy HH:mm 'UTC'" : "yyyy-MM-dd HH:mm 'UTC'"
+        return formatter.string(from: date)
+    }
+
     public func text(_ key: String, _ language: Language, _ parameters: [String: String] = [:]) -> String {
         var text = strings[language]?[key] ?? strings[.en]?[key] ?? key
         for (name, value) in parameters { text = text.replacingOccurrences(of: "{\(name)}", with: value) }

@@ -298,15 +298,7 @@ struct PortalPages: Sendable {
 
     /// `26/11/2026 10:59 UTC` in Italian, `2026-11-26 10:59 UTC` in English: what the page says before its script
     /// (`time.js`) shows it in the reader's own time zone.
-    static func time(_ date: Date, _ visit: PortalVisit) -> String { time(date, visit.language) }
-
-    static func time(_ date: Date, _ language: Language) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = language == .it ? "dd/MM/yyyy HH:mm 'UTC'" : "yyyy-MM-dd HH:mm 'UTC'"
-        return formatter.string(from: date)
-    }
+    static func time(_ date: Date, _ visit: PortalVisit) -> String { PortalCatalog.time(date, visit.language) }
 
     static func iso(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
 }
