@@ -105,6 +105,10 @@ struct Bench: AsyncParsableCommand {
     }
 }
 
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
 extension Array {
     fileprivate func plus(_ other: [Element]) -> [Element] { self + other }
 }
@@ -211,8 +215,12 @@ struct Load: Sendable {
     }
 
     func get(_ path: String, token: String?) async throws {
+        try await get(path, headers: token.map { [("Authorization", "Bearer \($0)")] } ?? [])
+    }
+
+    func get(_ path: String, headers: [(String, String)]) async throws {
         var request = HTTPClientRequest(url: base + path)
-        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        request.headers.add(contentsOf: headers)
         let response = try await client.execute(request, timeout: .seconds(30))
         _ = try await response.body.collect(upTo: 16 * 1024 * 1024)
         guard response.status == .ok else { throw Failure(description: "GET \(path) answered \(response.status)") }
@@ -220,22 +228,26 @@ struct Load: Sendable {
 
     /// Requests per second over `seconds`.
     func measure(_ scenario: Scenario, fixture: Fixture) async throws -> Double {
-        let deadline = ContinuousClock.now + .seconds(seconds)
+        let (requests, wall) = try await closedLoop { try await once(scenario, fixture: fixture) }
+        return Double(requests) / wall
+    }
+
+    /// `concurrency` workers repeating `unit` (which answers how many requests it made) for `seconds`: the requests
+    /// made and the wall-clock seconds it took.
+    func closedLoop(_ unit: @escaping @Sendable () async throws -> Int) async throws -> (requests: Int, seconds: Double) {
         let started = ContinuousClock.now
+        let deadline = started + .seconds(seconds)
         let total = try await withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<concurrency {
                 group.addTask {
                     var requests = 0
-                    while ContinuousClock.now < deadline {
-                        requests += try await once(scenario, fixture: fixture)
-                    }
+                    while ContinuousClock.now < deadline { requests += try await unit() }
                     return requests
                 }
             }
             return try await group.reduce(0, +)
         }
-        let elapsed = ContinuousClock.now - started
-        return Double(total) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return (total, (ContinuousClock.now - started).seconds)
     }
 
     /// One unit of the scenario; returns how many HTTP requests it made.
@@ -316,8 +328,7 @@ struct SignInFlood {
             }
             return try await group.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
         }
-        let elapsed = ContinuousClock.now - started
-        let wall = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let wall = (ContinuousClock.now - started).seconds
         let cpu = Self.processCPUSeconds() - cpuBefore
         server.cancel()
         _ = await server.result

@@ -94,25 +94,12 @@ extension Load {
     /// Requests per second and the server's CPU per request over `seconds`.
     func measure(_ read: HotRead, fixture: HotReadFixture, server: ServerProcess) async throws -> CPUMeasure {
         let cpuBefore = server.cpuSeconds
-        let started = ContinuousClock.now
-        let deadline = started + .seconds(seconds)
-        let total = try await withThrowingTaskGroup(of: Int.self) { group in
-            for _ in 0..<concurrency {
-                group.addTask {
-                    var requests = 0
-                    while ContinuousClock.now < deadline {
-                        try await once(read, fixture: fixture)
-                        requests += 1
-                    }
-                    return requests
-                }
-            }
-            return try await group.reduce(0, +)
+        let (requests, wall) = try await closedLoop {
+            try await once(read, fixture: fixture)
+            return 1
         }
-        let elapsed = ContinuousClock.now - started
-        let wall = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let cpu = server.cpuSeconds - cpuBefore
-        return CPUMeasure(requestsPerSecond: Double(total) / wall, serverMicrosecondsPerRequest: cpu * 1e6 / Double(max(total, 1)))
+        return CPUMeasure(requestsPerSecond: Double(requests) / wall, serverMicrosecondsPerRequest: cpu * 1e6 / Double(max(requests, 1)))
     }
 
     private func once(_ read: HotRead, fixture: HotReadFixture) async throws {
@@ -122,16 +109,9 @@ extension Load {
         case .readRequest: try await get("/api/v1/password-resets/\(fixture.requestId)", token: fixture.installerToken)
         case .notifications: try await get("/api/v1/notifications", token: fixture.ownerToken)
         // As a browser after its first page: the session and the CSRF cookie it was given.
-        case .sitePage: try await get("/sites/\(fixture.siteId)", cookie: "lk_session=\(fixture.ownerToken); lk_csrf=\(HotReadFixture.csrf)")
+        case .sitePage:
+            try await get("/sites/\(fixture.siteId)", headers: [("Cookie", "lk_session=\(fixture.ownerToken); lk_csrf=\(HotReadFixture.csrf)")])
         }
-    }
-
-    func get(_ path: String, cookie: String) async throws {
-        var request = HTTPClientRequest(url: base + path)
-        request.headers.add(name: "Cookie", value: cookie)
-        let response = try await client.execute(request, timeout: .seconds(30))
-        _ = try await response.body.collect(upTo: 16 * 1024 * 1024)
-        guard response.status == .ok else { throw Failure(description: "GET \(path) answered \(response.status)") }
     }
 }
 
