@@ -15,10 +15,14 @@ struct MailTests {
     static let publicURL = URL(string: "https://latchkey.example.com")!
     static let metricsToken = "operator-metrics-token-42"
 
-    /// A platform that mails through `sink`, started or not.
-    func withMail(_ sink: MailSink, _ mode: TestingSetup = .router, _ body: @escaping @Sendable (TestPlatform, MailDispatcher) async throws -> Void)
-        async throws
-    {
+    /// A platform that mails through a sink of its own, its SMTP server listening or (`serverUp: false`) not yet.
+    func withMail(
+        _ mode: TestingSetup = .router, serverUp: Bool = true,
+        _ body: @escaping @Sendable (TestPlatform, MailDispatcher, MailSink) async throws -> Void
+    ) async throws {
+        let sink = try await MailSink()
+        defer { sink.stop() }
+        if serverUp { try await sink.start() }
         let sendmail = sink.sendmail
         try await TestPlatform.run(mode, configure: { configuration in
             configuration.mail = MailSettings(from: "latchkey@example.com", sendmail: sendmail, publicURL: Self.publicURL)
@@ -26,15 +30,12 @@ struct MailTests {
             configuration.mail?.interval = .seconds(3600)
             configuration.metricsToken = Self.metricsToken
         }) { app in
-            try await body(app, try #require(app.platform.mail))
+            try await body(app, try #require(app.platform.mail), sink)
         }
     }
 
     @Test func theOwnerIsMailedTheRequestAndBothTheOutcomeEachInTheirLanguage() async throws {
-        let sink = try await MailSink()
-        defer { sink.stop() }
-        try await sink.start()
-        try await withMail(sink) { app, mail in
+        try await withMail { app, mail, sink in
             let scene = try await app.resetScene(ownerLanguage: .it, installerLanguage: .en)
             #expect(scene.owner.account.language == .it)
             let request: API.PasswordReset = try await app.requestReset(scene, mode: .offSite).decode()
@@ -76,10 +77,7 @@ struct MailTests {
     }
 
     @Test func bothAreMailedThatThePasswordWasResetSuccessfully() async throws {
-        let sink = try await MailSink()
-        defer { sink.stop() }
-        try await sink.start()
-        try await withMail(sink, .live) { app, mail in
+        try await withMail(.live) { app, mail, sink in
             let device = try await DeviceHarness.start(on: app)
             let scene = try #require(try await BoundDeviceScene.bind(device, on: app))
             let request = try await scene.approvedRequest(on: app, mode: .offSite)
@@ -97,9 +95,7 @@ struct MailTests {
     }
 
     @Test func aMailServerThatIsDownDelaysMailsAndLosesNone() async throws {
-        let sink = try await MailSink()
-        defer { sink.stop() }
-        try await withMail(sink) { app, mail in
+        try await withMail(serverUp: false) { app, mail, sink in
             let scene = try await app.resetScene()
             // Nobody listens: the request is answered all the same, and its mail waits.
             #expect(try await app.requestReset(scene).status == .created)
@@ -127,9 +123,7 @@ struct MailTests {
     }
 
     @Test func aMailRefusedForThreeDaysIsGivenUpAndKeptForTheOperator() async throws {
-        let sink = try await MailSink()
-        defer { sink.stop() }
-        try await withMail(sink) { app, mail in
+        try await withMail(serverUp: false) { app, mail, _ in
             #expect(try await app.requestReset(try await app.resetScene()).status == .created)
             // Tried every six hours (each wait is an hour at most) for just over three days.
             for _ in 0..<14 {
@@ -144,10 +138,7 @@ struct MailTests {
     }
 
     @Test func aNameWithANewlineAddsNoHeaderAndNoRecipient() async throws {
-        let sink = try await MailSink()
-        defer { sink.stop() }
-        try await sink.start()
-        try await withMail(sink) { app, mail in
+        try await withMail { app, mail, sink in
             let scene = try await app.resetScene()
             let hostile = "Ivan\r\nBcc: thief@evil.example\r\nX-Injected: yes"
             // The API refuses such a name; one that reached the database another way must still not add a header.
@@ -169,10 +160,7 @@ struct MailTests {
     }
 
     @Test func namesInTheHTMLPartAreTextNotMarkup() async throws {
-        let sink = try await MailSink()
-        defer { sink.stop() }
-        try await sink.start()
-        try await withMail(sink) { app, mail in
+        try await withMail { app, mail, sink in
             let scene = try await app.resetScene()
             try await SiteModel.query(on: app.platform.database).filter(\.$id == scene.site.id)
                 .set(\.$name, to: "Bar <img src=x onerror=alert(1)>").update()
