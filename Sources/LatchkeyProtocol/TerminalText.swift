@@ -4,11 +4,17 @@
 public enum TerminalText {
     public static func printable(_ text: String) -> String {
         var scalars = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars where scalar == "\n" || scalar == "\t" || scalar.properties.generalCategory != .control {
-            // Bidirectional overrides reorder what follows them: as dangerous on a terminal as an escape.
-            if (0x202A...0x202E).contains(scalar.value) || (0x2066...0x2069).contains(scalar.value) { continue }
+        for scalar in text.unicodeScalars where scalar == "\n" || scalar == "\t" || !scalar.rewritesDisplay {
             scalars.append(scalar)
         }
         return String(scalars)
+    }
+}
+
+extension Unicode.Scalar {
+    /// A control character, or a bidirectional override or isolate (which reorders what follows it): what can rewrite
+    /// how the text around it is shown, on a terminal, a page or an e-mail header.
+    public var rewritesDisplay: Bool {
+        properties.generalCategory == .control || (0x202A...0x202E).contains(value) || (0x2066...0x2069).contains(value)
     }
 }

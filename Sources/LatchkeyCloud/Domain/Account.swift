@@ -76,9 +76,9 @@ public enum AccountRules {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw .invalidRequest("The \(field) must not be empty.") }
         // Control and direction-override characters would rewrite what a terminal or a page shows next to the name.
-        guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || (0x202A...0x202E).contains($0.value)
-            || (0x2066...0x2069).contains($0.value) })
-        else { throw .invalidRequest("The \(field) must not contain control characters.") }
+        guard !trimmed.unicodeScalars.contains(where: \.rewritesDisplay) else {
+            throw .invalidRequest("The \(field) must not contain control characters.")
+        }
         guard trimmed.count <= maximum else {
             throw .invalidRequest("The \(field) must be at most \(maximum) characters long.")
         }

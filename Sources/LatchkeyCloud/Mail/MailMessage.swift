@@ -61,11 +61,10 @@ struct MailMessage: Sendable {
         return lines.joined(separator: "\n")
     }
 
-    /// The text on one line: controls (CR and LF among them) and direction overrides become spaces.
+    /// The text on one line: controls (CR and LF among them), direction overrides and line separators become spaces.
     static func oneLine(_ text: String) -> String {
         let scalars = text.unicodeScalars.map { scalar -> Unicode.Scalar in
-            scalar.properties.generalCategory == .control || (0x202A...0x202E).contains(scalar.value)
-                || (0x2066...0x2069).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029 ? " " : scalar
+            scalar.rewritesDisplay || scalar.value == 0x2028 || scalar.value == 0x2029 ? " " : scalar
         }
         return String(String.UnicodeScalarView(scalars)).split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
     }
