@@ -53,21 +53,23 @@ public struct SiteService: Sendable {
     /// One site; its authorizations come with it for the owner only.
     public func site(id: UUID, visibleTo account: Account) async throws -> (Site, [AuthorizedInstaller]?) {
         let now = clock.now()
-        return try await store.read { session in
-            let site = try await Self.visibleSite(id: id, to: account, at: now, in: session)
-            guard site.ownerId == account.id else { return (site, nil) }
-            return (site, try await Self.installers(on: site.id, in: session))
-        }
+        return try await store.read { session in try await Self.site(id: id, visibleTo: account, at: now, in: session) }
     }
 
     /// A site with its devices (and, for the owner, its authorizations) in one read: the site page.
     public func siteWithDevices(id: UUID, visibleTo account: Account) async throws -> (Site, [AuthorizedInstaller]?, [Device]) {
         let now = clock.now()
         return try await store.read { session in
-            let site = try await Self.visibleSite(id: id, to: account, at: now, in: session)
-            let installers = site.ownerId == account.id ? try await Self.installers(on: site.id, in: session) : nil
+            let (site, installers) = try await Self.site(id: id, visibleTo: account, at: now, in: session)
             return (site, installers, try await session.devices.onSite(site.id))
         }
+    }
+
+    private static func site(id: UUID, visibleTo account: Account, at now: Date, in session: any StoreSession)
+        async throws -> (Site, [AuthorizedInstaller]?)
+    {
+        let site = try await visibleSite(id: id, to: account, at: now, in: session)
+        return (site, site.ownerId == account.id ? try await installers(on: site.id, in: session) : nil)
     }
 
     /// Lets an installer work on the site; granting again replaces the permissions and expiry.
@@ -127,7 +129,6 @@ public struct SiteService: Sendable {
         }
     }
 
-    /// A device's audit history, for the owner of the site it is bound to.
     /// A device's history for its owner: what happened under their binding, with who did it.
     public func auditHistory(serial: String, visibleTo account: Account) async throws -> [AuditLine] {
         try await store.read { session in
