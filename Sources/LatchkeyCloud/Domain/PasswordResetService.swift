@@ -241,10 +241,8 @@ public struct PasswordResetService: Sendable {
     ) async throws -> [AccountNotification] {
         for notification in notifications {
             try await session.notifications.insert(notification)
-            guard queuesMail, let mail = ResetMail.about(notification, parties, cancelReason: cancelReason) else { continue }
-            let recipient = mail.toOwner ? parties.owner : parties.installer
-            try await session.mailQueue.enqueue(
-                QueuedMail(recipient: recipient.email, language: recipient.language, mail: mail, queuedAt: notification.createdAt))
+            guard queuesMail, let mail = QueuedMail.about(notification, parties, cancelReason: cancelReason) else { continue }
+            try await session.mailQueue.enqueue(mail)
         }
         return notifications
     }

@@ -22,25 +22,6 @@ public struct ResetMail: Codable, Sendable, Equatable {
     public var mode: ResetMode
     public var expiresAt: Date
     public var cancelReason: CancelReason?
-
-    /// The mail a notice warrants, if any: approvals stay in the inbox (the next step follows at once).
-    static func about(_ notice: AccountNotification, _ parties: ResetParties, cancelReason: CancelReason?) -> ResetMail? {
-        let event: Event
-        switch notice.kind {
-        case .resetRequested: event = .requested
-        case .resetCompleted: event = .completed
-        case .resetDeclined: event = .declined
-        case .resetCancelled: event = .cancelled
-        case .resetExpired: event = .expired
-        default: return nil
-        }
-        let toOwner = notice.accountId == parties.owner.id
-        return ResetMail(
-            event: event, requestId: parties.request.id, recipientName: toOwner ? parties.owner.name : parties.installer.name,
-            toOwner: toOwner, deviceModel: parties.device.model, deviceSerial: parties.device.serial, siteName: parties.site.name,
-            installerName: parties.installer.name, installerEmail: parties.installer.email, mode: parties.request.mode,
-            expiresAt: parties.request.expiresAt, cancelReason: event == .cancelled ? cancelReason : nil)
-    }
 }
 
 /// Why an owner's action ended an installer's open request.
@@ -65,6 +46,28 @@ public struct QueuedMail: Sendable, Equatable {
         self.mail = mail
         self.queuedAt = queuedAt
         self.attempts = attempts
+    }
+
+    /// The mail a notice warrants, to the notice's reader in their language, if any: approvals stay in the inbox (the
+    /// next step follows at once).
+    static func about(_ notice: AccountNotification, _ parties: ResetParties, cancelReason: CancelReason?) -> QueuedMail? {
+        let event: ResetMail.Event
+        switch notice.kind {
+        case .resetRequested: event = .requested
+        case .resetCompleted: event = .completed
+        case .resetDeclined: event = .declined
+        case .resetCancelled: event = .cancelled
+        case .resetExpired: event = .expired
+        default: return nil
+        }
+        let toOwner = notice.accountId == parties.owner.id
+        let reader = toOwner ? parties.owner : parties.installer
+        let mail = ResetMail(
+            event: event, requestId: parties.request.id, recipientName: reader.name, toOwner: toOwner, deviceModel: parties.device.model,
+            deviceSerial: parties.device.serial, siteName: parties.site.name, installerName: parties.installer.name,
+            installerEmail: parties.installer.email, mode: parties.request.mode, expiresAt: parties.request.expiresAt,
+            cancelReason: event == .cancelled ? cancelReason : nil)
+        return QueuedMail(recipient: reader.email, language: reader.language, mail: mail, queuedAt: notice.createdAt)
     }
 }
 
