@@ -74,10 +74,11 @@ struct PlatformServices {
         if case .postgres(let url) = configuration.database {
             let created = try NodeRelay(url: url, database: databaseService.database, logger: logger) { message in
                 switch message {
-                case .notification(let accountId, let wire):
+                case .notification(let accountId, let wire, let publishedAt):
                     await hub.deliver([AccountNotification(
                         id: wire.id, accountId: accountId, category: wire.category, kind: wire.kind, title: wire.title,
-                        body: wire.body, requestId: wire.requestId, createdAt: wire.createdAt, read: wire.read)])
+                        body: wire.body, requestId: wire.requestId, createdAt: wire.createdAt, read: wire.read)],
+                        publishedAt: publishedAt ?? Date())
                 case .sessionEnded(let session):
                     sessions.forget(tokenHash: session)
                     await hub.endStreams(ofSession: session)
@@ -137,7 +138,8 @@ func buildRouters(_ services: PlatformServices, metrics: PrometheusMetricsFactor
     if let staticFiles = Bundle.module.url(forResource: "static", withExtension: nil, subdirectory: "Portal") {
         router.add(middleware: StaticFilesMiddleware(files: FileMiddleware(staticFiles.path, urlBasePath: "/static", searchForIndexHtml: false)))
     }
-    OperationsController(store: services.store, registry: registry, factory: metrics, metricsToken: configuration.metricsToken)
+    OperationsController(store: services.store, registry: registry, factory: metrics, metricsToken: configuration.metricsToken,
+                         deliveryLatency: services.hub.deliveryLatency)
         .addRoutes(to: router)
 
     let api = router.group("api/v1")

@@ -47,6 +47,7 @@ struct NotificationController {
             throw LatchkeyError.rateLimited(retryAfter: 60)
         }
         let notifications = await hub.subscribe(accountId: account.id, session: SessionToken.hash(token))
+        let latency = hub.deliveryLatency
         let keepAliveInterval = keepAliveInterval
         let (perAccount, perAddress) = (streamsPerAccount, streamsPerAddress)
         let connectionClosed = context.connectionClosed
@@ -82,9 +83,11 @@ struct NotificationController {
                     switch event {
                     case .keepAlive:
                         try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                    case .notification(let notification):
+                    case .notification(let published):
+                        let notification = published.notification
                         let json = String(decoding: try encoder.encode(API.Notification(notification)), as: UTF8.self)
                         try await writer.write(ByteBuffer(string: "event: notification\nid: \(notification.id)\ndata: \(json)\n\n"))
+                        latency.record(publishedAt: published.publishedAt)
                     }
                 }
             } onGracefulShutdown: {
@@ -95,7 +98,7 @@ struct NotificationController {
     }
 
     private enum StreamEvent: Sendable {
-        case notification(AccountNotification)
+        case notification(NotificationHub.Published)
         case keepAlive
     }
 }

@@ -6,8 +6,14 @@ import ServiceLifecycle
 /// Fans new notifications out to the accounts listening on `GET /notifications/stream`: this node's own at once, and
 /// through the relay (PostgreSQL `LISTEN/NOTIFY`) those of every other node sharing the database.
 public actor NotificationHub: NotificationPublisher, Service {
+    /// A notification on its way to a stream, with when it was published (its transaction had committed).
+    struct Published: Sendable {
+        let notification: AccountNotification
+        let publishedAt: Date
+    }
+
     private struct Subscriber {
-        let continuation: AsyncStream<AccountNotification>.Continuation
+        let continuation: AsyncStream<Published>.Continuation
         /// The session (its token's hash) the stream was opened with: signing it out ends the stream.
         let session: String
     }
@@ -15,6 +21,8 @@ public actor NotificationHub: NotificationPublisher, Service {
     private var subscribers: [UUID: [UUID: Subscriber]] = [:]
     private var closed = false
     private var relay: NodeRelay?
+    /// Commit to write, over every stream this node writes.
+    nonisolated let deliveryLatency = DeliveryLatency()
 
     public init() {}
 
@@ -24,8 +32,8 @@ public actor NotificationHub: NotificationPublisher, Service {
 
     /// A stream of the account's notifications from now on; it ends when the listener goes, its session is signed out
     /// (on any node) or the service stops.
-    public func subscribe(accountId: UUID, session: String) -> AsyncStream<AccountNotification> {
-        let (stream, continuation) = AsyncStream.makeStream(of: AccountNotification.self, bufferingPolicy: .bufferingNewest(100))
+    func subscribe(accountId: UUID, session: String) -> AsyncStream<Published> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Published.self, bufferingPolicy: .bufferingNewest(100))
         guard !closed else {
             continuation.finish()
             return stream
@@ -38,16 +46,18 @@ public actor NotificationHub: NotificationPublisher, Service {
         return stream
     }
 
+    /// Called once the notifications' transaction has committed.
     public func publish(_ notifications: [AccountNotification]) async {
-        deliver(notifications)
-        await relay?.send(notifications.map { .notification(accountId: $0.accountId, notification: API.Notification($0)) })
+        let now = Date()
+        deliver(notifications, publishedAt: now)
+        await relay?.send(notifications.map { .notification(accountId: $0.accountId, notification: API.Notification($0), publishedAt: now) })
     }
 
     /// Hands notifications to this node's listeners.
-    func deliver(_ notifications: [AccountNotification]) {
+    func deliver(_ notifications: [AccountNotification], publishedAt: Date) {
         for notification in notifications {
             for subscriber in subscribers[notification.accountId, default: [:]].values {
-                subscriber.continuation.yield(notification)
+                subscriber.continuation.yield(Published(notification: notification, publishedAt: publishedAt))
             }
         }
     }
@@ -59,7 +69,6 @@ public actor NotificationHub: NotificationPublisher, Service {
 
     /// Ends this node's streams opened with the session.
     func endStreams(ofSession session: String) {
-
         for subscriber in subscribers.values.flatMap(\.values) where subscriber.session == session {
             subscriber.continuation.finish()
         }

@@ -12,9 +12,12 @@ struct OperationsController {
     let factory: any MetricsFactory
     /// SHA-256 of the operator's metrics token, compared in constant time.
     let metricsTokenDigest: SHA256Digest?
+    let deliveryLatency: DeliveryLatency
 
-    init(store: any LatchkeyStore, registry: PrometheusCollectorRegistry, factory: any MetricsFactory, metricsToken: String?) {
+    init(store: any LatchkeyStore, registry: PrometheusCollectorRegistry, factory: any MetricsFactory, metricsToken: String?,
+         deliveryLatency: DeliveryLatency) {
         self.store = store
+        self.deliveryLatency = deliveryLatency
         self.registry = registry
         self.factory = factory
         self.metricsTokenDigest = metricsToken.map { SHA256.hash(data: Data($0.utf8)) }
@@ -49,6 +52,8 @@ struct OperationsController {
         Gauge(label: "latchkey_mails_failed", factory: factory).record(mails.failed)
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        var text = ByteBuffer(bytes: registry.emitToBuffer())
+        text.writeString(deliveryLatency.prometheusText)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: text))
     }
 }

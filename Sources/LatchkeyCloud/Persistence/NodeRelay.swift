@@ -15,7 +15,8 @@ final class NodeRelay: Service, Sendable {
 
     /// One message as it crosses between nodes.
     enum Message: Codable, Sendable {
-        case notification(accountId: UUID, notification: API.Notification)
+        /// `publishedAt`: when the publishing node's transaction had committed (absent from nodes of earlier versions).
+        case notification(accountId: UUID, notification: API.Notification, publishedAt: Date?)
         /// For the node holding `serial`'s channel; an answer goes back to `replyTo`.
         case toDevice(serial: String, message: DeviceChannelMessage, replyTo: UUID?)
         case fromDevice(to: UUID, message: DeviceChannelMessage)

@@ -23,7 +23,7 @@ struct MultiNodeTests {
                     // Node B's listener connects in the background: ask until it hears one, within a few seconds.
                     let received = try await withThrowingTaskGroup(of: AccountNotification?.self) { group in
                         group.addTask {
-                            for await notification in heard { return notification }
+                            for await published in heard { return published.notification }
                             return nil
                         }
                         group.addTask {

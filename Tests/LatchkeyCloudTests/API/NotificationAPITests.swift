@@ -60,6 +60,14 @@ struct NotificationAPITests {
             let notification = try WireCoding.makeDecoder().decode(API.Notification.self, from: Data(data.utf8))
             #expect(notification.kind == .resetRequested)
             #expect(notification.requestId == created.id)
+
+            // The server timed that write from the commit: one delivery, no longer than the listener waited in all.
+            let metrics = try await app.call(.get, "/metrics").text
+            #expect(metrics.contains("latchkey_notification_delivery_seconds_count 1\n"), "\(metrics)")
+            let p99 = try #require(metrics.split(separator: "\n")
+                .first { $0.hasPrefix("latchkey_notification_delivery_seconds{quantile=\"0.99\"} ") }
+                .flatMap { Double($0.split(separator: " ").last ?? "") })
+            #expect(p99 > 0 && p99 < Double((arrived - started).components.seconds) + Double((arrived - started).components.attoseconds) / 1e18, "p99 \(p99) s")
         }
     }
 
