@@ -78,7 +78,7 @@ struct PlatformServices {
                     await hub.deliver([AccountNotification(
                         id: wire.id, accountId: accountId, category: wire.category, kind: wire.kind, title: wire.title,
                         body: wire.body, requestId: wire.requestId, createdAt: wire.createdAt, read: wire.read)],
-                        publishedAt: publishedAt ?? Date())
+                        publishedAt: publishedAt.map(Date.init(timeIntervalSince1970:)) ?? Date())
                 case .sessionEnded(let session):
                     sessions.forget(tokenHash: session)
                     await hub.endStreams(ofSession: session)

@@ -50,7 +50,8 @@ public actor NotificationHub: NotificationPublisher, Service {
     public func publish(_ notifications: [AccountNotification]) async {
         let now = Date()
         deliver(notifications, publishedAt: now)
-        await relay?.send(notifications.map { .notification(accountId: $0.accountId, notification: API.Notification($0), publishedAt: now) })
+        await relay?.send(notifications.map { .notification(accountId: $0.accountId, notification: API.Notification($0),
+                                                     publishedAt: now.timeIntervalSince1970) })
     }
 
     /// Hands notifications to this node's listeners.

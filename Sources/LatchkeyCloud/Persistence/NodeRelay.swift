@@ -15,8 +15,9 @@ final class NodeRelay: Service, Sendable {
 
     /// One message as it crosses between nodes.
     enum Message: Codable, Sendable {
-        /// `publishedAt`: when the publishing node's transaction had committed (absent from nodes of earlier versions).
-        case notification(accountId: UUID, notification: API.Notification, publishedAt: Date?)
+        /// `publishedAt`: when the publishing node's transaction had committed, in seconds since 1970 (the wire's dates
+        /// are whole seconds, too coarse to time a delivery); absent from nodes of earlier versions.
+        case notification(accountId: UUID, notification: API.Notification, publishedAt: TimeInterval?)
         /// For the node holding `serial`'s channel; an answer goes back to `replyTo`.
         case toDevice(serial: String, message: DeviceChannelMessage, replyTo: UUID?)
         case fromDevice(to: UUID, message: DeviceChannelMessage)
