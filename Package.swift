@@ -133,6 +133,8 @@ let package = Package(
             name: "latchkey-bench",
             dependencies: [
                 "LatchkeyCloud",
+                "LatchkeyDevice",
+                "LatchkeyClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -17,7 +17,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Measurements per scenario; the median is reported.") var rounds: Int = 3
     @Option(help: "Requests in flight at once.") var concurrency: Int = 16
     @Option(help: "First port to serve on (loopback).") var port: Int = 18_480
-    @Option(help: "all, hot-reads, streams, throughput or flood.") var only: String = "all"
+    @Option(help: "all, hot-reads, flows, streams, throughput or flood.") var only: String = "all"
 
     func run() async throws {
         var backends: [(String, DatabaseLocation)] = []
@@ -36,6 +36,11 @@ struct Bench: AsyncParsableCommand {
         if ["all", "hot-reads"].contains(only) {
             hot = try await HotReads(client: client, seconds: seconds, rounds: rounds, concurrency: concurrency)
                 .run(backends: backends, directory: directory, port: port + 30)
+        }
+        var flows: [String: [CompleteFlows.Path: CompleteFlows.Result]] = [:]
+        if ["all", "flows"].contains(only) {
+            flows = try await CompleteFlows(client: client, seconds: seconds, rounds: rounds, concurrency: concurrency)
+                .run(backends: backends, directory: directory, port: port + 60)
         }
         var streams: [(StreamLatency.Case, StreamLatency.Result)] = []
         if ["all", "streams"].contains(only) {
@@ -73,6 +78,7 @@ struct Bench: AsyncParsableCommand {
         }
         try await client.shutdown()
         if !hot.isEmpty { HotReads.report(hot, backends: backends.map(\.0)) }
+        if !flows.isEmpty { CompleteFlows.report(flows, backends: backends.map(\.0), concurrency: concurrency) }
         if !streams.isEmpty { StreamLatency.report(streams, seconds: seconds * Double(rounds)) }
         if !results.isEmpty { report(results, backends: backends.map(\.0)) }
         if !floods.isEmpty { report(floods) }

@@ -13,7 +13,7 @@ final class ServerProcess: @unchecked Sendable {
 
     /// Starts `latchkey` (built beside this benchmark) on `port` over the data folder or the PostgreSQL database a
     /// fixture was written to.
-    init(port: Int, dataDirectory: URL, databaseURL: String?) throws {
+    init(port: Int, dataDirectory: URL, databaseURL: String?, arguments: [String] = []) throws {
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
             .appendingPathComponent("latchkey")
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
@@ -22,7 +22,7 @@ final class ServerProcess: @unchecked Sendable {
         process = Process()
         process.executableURL = executable
         process.arguments = ["serve", "--port", String(port), "--data-dir", dataDirectory.path, "--rate-limits", "off", "--log-level", "error"]
-            + (databaseURL.map { ["--database-url", $0] } ?? [])
+            + (databaseURL.map { ["--database-url", $0] } ?? []) + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["DATABASE_URL"] = databaseURL ?? ""
         process.environment = environment

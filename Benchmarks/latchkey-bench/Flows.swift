@@ -1,0 +1,181 @@
+import AsyncHTTPClient
+import Foundation
+import LatchkeyClient
+import LatchkeyCloud
+import LatchkeyDevice
+import LatchkeyProtocol
+import Logging
+
+/// The whole reset, as the apps and devices do it, against `latchkey serve` in its own process: the installer asks,
+/// the owner checks the device's certificate chain and seals the new password to it, then either
+/// - **LAN proof** (off-site): the owner's app takes a proximity proof from the device, exchanges it for a grant, the
+///   device applies it and signs a receipt, the app hands the receipt in (the device also reports it on its channel);
+/// - **presence code** (on-site): the device hears the approval on its channel and shows a code, the installer types
+///   it, the service delivers the grant over the channel and the device answers with its receipt.
+/// Both sides are notified by the service. Devices are emulated in this process with their real keys and certificate
+/// chains; the service's CPU per flow is read from its own process.
+struct CompleteFlows {
+    let client: HTTPClient
+    let seconds: Double
+    let rounds: Int
+    /// Flows in flight at once, each on its own device.
+    let concurrency: Int
+
+    enum Path: String, CaseIterable {
+        case lanProof = "LAN proof (off-site)"
+        case presenceCode = "presence code over the channel (on-site)"
+    }
+
+    struct Result {
+        var flowsPerSecond: Double
+        var serverMillisecondsPerFlow: Double
+        var flows: Int
+    }
+
+    func run(backends: [(String, DatabaseLocation)], directory: URL, port: Int) async throws -> [String: [Path: Result]] {
+        var results: [String: [Path: Result]] = [:]
+        for (index, (name, location)) in backends.enumerated() {
+            print("Measuring complete flows on \(name) (server in its own process, \(concurrency) devices per path)…")
+            results[name] = try await run(location: location, directory: directory.appendingPathComponent("flows-\(index)"), port: port + index)
+        }
+        return results
+    }
+
+    private func run(location: DatabaseLocation, directory: URL, port: Int) async throws -> [Path: Result] {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let authority = try ManufacturerAuthority.create(name: "Latchkey Bench Devices")
+        let rootsFile = directory.appendingPathComponent("manufacturer-roots.pem")
+        try Data(authority.rootsPEM.utf8).write(to: rootsFile)
+        var databaseURL: String?
+        if case .postgres(let url) = location { databaseURL = url }
+        let server = try ServerProcess(port: port, dataDirectory: directory, databaseURL: databaseURL,
+                                       arguments: ["--manufacturer-roots", rootsFile.path])
+        defer { server.stop() }
+        let load = Load(client: client, base: server.base, seconds: seconds, concurrency: concurrency)
+        try await load.waitUntilUp()
+
+        let tag = UUID().uuidString.prefix(8).lowercased()
+        let installerEmail = "flow-installer-\(tag)@example.com"
+        var owner = LatchkeyClient(server: server.base, manufacturerRoots: authority.roots, httpClient: client)
+        owner.token = try await load.signUp(email: "flow-owner-\(tag)@example.com", role: .owner)
+        var installer = LatchkeyClient(server: server.base, manufacturerRoots: authority.roots, httpClient: client)
+        installer.token = try await load.signUp(email: installerEmail, role: .installer)
+        let site = try await owner.createSite(name: "Bench site")
+        _ = try await owner.authorize(site: site.id, installerEmail: installerEmail, permissions: [.view, .passwordReset])
+
+        var logger = Logger(label: "latchkey-bench-device")
+        logger.logLevel = .critical
+        var devices: [Path: [EmulatedDevice]] = [:]
+        var running: [Task<Void, any Error>] = []
+        defer { running.forEach { $0.cancel() } }
+        for path in Path.allCases {
+            for index in 0..<concurrency {
+                let serial = "FLOW-\(tag)-\(path == .lanProof ? "L" : "P")\(index)"
+                let configuration = DeviceConfiguration(
+                    identity: try authority.issue(serial: serial, model: "DS-7608NI-K2"), deviceType: .nvr, firmware: "V4.62.200",
+                    cloudURL: server.base, listenHost: "127.0.0.1", listenPort: 0,
+                    stateDirectory: directory.appendingPathComponent("devices/\(serial)").path, adminPassword: "Vecchia2023",
+                    discoveryPort: 0, discoveryHost: "127.0.0.1")
+                let runner = try DeviceRunner(configuration: configuration, logger: logger)
+                running.append(Task { try await runner.run(handlingSignals: false) })
+                try await bindWhenConnected(serial: serial, device: runner.device, site: site, owner: owner)
+                devices[path, default: []].append(runner.device)
+            }
+        }
+
+        var results: [Path: Result] = [:]
+        let (ownerApp, installerApp) = (owner, installer)
+        for path in Path.allCases {
+            let pathDevices = devices[path] ?? []
+            var measured: [Result] = []
+            for _ in 0..<rounds {
+                let cpuBefore = server.cpuSeconds
+                let started = ContinuousClock.now
+                let deadline = started + .seconds(seconds)
+                let flows = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for device in pathDevices {
+                        group.addTask {
+                            var flows = 0
+                            while ContinuousClock.now < deadline {
+                                try await flow(path, device: device, owner: ownerApp, installer: installerApp)
+                                flows += 1
+                            }
+                            return flows
+                        }
+                    }
+                    return try await group.reduce(0, +)
+                }
+                let wall = (ContinuousClock.now - started).seconds
+                let cpu = server.cpuSeconds - cpuBefore
+                measured.append(Result(flowsPerSecond: Double(flows) / wall, serverMillisecondsPerFlow: cpu * 1000 / Double(max(flows, 1)),
+                                       flows: flows))
+            }
+            results[path] = measured.sorted { $0.serverMillisecondsPerFlow < $1.serverMillisecondsPerFlow }[rounds / 2]
+        }
+        return results
+    }
+
+    /// One reset from request to completion; fails unless the service says *completed*.
+    private func flow(_ path: Path, device: EmulatedDevice, owner: LatchkeyClient, installer: LatchkeyClient) async throws {
+        let serial = await device.serial
+        let newPassword = "Nv-\(UUID().uuidString.prefix(10))"
+        let request = try await installer.requestReset(serial: serial, mode: path == .lanProof ? .offSite : .onSite)
+        let approved = try await owner.approveReset(request.id, newPassword: newPassword)
+        let done: API.PasswordReset
+        switch path {
+        case .lanProof:
+            // As `ResetCourier.carry` does, with the device's LAN API called in process: each courier is its own
+            // source, as the people standing at different devices are.
+            let certified = try await owner.certifiedDevice(serial)
+            let proof = try await device.challenge(from: "courier-\(request.id)")
+            guard proof.isSigned(by: certified.signingKey) else { throw Load.Failure(description: "\(serial)'s proof does not verify") }
+            let grant = try await owner.grant(request.id, proof: proof)
+            let receipt = try await device.applyReset(grant: grant.grant, sealedPassword: grant.sealedPassword)
+            done = try await owner.deliverReceipt(receipt)
+        case .presenceCode:
+            // The device shows a code once the approval reached it over its channel.
+            var code: LocalAPI.PresenceCode?
+            for _ in 0..<500 where code?.requestId != approved.id {
+                code = try? await device.presenceCode()
+                if code?.requestId != approved.id { try await Task.sleep(for: .milliseconds(2)) }
+            }
+            guard let code, code.requestId == approved.id else {
+                throw Load.Failure(description: "\(serial) never heard the approval of \(approved.id)")
+            }
+            done = try await installer.deliverWithPresenceCode(request.id, code: code.code)
+        }
+        guard done.status == .completed else { throw Load.Failure(description: "\(serial)'s reset ended \(done.status)") }
+        // The device takes the new password (a wrong one throws).
+        _ = try await device.login(username: "admin", password: newPassword, from: "bench")
+    }
+
+    private func bindWhenConnected(serial: String, device: EmulatedDevice, site: API.Site, owner: LatchkeyClient) async throws {
+        let code = await device.verificationCode
+        for _ in 0..<200 {
+            // Untyped, so that the refusal can be matched by code (a `catch … where` over a typed error crashes Swift 6.3).
+            let bind: () async throws -> API.Device = { try await owner.bind(site: site.id, serial: serial, verificationCode: code) }
+            do {
+                _ = try await bind()
+                return
+            } catch let error as ClientError where error.code == .deviceOffline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        throw Load.Failure(description: "device \(serial) never connected")
+    }
+
+    static func report(_ results: [String: [Path: Result]], backends: [String], concurrency: Int) {
+        print("\ncomplete flows: request → approve (sealed) → proof or presence code → grant → device applies → receipt → both notified;"
+              + " \(concurrency) devices per path, the server's CPU from its own process; goal ≥ 300 flows/s on SQLite")
+        print((["path"] + backends.flatMap { ["\($0) flows/s", "\($0) server ms CPU/flow", "\($0) flows"] }).joined(separator: " | "))
+        for path in Path.allCases {
+            var row = [path.rawValue]
+            for name in backends {
+                let result = results[name]?[path]
+                row += [String(format: "%.1f", result?.flowsPerSecond ?? 0), String(format: "%.2f", result?.serverMillisecondsPerFlow ?? 0),
+                        String(result?.flows ?? 0)]
+            }
+            print(row.joined(separator: " | "))
+        }
+    }
+}
