@@ -47,8 +47,48 @@ struct HTTPTransport: Sendable {
         _ = try await exchange(method, path, token: token, body: body)
     }
 
+    /// Every page of a list: the service answers a page at a time and names the next in `Link: <…>; rel="next"`.
+    func all<Item: Decodable>(_ path: String, token: String?, as item: Item.Type = Item.self) async throws(ClientError) -> [Item] {
+        var items: [Item] = []
+        var url = baseURL + path
+        // A service that kept naming pages would otherwise keep the caller forever.
+        for _ in 0..<10_000 {
+            let (data, headers) = try await exchange(.GET, url: url, shownPath: path, token: token, body: Optional<String>.none)
+            do {
+                items += try WireCoding.makeDecoder().decode([Item].self, from: data)
+            } catch {
+                throw .unexpectedAnswer("GET \(path): \(String(decoding: data.prefix(200), as: UTF8.self))")
+            }
+            guard let next = Self.nextPage(headers) else { return items }
+            // The link is a path on the same service.
+            guard next.hasPrefix("/"), !next.hasPrefix("//") else { throw .unexpectedAnswer("GET \(path): a next page elsewhere (\(next))") }
+            url = shownAddress + next
+        }
+        throw .unexpectedAnswer("GET \(path): more than 10,000 pages")
+    }
+
+    /// The target of `Link: <…>; rel="next"` (RFC 8288), if any.
+    static func nextPage(_ headers: HTTPHeaders) -> String? {
+        for value in headers["Link"] {
+            for link in value.split(separator: ",") {
+                let parts = link.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+                guard let target = parts.first, target.hasPrefix("<"), target.hasSuffix(">"),
+                    parts.dropFirst().contains(where: { $0.replacingOccurrences(of: "\"", with: "") == "rel=next" })
+                else { continue }
+                return String(target.dropFirst().dropLast())
+            }
+        }
+        return nil
+    }
+
     private func exchange(_ method: HTTPMethod, _ path: String, token: String?, body: (some Encodable)?) async throws(ClientError) -> Data {
-        var request = HTTPClientRequest(url: baseURL + path)
+        try await exchange(method, url: baseURL + path, shownPath: path, token: token, body: body).0
+    }
+
+    private func exchange(_ method: HTTPMethod, url: String, shownPath path: String, token: String?, body: (some Encodable)?)
+        async throws(ClientError) -> (Data, HTTPHeaders)
+    {
+        var request = HTTPClientRequest(url: url)
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         do {
@@ -60,9 +100,11 @@ struct HTTPTransport: Sendable {
         }
         let status: Int
         let data: Data
+        let headers: HTTPHeaders
         do {
             let response = try await client.execute(request, timeout: timeout)
             status = Int(response.status.code)
+            headers = response.headers
             data = Data(buffer: try await response.body.collect(upTo: 8 << 20))
         } catch {
             throw describe(error)
@@ -73,7 +115,7 @@ struct HTTPTransport: Sendable {
             }
             throw .unexpectedAnswer("\(method) \(path) answered \(status)")
         }
-        return data
+        return (data, headers)
     }
 
     /// A sentence with a remedy for each way a call can fail before any answer.

@@ -62,8 +62,9 @@ public struct LatchkeyClient: Sendable {
         return try await transport.send(.GET, "/compatibility" + query)
     }
 
+    /// Every page of each list (the service answers 100 at a time).
     public func sites() async throws(ClientError) -> [API.Site] {
-        try await transport.send(.GET, "/sites", token: try signedIn())
+        try await transport.all("/sites", token: try signedIn())
     }
 
     public func site(_ id: UUID) async throws(ClientError) -> API.Site {
@@ -86,7 +87,7 @@ public struct LatchkeyClient: Sendable {
     }
 
     public func devices(site: UUID) async throws(ClientError) -> [API.Device] {
-        try await transport.send(.GET, "/sites/\(site)/devices", token: try signedIn())
+        try await transport.all("/sites/\(site)/devices", token: try signedIn())
     }
 
     public func bind(site: UUID, serial: String, verificationCode: String) async throws(ClientError) -> API.Device {
@@ -130,7 +131,7 @@ public struct LatchkeyClient: Sendable {
     }
 
     public func resets(status: ResetStatus? = nil) async throws(ClientError) -> [API.PasswordReset] {
-        try await transport.send(.GET, "/password-resets" + (status.map { "?status=\($0.rawValue)" } ?? ""), token: try signedIn())
+        try await transport.all("/password-resets" + (status.map { "?status=\($0.rawValue)" } ?? ""), token: try signedIn())
     }
 
     public func reset(_ id: UUID) async throws(ClientError) -> API.PasswordReset {
@@ -187,7 +188,7 @@ public struct LatchkeyClient: Sendable {
     }
 
     public func notifications(category: NotificationCategory? = nil) async throws(ClientError) -> [API.Notification] {
-        try await transport.send(.GET, "/notifications" + (category.map { "?category=\($0.rawValue)" } ?? ""), token: try signedIn())
+        try await transport.all("/notifications" + (category.map { "?category=\($0.rawValue)" } ?? ""), token: try signedIn())
     }
 
     public func markRead(_ id: UUID) async throws(ClientError) -> API.Notification {

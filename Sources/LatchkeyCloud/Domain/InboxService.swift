@@ -9,8 +9,15 @@ public struct InboxService: Sendable {
         self.store = store
     }
 
-    public func list(for account: Account, category: NotificationCategory?) async throws -> [AccountNotification] {
-        try await store.read { try await $0.notifications.list(accountId: account.id, category: category, limit: 200) }
+    public func list(for account: Account, category: NotificationCategory?, page: PageRequest = PageRequest()) async throws -> Page<AccountNotification> {
+        try await store.read { try await $0.notifications.list(accountId: account.id, category: category, page: page) }
+    }
+
+    /// What each notice's request is about (device and site), for those the account may still see: a bar owner with
+    /// three cameras must tell them apart.
+    public func subjects(of notices: [AccountNotification], for account: Account, at now: Date) async throws -> [UUID: RequestSubject] {
+        let ids = Array(Set(notices.compactMap(\.requestId)))
+        return try await store.read { try await $0.resetRequests.subjects(ids: ids, visibleTo: account.id, at: now) }
     }
 
     /// One notification of the account's, as it is: reading it changes nothing.
@@ -33,4 +40,10 @@ public struct InboxService: Sendable {
             return notification
         }
     }
+}
+
+/// The device and site a request is about, as the inbox names it.
+public struct RequestSubject: Sendable, Equatable {
+    public var deviceSerial: String
+    public var siteName: String
 }

@@ -81,16 +81,15 @@ public struct PasswordResetService: Sendable {
 
     // MARK: - Read
 
-    public func list(for account: Account, status: ResetStatus?) async throws -> [ResetRequestView] {
+    public func list(for account: Account, status: ResetStatus?, page: PageRequest = PageRequest()) async throws -> Page<ResetRequestView> {
         let now = clock.now()
         return try await store.read { session in
-            let requests = try await session.resetRequests.involving(accountId: account.id, limit: 500)
-                .filter { status == nil || $0.status(at: now) == status }
-            let people = try await session.accounts.find(ids: Set(requests.flatMap { [$0.ownerId, $0.installerId] }))
-            return requests.compactMap { request in
+            let requests = try await session.resetRequests.involving(accountId: account.id, status: status, at: now, page: page)
+            let people = try await session.accounts.find(ids: Set(requests.items.flatMap { [$0.ownerId, $0.installerId] }))
+            return Page(items: requests.items.compactMap { request in
                 guard let owner = people[request.ownerId], let installer = people[request.installerId] else { return nil }
                 return self.view(request, owner: owner, installer: installer, at: now)
-            }
+            }, next: requests.next)
         }
     }
 

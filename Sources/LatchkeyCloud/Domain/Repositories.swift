@@ -39,9 +39,10 @@ public protocol SiteRepository: Sendable {
     func find(id: UUID) async throws -> Site?
     /// The site and the installer's authorization on it (if any), in one query: what deciding visibility needs.
     func find(id: UUID, authorizationOf installerId: UUID) async throws -> (Site, SiteAuthorization?)?
-    func owned(by ownerId: UUID) async throws -> [Site]
-    /// Sites on which the installer holds an authorization, active or not.
-    func authorized(for installerId: UUID) async throws -> [(Site, SiteAuthorization)]
+    /// The owner's sites, oldest first.
+    func owned(by ownerId: UUID, page: PageRequest) async throws -> Page<Site>
+    /// Sites on which the installer holds an authorization still active at `now`, in the order they were created.
+    func authorized(for installerId: UUID, activeAt now: Date, page: PageRequest) async throws -> Page<Site>
     func insert(_ site: Site) async throws
     func authorizations(siteId: UUID) async throws -> [SiteAuthorization]
     func authorization(siteId: UUID, installerId: UUID) async throws -> SiteAuthorization?
@@ -53,7 +54,10 @@ public protocol SiteRepository: Sendable {
 public protocol DeviceRepository: Sendable {
     /// Inside a transaction, the device stays locked until it commits.
     func find(serial: String) async throws -> Device?
-    func onSite(_ siteId: UUID) async throws -> [Device]
+    /// A site's devices by serial.
+    func onSite(_ siteId: UUID, page: PageRequest) async throws -> Page<Device>
+    /// The first `perSite` devices (by serial) of each site, in one query, and whether each site has more.
+    func onSites(_ siteIds: [UUID], perSite: Int) async throws -> [UUID: (devices: [Device], more: Bool)]
     func save(_ device: Device) async throws
     /// Marks offline, in one statement, every device still marked online whose node (or, without one, the device
     /// itself) has not been heard from since `cutoff`.
@@ -85,8 +89,12 @@ public protocol ResetRequestRepository: Sendable {
     /// Requests stored as pending or approved for the device.
     func open(deviceSerial: String) async throws -> [PasswordResetRequest]
     func open(siteId: UUID, installerId: UUID) async throws -> [PasswordResetRequest]
-    /// Requests the account sent or must answer, newest first.
-    func involving(accountId: UUID, limit: Int) async throws -> [PasswordResetRequest]
+    /// Requests the account sent or must answer, newest first; with `status`, only those in it at `now` (an open
+    /// request whose window closed is expired).
+    func involving(accountId: UUID, status: ResetStatus?, at now: Date, page: PageRequest) async throws -> Page<PasswordResetRequest>
+    /// For the inbox, in one query: the device and the site's name of each request among `ids` that the account takes
+    /// part in and whose site it may still see (its owner, or an installer still authorized on it).
+    func subjects(ids: [UUID], visibleTo accountId: UUID, at now: Date) async throws -> [UUID: RequestSubject]
     /// Requests stored as open whose window has closed.
     func due(at now: Date, limit: Int) async throws -> [PasswordResetRequest]
     /// Throws `requestAlreadyOpen` when the device has an open request already.
@@ -101,7 +109,8 @@ public protocol ResetRequestRepository: Sendable {
 
 public protocol NotificationRepository: Sendable {
     func insert(_ notification: AccountNotification) async throws
-    func list(accountId: UUID, category: NotificationCategory?, limit: Int) async throws -> [AccountNotification]
+    /// Newest first.
+    func list(accountId: UUID, category: NotificationCategory?, page: PageRequest) async throws -> Page<AccountNotification>
     func find(id: UUID) async throws -> AccountNotification?
     func markRead(id: UUID) async throws
 }

@@ -39,14 +39,28 @@ public struct SiteService: Sendable {
     }
 
     /// Owners see their sites; installers the sites they hold a live authorization on.
-    public func sites(visibleTo account: Account) async throws -> [Site] {
+    public func sites(visibleTo account: Account, page: PageRequest = PageRequest()) async throws -> Page<Site> {
+        let now = clock.now()
+        return try await store.read { session in try await Self.sites(visibleTo: account, at: now, page: page, in: session) }
+    }
+
+    /// A page of sites, each with its first `perSite` devices and whether it has more, in two queries: the portal's
+    /// sites page.
+    public func sitesWithDevices(visibleTo account: Account, page: PageRequest, perSite: Int)
+        async throws -> Page<(site: Site, devices: [Device], more: Bool)>
+    {
         let now = clock.now()
         return try await store.read { session in
-            switch account.role {
-            case .owner: try await session.sites.owned(by: account.id)
-            case .installer:
-                try await session.sites.authorized(for: account.id).filter { $0.1.isActive(at: now) }.map(\.0)
-            }
+            let sites = try await Self.sites(visibleTo: account, at: now, page: page, in: session)
+            let devices = try await session.devices.onSites(sites.items.map(\.id), perSite: perSite)
+            return sites.map { site in (site, devices[site.id]?.devices ?? [], devices[site.id]?.more ?? false) }
+        }
+    }
+
+    private static func sites(visibleTo account: Account, at now: Date, page: PageRequest, in session: any StoreSession) async throws -> Page<Site> {
+        switch account.role {
+        case .owner: try await session.sites.owned(by: account.id, page: page)
+        case .installer: try await session.sites.authorized(for: account.id, activeAt: now, page: page)
         }
     }
 
@@ -57,11 +71,13 @@ public struct SiteService: Sendable {
     }
 
     /// A site with its devices (and, for the owner, its authorizations) in one read: the site page.
-    public func siteWithDevices(id: UUID, visibleTo account: Account) async throws -> (Site, [AuthorizedInstaller]?, [Device]) {
+    public func siteWithDevices(id: UUID, visibleTo account: Account, page: PageRequest = PageRequest())
+        async throws -> (Site, [AuthorizedInstaller]?, Page<Device>)
+    {
         let now = clock.now()
         return try await store.read { session in
             let (site, installers) = try await Self.site(id: id, visibleTo: account, at: now, in: session)
-            return (site, installers, try await session.devices.onSite(site.id))
+            return (site, installers, try await session.devices.onSite(site.id, page: page))
         }
     }
 
@@ -121,11 +137,11 @@ public struct SiteService: Sendable {
         await resets.publisher.publish(notifications)
     }
 
-    public func devices(siteId: UUID, visibleTo account: Account) async throws -> [Device] {
+    public func devices(siteId: UUID, visibleTo account: Account, page: PageRequest = PageRequest()) async throws -> Page<Device> {
         let now = clock.now()
         return try await store.read { session in
             let site = try await Self.visibleSite(id: siteId, to: account, at: now, in: session)
-            return try await session.devices.onSite(site.id)
+            return try await session.devices.onSite(site.id, page: page)
         }
     }
 

@@ -18,14 +18,15 @@ struct NotificationController {
         group.get("notifications/stream", use: stream)
     }
 
-    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> [API.Notification] {
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> PagedResponse<API.Notification> {
         let category = try request.uri.queryParameters.get("category").map { text in
             guard let category = NotificationCategory(rawValue: text) else {
                 throw LatchkeyError.invalidRequest("category must be one of \(NotificationCategory.allowedValues).")
             }
             return category
         }
-        return try await inbox.list(for: try context.requireAccount(), category: category).map(API.Notification.init)
+        return PagedResponse(try await inbox.list(for: try context.requireAccount(), category: category, page: PageRequest(request))
+            .map(API.Notification.init))
     }
 
     @Sendable func markRead(_ request: Request, context: AppRequestContext) async throws -> API.Notification {

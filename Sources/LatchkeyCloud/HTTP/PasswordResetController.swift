@@ -42,14 +42,15 @@ struct PasswordResetController {
         return API.PasswordReset(try await resets.complete(with: form.receipt, from: .courier(try context.requireAccount())))
     }
 
-    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> [API.PasswordReset] {
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> PagedResponse<API.PasswordReset> {
         let status = try request.uri.queryParameters.get("status").map { text in
             guard let status = ResetStatus(rawValue: text) else {
                 throw LatchkeyError.invalidRequest("status must be one of \(ResetStatus.allowedValues).")
             }
             return status
         }
-        return try await resets.list(for: try context.requireAccount(), status: status).map { API.PasswordReset($0) }
+        return PagedResponse(try await resets.list(for: try context.requireAccount(), status: status, page: PageRequest(request))
+            .map { API.PasswordReset($0) })
     }
 
     @Sendable func show(_ request: Request, context: AppRequestContext) async throws -> API.PasswordReset {

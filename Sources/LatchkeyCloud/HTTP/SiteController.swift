@@ -49,8 +49,8 @@ struct SiteController {
         return EditedResponse(status: .created, response: API.Site(site, authorizations: []))
     }
 
-    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> [API.Site] {
-        try await sites.sites(visibleTo: try context.requireAccount()).map { API.Site($0) }
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> PagedResponse<API.Site> {
+        PagedResponse(try await sites.sites(visibleTo: try context.requireAccount(), page: PageRequest(request)).map { API.Site($0) })
     }
 
     @Sendable func show(_ request: Request, context: AppRequestContext) async throws -> API.Site {
@@ -74,8 +74,9 @@ struct SiteController {
         return .noContent
     }
 
-    @Sendable func listDevices(_ request: Request, context: AppRequestContext) async throws -> [API.Device] {
-        try await sites.devices(siteId: try context.uuid("id", of: "site"), visibleTo: try context.requireAccount())
-            .map { API.Device($0, compatibility: compatibility, at: clock.now()) }
+    @Sendable func listDevices(_ request: Request, context: AppRequestContext) async throws -> PagedResponse<API.Device> {
+        PagedResponse(try await sites.devices(siteId: try context.uuid("id", of: "site"), visibleTo: try context.requireAccount(),
+                                              page: PageRequest(request))
+            .map { API.Device($0, compatibility: compatibility, at: clock.now()) })
     }
 }

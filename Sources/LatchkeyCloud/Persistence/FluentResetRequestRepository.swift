@@ -29,11 +29,44 @@ struct FluentResetRequestRepository: ResetRequestRepository {
             """).all().map(Rows.request)
     }
 
-    func involving(accountId: UUID, limit: Int) async throws -> [PasswordResetRequest] {
-        try await database.sql.raw("""
-            SELECT \(unsafeRaw: Rows.request) FROM password_reset_requests WHERE owner_id = \(bind: accountId) OR installer_id = \(bind: accountId)
-            ORDER BY created_at DESC LIMIT \(bind: limit)
-            """).all().map(Rows.request)
+    func involving(accountId: UUID, status: ResetStatus?, at now: Date, page: PageRequest) async throws -> Page<PasswordResetRequest> {
+        var query: SQLQueryString = """
+            SELECT \(unsafeRaw: Rows.request) FROM password_reset_requests
+            WHERE (owner_id = \(bind: accountId) OR installer_id = \(bind: accountId))
+            """
+        // As `PasswordResetRequest.status(at:)` reads it: an open request whose window closed is expired.
+        switch status {
+        case nil: break
+        case .pending?, .approved?:
+            query += " AND status = \(bind: status?.rawValue ?? "") AND expires_at > \(bind: now)"
+        case .expired?:
+            query += """
+                 AND (status = \(bind: ResetStatus.expired.rawValue) \
+                OR (status IN (\(binds: Self.openStatuses)) AND expires_at <= \(bind: now)))
+                """
+        case .some(let ended):
+            query += " AND status = \(bind: ended.rawValue)"
+        }
+        query += try Keyset.after(page.after, time: "created_at", id: "id", newestFirst: true)
+        query += " ORDER BY created_at DESC, id DESC LIMIT \(bind: page.limit + 1)"
+        let rows = try await database.sql.raw(query).all().map(Rows.request)
+        return Page(reading: rows, limit: page.limit) { .time($0.createdAt, $0.id) }
+    }
+
+    func subjects(ids: [UUID], visibleTo accountId: UUID, at now: Date) async throws -> [UUID: RequestSubject] {
+        guard !ids.isEmpty else { return [:] }
+        let rows = try await database.sql.raw("""
+            SELECT r.id, r.device_serial, s.name FROM password_reset_requests r JOIN sites s ON s.id = r.site_id
+            LEFT JOIN site_authorizations a ON a.site_id = r.site_id AND a.installer_id = \(bind: accountId)
+            WHERE r.id IN (\(binds: ids)) AND (r.owner_id = \(bind: accountId) OR r.installer_id = \(bind: accountId))
+            AND (s.owner_id = \(bind: accountId) OR (a.installer_id IS NOT NULL AND (a.expires_at IS NULL OR a.expires_at > \(bind: now))))
+            """).all()
+        var subjects: [UUID: RequestSubject] = [:]
+        for row in rows {
+            subjects[try row.decode(column: "id", as: UUID.self)] = RequestSubject(
+                deviceSerial: try row.decode(column: "device_serial", as: String.self), siteName: try row.decode(column: "name", as: String.self))
+        }
+        return subjects
     }
 
     func due(at now: Date, limit: Int) async throws -> [PasswordResetRequest] {
@@ -117,11 +150,13 @@ struct FluentNotificationRepository: NotificationRepository {
         try await model.create(on: database)
     }
 
-    func list(accountId: UUID, category: NotificationCategory?, limit: Int) async throws -> [AccountNotification] {
+    func list(accountId: UUID, category: NotificationCategory?, page: PageRequest) async throws -> Page<AccountNotification> {
         var query: SQLQueryString = "SELECT \(unsafeRaw: Rows.notification) FROM notifications WHERE account_id = \(bind: accountId)"
         if let category { query += " AND category = \(bind: category.rawValue)" }
-        query += " ORDER BY created_at DESC LIMIT \(bind: limit)"
-        return try await database.sql.raw(query).all().map(Rows.notification)
+        query += try Keyset.after(page.after, time: "created_at", id: "id", newestFirst: true)
+        query += " ORDER BY created_at DESC, id DESC LIMIT \(bind: page.limit + 1)"
+        let rows = try await database.sql.raw(query).all().map(Rows.notification)
+        return Page(reading: rows, limit: page.limit) { .time($0.createdAt, $0.id) }
     }
 
     func find(id: UUID) async throws -> AccountNotification? {

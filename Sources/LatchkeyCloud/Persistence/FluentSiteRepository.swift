@@ -21,17 +21,23 @@ struct FluentSiteRepository: SiteRepository {
         return (try Rows.site(row, prefix: "s_"), authorization)
     }
 
-    func owned(by ownerId: UUID) async throws -> [Site] {
-        try await database.sql.raw("SELECT \(unsafeRaw: Rows.site) FROM sites WHERE owner_id = \(bind: ownerId) ORDER BY created_at")
-            .all().map { try Rows.site($0) }
+    func owned(by ownerId: UUID, page: PageRequest) async throws -> Page<Site> {
+        let rows = try await database.sql.raw("""
+            SELECT \(unsafeRaw: Rows.site) FROM sites WHERE owner_id = \(bind: ownerId)\(try Keyset.after(page.after, time: "created_at", id: "id"))
+            ORDER BY created_at, id LIMIT \(bind: page.limit + 1)
+            """).all().map { try Rows.site($0) }
+        return Page(reading: rows, limit: page.limit) { .time($0.createdAt, $0.id) }
     }
 
-    func authorized(for installerId: UUID) async throws -> [(Site, SiteAuthorization)] {
-        try await database.sql.raw("""
-            SELECT \(unsafeRaw: Rows.siteAndAuthorization)
+    func authorized(for installerId: UUID, activeAt now: Date, page: PageRequest) async throws -> Page<Site> {
+        let rows = try await database.sql.raw("""
+            SELECT \(unsafeRaw: Rows.columns(Rows.site, of: "s"))
             FROM site_authorizations a JOIN sites s ON s.id = a.site_id
-            WHERE a.installer_id = \(bind: installerId) ORDER BY s.created_at
-            """).all().map { (try Rows.site($0, prefix: "s_"), try Rows.authorization($0, prefix: "a_")) }
+            WHERE a.installer_id = \(bind: installerId) AND (a.expires_at IS NULL OR a.expires_at > \(bind: now))\
+            \(try Keyset.after(page.after, time: "s.created_at", id: "s.id"))
+            ORDER BY s.created_at, s.id LIMIT \(bind: page.limit + 1)
+            """).all().map { try Rows.site($0, prefix: "s_") }
+        return Page(reading: rows, limit: page.limit) { .time($0.createdAt, $0.id) }
     }
 
     func insert(_ site: Site) async throws {
@@ -106,9 +112,33 @@ struct FluentDeviceRepository: DeviceRepository {
             """).first().map(Rows.device)
     }
 
-    func onSite(_ siteId: UUID) async throws -> [Device] {
-        try await database.sql.raw("SELECT \(unsafeRaw: Rows.device) WHERE d.site_id = \(bind: siteId) ORDER BY d.serial")
-            .all().map(Rows.device)
+    func onSite(_ siteId: UUID, page: PageRequest) async throws -> Page<Device> {
+        let rows = try await database.sql.raw("""
+            SELECT \(unsafeRaw: Rows.device) WHERE d.site_id = \(bind: siteId)\(try Keyset.after(page.after, key: "d.serial"))
+            ORDER BY d.serial LIMIT \(bind: page.limit + 1)
+            """).all().map(Rows.device)
+        return Page(reading: rows, limit: page.limit) { .key($0.serial) }
+    }
+
+    func onSites(_ siteIds: [UUID], perSite: Int) async throws -> [UUID: (devices: [Device], more: Bool)] {
+        guard !siteIds.isEmpty else { return [:] }
+        // Numbered within each site by serial (a window function: SQLite 3.25+, PostgreSQL), one more than shown.
+        let rows = try await database.sql.raw("""
+            SELECT * FROM (SELECT \(unsafeRaw: Rows.deviceColumns), ROW_NUMBER() OVER (PARTITION BY d.site_id ORDER BY d.serial) AS place \
+            \(unsafeRaw: Rows.deviceFrom) WHERE d.site_id IN (\(binds: siteIds))) numbered
+            WHERE place <= \(bind: perSite + 1) ORDER BY site_id, serial
+            """).all()
+        var bySite: [UUID: (devices: [Device], more: Bool)] = [:]
+        for row in rows {
+            let device = try Rows.device(row)
+            guard let siteId = device.siteId else { continue }
+            if try row.decode(column: "place", as: Int.self) > perSite {
+                bySite[siteId, default: ([], false)].more = true
+            } else {
+                bySite[siteId, default: ([], false)].devices.append(device)
+            }
+        }
+        return bySite
     }
 
     func save(_ device: Device) async throws {

@@ -23,7 +23,7 @@ struct NotAnSQLDatabase: Error {}
 /// Rows to domain values, one function per table; each query names the columns it reads.
 enum Rows {
     /// `alias.column AS alias_column, …`: a table's columns in a join, decoded with `prefix: "alias_"`.
-    private static func columns(_ list: String, of alias: String) -> String {
+    static func columns(_ list: String, of alias: String) -> String {
         list.split(separator: ",").map { column in
             let name = column.trimmingCharacters(in: .whitespaces)
             return "\(alias).\(name) AS \(alias)_\(name)"
@@ -61,11 +61,13 @@ enum Rows {
 
     /// The columns and the `FROM` of a device read, with its node: `last_seen_at` is the node's last heartbeat when a node
     /// holds the channel (`SELECT \(Rows.device) WHERE d.… `).
-    static let device = """
+    static let device = deviceColumns + " " + deviceFrom
+    static let deviceColumns = """
         d.serial, d.model, d.device_type, d.firmware, d.site_id, d.online, COALESCE(n.last_seen_at, d.last_seen_at) AS last_seen_at, \
         d.signing_key, d.agreement_key, d.certificate_chain, d.lan_addresses, d.connection_id, d.channel_address, d.keys_pinned, \
-        d.node_id FROM devices d LEFT JOIN nodes n ON n.id = d.node_id
+        d.node_id
         """
+    static let deviceFrom = "FROM devices d LEFT JOIN nodes n ON n.id = d.node_id"
     static func device(_ row: any SQLRow) throws -> Device {
         var identity: DeviceIdentity?
         if let signingKey = try row.decode(column: "signing_key", as: String?.self),
@@ -112,5 +114,26 @@ enum Rows {
             title: try row.decode(column: "title", as: String.self), body: try row.decode(column: "body", as: String.self),
             requestId: try row.decode(column: "request_id", as: UUID?.self), createdAt: try row.decode(column: "created_at", as: Date.self),
             read: try row.decode(column: "read", as: Bool.self))
+    }
+}
+
+/// The condition that starts a page after its cursor (keyset pagination), for lists ordered by (time, id) or by a key.
+enum Keyset {
+    /// ` AND (time, id) > (…)` (`<` for newest-first lists), or nothing on the first page.
+    static func after(_ cursor: PageCursor?, time: String, id: String, newestFirst: Bool = false) throws(LatchkeyError) -> SQLQueryString {
+        guard let cursor else { return "" }
+        guard case .time(let at, let last) = cursor else { throw mismatch }
+        return " AND (\(unsafeRaw: time), \(unsafeRaw: id)) \(unsafeRaw: newestFirst ? "<" : ">") (\(bind: at), \(bind: last))"
+    }
+
+    /// ` AND key > (…)`, or nothing on the first page.
+    static func after(_ cursor: PageCursor?, key: String) throws(LatchkeyError) -> SQLQueryString {
+        guard let cursor else { return "" }
+        guard case .key(let last) = cursor else { throw mismatch }
+        return " AND \(unsafeRaw: key) > \(bind: last)"
+    }
+
+    private static var mismatch: LatchkeyError {
+        .invalidRequest("cursor belongs to another list: start again without it, then follow the Link header's next page.")
     }
 }

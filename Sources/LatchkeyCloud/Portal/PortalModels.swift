@@ -80,6 +80,8 @@ struct SiteRow: Sendable {
     let owned: Bool
     let devices: [DeviceRow]
     let has_devices: Bool
+    /// Where the rest of the site's devices are, when the sites page shows only the first ones.
+    let more_devices: String?
 }
 
 struct AuthorizationRow: Sendable {
@@ -161,6 +163,7 @@ struct CompatibilityPage: PortalPage {
 struct SitesPage: PortalPage {
     static let template = "sites"
     let sites: [SiteRow]
+    let next_page: String?
 }
 
 struct SitePage: PortalPage {
@@ -169,6 +172,7 @@ struct SitePage: PortalPage {
     let site_name: String
     let devices: [DeviceRow]
     let has_devices: Bool
+    let next_page: String?
     let authorizations: [AuthorizationRow]
 }
 
@@ -184,6 +188,7 @@ struct ResetPage: PortalPage {
     let sites: [SiteChoice]
     let site_chosen: Bool
     let devices: [DeviceRow]
+    let next_page: String?
 }
 
 struct ResetConfirmPage: PortalPage {
@@ -197,6 +202,7 @@ struct RequestsPage: PortalPage {
     static let template = "requests"
     let requests: [RequestRow]
     let has_requests: Bool
+    let next_page: String?
 }
 
 /// The installer's (and owner's) page of one request: its state live, and the form that moves it on.
@@ -234,4 +240,5 @@ struct NotificationsPage: PortalPage {
     static let template = "notifications"
     let notifications: [NotificationRow]
     let services_tab: Bool
+    let next_page: String?
 }

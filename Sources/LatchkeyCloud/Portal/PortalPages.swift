@@ -14,16 +14,32 @@ struct PortalPages: Sendable {
 
     // MARK: - Sites & devices
 
+    /// Sites a page at a time, each with its first devices: an installer with 500 sites, or an owner with 2,000
+    /// devices, gets a page as fast as someone with one.
     @Sendable func sites(_ request: Request, _ visit: PortalVisit) async throws -> Response {
         let account = try account(visit)
-        var rows: [SiteRow] = []
-        for site in try await controller.sites.sites(visibleTo: account) {
-            let devices = try await controller.sites.devices(siteId: site.id, visibleTo: account)
-            rows.append(SiteRow(id: site.id.uuidString, name: site.name, address: site.address ?? "", owned: site.ownerId == account.id,
-                                devices: devices.map { deviceRow($0, visit, history: site.ownerId == account.id) },
-                                has_devices: !devices.isEmpty))
+        let page = try await controller.sites.sitesWithDevices(
+            visibleTo: account, page: try Self.page(request, limit: Self.sitesPerPage), perSite: Self.devicesPerSite)
+        let rows = page.items.map { entry in
+            let owned = entry.site.ownerId == account.id
+            return SiteRow(id: entry.site.id.uuidString, name: entry.site.name, address: entry.site.address ?? "", owned: owned,
+                           devices: entry.devices.map { deviceRow($0, visit, history: owned) }, has_devices: !entry.devices.isEmpty,
+                           more_devices: entry.more ? (owned ? "/sites/\(entry.site.id)" : "/reset?site=\(entry.site.id)") : nil)
         }
-        return renderer.render(SitesPage(sites: rows), visit)
+        return renderer.render(SitesPage(sites: rows, next_page: Self.next(request, page)), visit)
+    }
+
+    static let sitesPerPage = 50
+    static let devicesPerSite = 20
+
+    /// The portal's lists start where `?cursor` says; how many a page shows is the page's to choose.
+    static func page(_ request: Request, limit: Int) throws -> PageRequest {
+        try PageRequest(limit: String(limit), cursor: request.uri.queryParameters.get("cursor"))
+    }
+
+    /// The link to the next page, or nil on the last.
+    static func next<Item>(_ request: Request, _ page: Page<Item>) -> String? {
+        page.next.map { PagedResponse<String>.url(of: request, cursor: $0) }
     }
 
     @Sendable func createSite(_ request: Request, _ visit: PortalVisit) async throws -> Response {
@@ -34,7 +50,8 @@ struct PortalPages: Sendable {
 
     func site(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
         let account = try account(visit)
-        let (site, authorizations, devices) = try await controller.sites.siteWithDevices(id: try context.uuid("id", of: "site"), visibleTo: account)
+        let (site, authorizations, devices) = try await controller.sites.siteWithDevices(
+            id: try context.uuid("id", of: "site"), visibleTo: account, page: try Self.page(request, limit: PageRequest.defaultLimit))
         guard let authorizations else { throw LatchkeyError.notFound("Only the site's owner manages it.") }
         let rows = authorizations.map { entry in
             AuthorizationRow(
@@ -44,8 +61,8 @@ struct PortalPages: Sendable {
                 until: entry.authorization.expiresAt.map { Self.time($0, visit) } ?? renderer.text("until_revoked", visit))
         }
         return renderer.render(SitePage(site_id: site.id.uuidString, site_name: site.name,
-                                        devices: devices.map { deviceRow($0, visit, history: true) }, has_devices: !devices.isEmpty,
-                                        authorizations: rows), visit)
+                                        devices: devices.items.map { deviceRow($0, visit, history: true) }, has_devices: !devices.items.isEmpty,
+                                        next_page: Self.next(request, devices), authorizations: rows), visit)
     }
 
     func bind(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
@@ -121,11 +138,15 @@ struct PortalPages: Sendable {
     @Sendable func resetForm(_ request: Request, _ visit: PortalVisit) async throws -> Response {
         let account = try account(visit)
         let chosen = request.uri.queryParameters.get("site").flatMap { UUID(uuidString: String($0)) }
-        let sites = try await controller.sites.sites(visibleTo: account)
-        let devices = if let chosen { try await controller.sites.devices(siteId: chosen, visibleTo: account) } else { [Device]() }
+        // A choice among the first 500 sites, and the chosen site's devices a page at a time.
+        let sites = try await controller.sites.sites(visibleTo: account, page: PageRequest(limit: PageRequest.maximumLimit))
+        let devices = if let chosen {
+            try await controller.sites.devices(siteId: chosen, visibleTo: account, page: try Self.page(request, limit: PageRequest.defaultLimit))
+        } else { Page<Device>(items: [], next: nil) }
         return renderer.render(ResetPage(
-            sites: sites.map { SiteChoice(id: $0.id.uuidString, name: $0.name, selected: $0.id == chosen) },
-            site_chosen: chosen != nil, devices: devices.map { deviceRow($0, visit, history: false) }), visit)
+            sites: sites.items.map { SiteChoice(id: $0.id.uuidString, name: $0.name, selected: $0.id == chosen) },
+            site_chosen: chosen != nil, devices: devices.items.map { deviceRow($0, visit, history: false) },
+            next_page: Self.next(request, devices)), visit)
     }
 
     @Sendable func sendReset(_ request: Request, _ visit: PortalVisit) async throws -> Response {
@@ -150,8 +171,9 @@ struct PortalPages: Sendable {
 
     @Sendable func requests(_ request: Request, _ visit: PortalVisit) async throws -> Response {
         let account = try account(visit)
-        let rows = try await controller.resets.list(for: account, status: nil).map { requestRow($0, visit, account) }
-        return renderer.render(RequestsPage(requests: rows, has_requests: !rows.isEmpty), visit)
+        let page = try await controller.resets.list(for: account, status: nil, page: try Self.page(request, limit: PageRequest.defaultLimit))
+        let rows = page.items.map { requestRow($0, visit, account) }
+        return renderer.render(RequestsPage(requests: rows, has_requests: !rows.isEmpty, next_page: Self.next(request, page)), visit)
     }
 
     func request(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
@@ -193,25 +215,17 @@ struct PortalPages: Sendable {
     @Sendable func notifications(_ request: Request, _ visit: PortalVisit) async throws -> Response {
         let services = request.uri.queryParameters.get("category") == "services"
         let account = try account(visit)
-        let inbox = try await controller.inbox.list(for: account, category: services ? .services : nil)
-        // Each entry names its device and site: a bar owner with three cameras must tell them apart.
-        var about: [UUID: String] = [:]
-        var seen: [UUID: String] = [:]
-        for notice in inbox {
-            guard let requestId = notice.requestId else { continue }
-            if seen[requestId] == nil, let view = try? await controller.resets.get(id: requestId, for: account),
-                let (site, _) = try? await controller.sites.site(id: view.request.siteId, visibleTo: account)
-            {
-                seen[requestId] = "\(view.request.deviceSerial) · \(site.name)"
-            }
-            about[notice.id] = seen[requestId]
-        }
-        let rows = inbox.map { notice in
+        let inbox = try await controller.inbox.list(for: account, category: services ? .services : nil,
+                                                    page: try Self.page(request, limit: PageRequest.defaultLimit))
+        // Each entry names its device and site (one query for the page).
+        let subjects = try await controller.inbox.subjects(of: inbox.items, for: account, at: controller.clock.now())
+        let rows = inbox.items.map { notice in
             NotificationRow(id: notice.id.uuidString, title: renderer.text("kind_\(notice.kind.rawValue)", visit),
                             request_id: notice.requestId?.uuidString, created_at: Self.time(notice.createdAt, visit),
-                            created_at_iso: Self.iso(notice.createdAt), read: notice.read, about: about[notice.id])
+                            created_at_iso: Self.iso(notice.createdAt), read: notice.read,
+                            about: notice.requestId.flatMap { subjects[$0] }.map { "\($0.deviceSerial) · \($0.siteName)" })
         }
-        return renderer.render(NotificationsPage(notifications: rows, services_tab: services), visit)
+        return renderer.render(NotificationsPage(notifications: rows, services_tab: services, next_page: Self.next(request, inbox)), visit)
     }
 
     func notification(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {

@@ -42,6 +42,7 @@ struct TestPlatform {
     struct Answer: Sendable {
         let status: HTTPResponse.Status
         let body: ByteBuffer
+        var headers = HTTPFields()
 
         func decode<T: Decodable>(_ type: T.Type = T.self, sourceLocation: SourceLocation = #_sourceLocation) throws -> T {
             do {
@@ -63,7 +64,7 @@ struct TestPlatform {
         if let token { headers[.authorization] = "Bearer \(token)" }
         if json != nil { headers[.contentType] = "application/json" }
         return try await client.execute(uri: path, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) }) {
-            Answer(status: $0.status, body: $0.body)
+            Answer(status: $0.status, body: $0.body, headers: $0.headers)
         }
     }
 

@@ -28,5 +28,7 @@ enum LatchkeyMigrations {
         AddNodePresence(),
         // 007: lookups at scale
         AddLookupIndexes(),
+        // 008: lists a page at a time
+        AddPageIndexes(),
     ]
 }
