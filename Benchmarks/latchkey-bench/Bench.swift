@@ -17,7 +17,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Measurements per scenario; the median is reported.") var rounds: Int = 3
     @Option(help: "Requests in flight at once.") var concurrency: Int = 16
     @Option(help: "First port to serve on (loopback).") var port: Int = 18_480
-    @Option(help: "all, hot-reads, flows, streams, throughput or flood.") var only: String = "all"
+    @Option(help: "all, hot-reads, flows, streams, scale, throughput or flood.") var only: String = "all"
+    @Option(help: "Sites in the large database (scale); each has 10 devices.") var scaleSites: Int = 100_000
 
     func run() async throws {
         var backends: [(String, DatabaseLocation)] = []
@@ -41,6 +42,11 @@ struct Bench: AsyncParsableCommand {
         if ["all", "flows"].contains(only) {
             flows = try await CompleteFlows(client: client, seconds: seconds, rounds: rounds, concurrency: concurrency)
                 .run(backends: backends, directory: directory, port: port + 60)
+        }
+        var scale: [String: ScaleRun.Result] = [:]
+        if ["all", "scale"].contains(only) {
+            scale = try await ScaleRun(client: client, seconds: seconds, concurrency: 4, sites: scaleSites)
+                .run(backends: backends, directory: directory, port: port + 80)
         }
         var streams: [(StreamLatency.Case, StreamLatency.Result)] = []
         if ["all", "streams"].contains(only) {
@@ -78,6 +84,7 @@ struct Bench: AsyncParsableCommand {
         }
         try await client.shutdown()
         if !hot.isEmpty { HotReads.report(hot, backends: backends.map(\.0)) }
+        if !scale.isEmpty { ScaleRun.report(scale, backends: backends.map(\.0), concurrency: 4, seconds: seconds) }
         if !flows.isEmpty { CompleteFlows.report(flows, backends: backends.map(\.0), concurrency: concurrency) }
         if !streams.isEmpty { StreamLatency.report(streams, seconds: seconds * Double(rounds)) }
         if !results.isEmpty { report(results, backends: backends.map(\.0)) }
@@ -205,9 +212,13 @@ struct Load: Sendable {
     }
 
     func signUp(email: String, role: AccountRole) async throws -> String {
+        try await session(email: email, role: role).token
+    }
+
+    /// A new account, signed in.
+    func session(email: String, role: AccountRole) async throws -> API.Session {
         let _: API.Account = try await send(.POST, "/api/v1/accounts", body: API.SignUp(email: email, password: "bench password 1", name: "Bench", role: role))
-        let session: API.Session = try await send(.POST, "/api/v1/sessions", body: API.SignIn(email: email, password: "bench password 1"))
-        return session.token
+        return try await send(.POST, "/api/v1/sessions", body: API.SignIn(email: email, password: "bench password 1"))
     }
 
     func send<Answer: Decodable>(_ method: HTTPMethod, _ path: String, token: String? = nil, body: (some Encodable)? = Optional<String>.none) async throws -> Answer {

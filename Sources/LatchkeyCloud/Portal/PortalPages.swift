@@ -305,7 +305,7 @@ struct PortalPages: Sendable {
                           status_label: renderer.text("status_\(view.status.rawValue)", visit),
                           mode_label: renderer.text("mode_\(view.request.mode.rawValue)", visit),
                           time_left: view.status.isOpen ? TimeText.countdown(left) : "—",
-                          expires_at: ISO8601DateFormatter().string(from: view.request.expiresAt),
+                          expires_at: Self.iso(view.request.expiresAt),
                           open: view.status.isOpen, live: view.status.isOpen,
                           cancellable: view.status.isOpen && account.id == view.request.installerId)
     }
@@ -314,7 +314,7 @@ struct PortalPages: Sendable {
     /// (`time.js`) shows it in the reader's own time zone.
     static func time(_ date: Date, _ visit: PortalVisit) -> String { PortalCatalog.time(date, visit.language) }
 
-    static func iso(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
+    static func iso(_ date: Date) -> String { UTCTime(date).iso8601 }
 }
 
 extension ISO8601DateFormatter {

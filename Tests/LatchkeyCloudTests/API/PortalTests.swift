@@ -1,6 +1,6 @@
 import Foundation
 import Hummingbird
-import LatchkeyCloud
+@testable import LatchkeyCloud
 import LatchkeyProtocol
 import Testing
 
@@ -26,6 +26,23 @@ struct PortalTests {
             for language in Language.allCases {
                 #expect(catalog.strings[language]?["error_\(code.rawValue)"] != nil, "error_\(code.rawValue) in \(language.rawValue)")
             }
+        }
+    }
+
+    /// The fixed-pattern times read the same as Foundation's formatters wrote them, across years, leap days and the
+    /// last second of a minute.
+    @Test func timesReadAsTheFormattersWroteThem() {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        var dates = [Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: 1_709_164_799.999), Date(timeIntervalSince1970: 1_795_000_000.5)]
+        dates += (0..<200).map { _ in Date(timeIntervalSince1970: Double.random(in: 0..<4_102_444_800)) }
+        for date in dates {
+            formatter.dateFormat = "dd/MM/yyyy HH:mm 'UTC'"
+            #expect(PortalCatalog.time(date, .it) == formatter.string(from: date))
+            formatter.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
+            #expect(PortalCatalog.time(date, .en) == formatter.string(from: date))
+            #expect(UTCTime(date).iso8601 == ISO8601DateFormatter().string(from: date))
         }
     }
 

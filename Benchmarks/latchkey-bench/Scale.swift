@@ -1,0 +1,255 @@
+import AsyncHTTPClient
+import FluentKit
+import Foundation
+import Histogram
+import LatchkeyCloud
+import LatchkeyProtocol
+import SQLKit
+
+/// A large database: 100,000 sites with about a million devices (bulk inserts), an installer authorized on 500 sites
+/// and an owner with 2,000 devices (20 sites of 100) and a long history; then the lists and pages those two open all
+/// day, timed one by one (HdrHistogram) against `latchkey serve` in its own process.
+struct ScaleRun {
+    let client: HTTPClient
+    let seconds: Double
+    let concurrency: Int
+    /// Sites in all; each filler site has 10 devices.
+    var sites = 100_000
+
+    enum Read: String, CaseIterable {
+        case installerSites = "installer: GET /api/v1/sites (first 100 of 500)"
+        case installerSitesLater = "installer: GET /api/v1/sites?cursor= (page 4 of 5)"
+        case installerDevices = "installer: GET /api/v1/sites/{id}/devices (10)"
+        case installerPortalSites = "installer: portal GET /sites (50 sites, their devices)"
+        case ownerSites = "owner: GET /api/v1/sites (20)"
+        case ownerDevices = "owner: GET /api/v1/sites/{id}/devices (100)"
+        case ownerRequests = "owner: GET /api/v1/password-resets (first 100 of 1,000)"
+        case ownerNotifications = "owner: GET /api/v1/notifications (first 100 of 2,000)"
+        case ownerPortalSites = "owner: portal GET /sites (20 sites × 20 devices)"
+        case ownerPortalSite = "owner: portal GET /sites/{id} (100 devices)"
+        case ownerPortalNotifications = "owner: portal GET /notifications (100)"
+        case ownerPortalRequests = "owner: portal GET /requests (100)"
+    }
+
+    struct Result {
+        var seedSeconds: Double
+        var devices: Int
+        /// Milliseconds.
+        var percentiles: [Read: (p50: Double, p99: Double, max: Double, count: UInt64)]
+    }
+
+    func run(backends: [(String, DatabaseLocation)], directory: URL, port: Int) async throws -> [String: Result] {
+        var results: [String: Result] = [:]
+        for (index, (name, location)) in backends.enumerated() {
+            let dataDirectory = directory.appendingPathComponent("scale-\(index)")
+            try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+            var configuration = LatchkeyConfiguration.testing(database: location)
+            if case .sqliteFile = location {
+                configuration.database = .sqliteFile(path: dataDirectory.appendingPathComponent("latchkey.sqlite").path)
+            }
+            configuration.port = port + index
+            configuration.logLevel = .error
+            configuration.rateLimits = .off
+            print("Seeding \(name) with \(sites) sites…")
+            let started = ContinuousClock.now
+            let fixture = try await ScaleFixture.make(configuration, sites: sites, client: client)
+            let seedSeconds = (ContinuousClock.now - started).seconds
+            print("  seeded \(fixture.devices) devices in \(String(format: "%.0f", seedSeconds)) s")
+
+            var databaseURL: String?
+            if case .postgres(let url) = location { databaseURL = url }
+            let server = try ServerProcess(port: port + 10 + index, dataDirectory: dataDirectory, databaseURL: databaseURL)
+            defer { server.stop() }
+            let load = Load(client: client, base: server.base, seconds: seconds, concurrency: concurrency)
+            try await load.waitUntilUp()
+            var percentiles: [Read: (p50: Double, p99: Double, max: Double, count: UInt64)] = [:]
+            for read in Read.allCases {
+                // A first pass warms the caches, as a server that has been up a while has them.
+                _ = try await timed(read, fixture: fixture, load: load, seconds: min(1, seconds))
+                let histogram = try await timed(read, fixture: fixture, load: load, seconds: seconds)
+                percentiles[read] = (Double(histogram.valueAtPercentile(50)) / 1000, Double(histogram.valueAtPercentile(99)) / 1000,
+                                     Double(histogram.max) / 1000, histogram.totalCount)
+            }
+            server.stop()
+            results[name] = Result(seedSeconds: seedSeconds, devices: fixture.devices, percentiles: percentiles)
+        }
+        return results
+    }
+
+    /// Each answer's time in microseconds, `concurrency` callers in a closed loop.
+    private func timed(_ read: Read, fixture: ScaleFixture, load: Load, seconds: Double) async throws -> Histogram<UInt64> {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        return try await withThrowingTaskGroup(of: Histogram<UInt64>.self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+                    while ContinuousClock.now < deadline {
+                        let started = ContinuousClock.now
+                        try await once(read, fixture: fixture, load: load)
+                        let elapsed = ContinuousClock.now - started
+                        _ = histogram.record(UInt64(max(0, elapsed.seconds * 1e6)))
+                    }
+                    return histogram
+                }
+            }
+            var all = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+            for try await part in group { all.add(part) }
+            return all
+        }
+    }
+
+    private func once(_ read: Read, fixture: ScaleFixture, load: Load) async throws {
+        let portal = { (token: String) in [("Cookie", "lk_session=\(token); lk_csrf=\(HotReadFixture.csrf)")] }
+        switch read {
+        case .installerSites: try await load.get("/api/v1/sites", token: fixture.installerToken)
+        case .installerSitesLater: try await load.get(fixture.installerFourthPage, token: fixture.installerToken)
+        case .installerDevices: try await load.get("/api/v1/sites/\(fixture.installerSite)/devices", token: fixture.installerToken)
+        case .installerPortalSites: try await load.get("/sites", headers: portal(fixture.installerToken))
+        case .ownerSites: try await load.get("/api/v1/sites", token: fixture.ownerToken)
+        case .ownerDevices: try await load.get("/api/v1/sites/\(fixture.ownerSite)/devices", token: fixture.ownerToken)
+        case .ownerRequests: try await load.get("/api/v1/password-resets", token: fixture.ownerToken)
+        case .ownerNotifications: try await load.get("/api/v1/notifications", token: fixture.ownerToken)
+        case .ownerPortalSites: try await load.get("/sites", headers: portal(fixture.ownerToken))
+        case .ownerPortalSite: try await load.get("/sites/\(fixture.ownerSite)", headers: portal(fixture.ownerToken))
+        case .ownerPortalNotifications: try await load.get("/notifications", headers: portal(fixture.ownerToken))
+        case .ownerPortalRequests: try await load.get("/requests", headers: portal(fixture.ownerToken))
+        }
+    }
+
+    static func report(_ results: [String: Result], backends: [String], concurrency: Int, seconds: Double) {
+        print("\na million devices: answer time per request (HdrHistogram, \(concurrency) callers, \(seconds) s each, server in its own process);"
+              + " gate p99 ≤ 50 ms")
+        for name in backends {
+            guard let result = results[name] else { continue }
+            print("\(name): \(result.devices) devices on 100,000 sites, seeded in \(String(format: "%.0f", result.seedSeconds)) s")
+        }
+        print((["read"] + backends.flatMap { ["\($0) p50 ms", "\($0) p99 ms", "\($0) max ms", "\($0) requests"] }).joined(separator: " | "))
+        for read in Read.allCases {
+            var row = [read.rawValue]
+            for name in backends {
+                let value = results[name]?.percentiles[read]
+                row += [String(format: "%.2f", value?.p50 ?? 0), String(format: "%.2f", value?.p99 ?? 0), String(format: "%.2f", value?.max ?? 0),
+                        String(value?.count ?? 0)]
+            }
+            print(row.joined(separator: " | "))
+        }
+    }
+}
+
+/// The large database, written in bulk (multi-row `INSERT`s of 500 rows) by an in-process service that also signs
+/// the two measured people up through the API.
+struct ScaleFixture: Sendable {
+    let ownerToken: String
+    let installerToken: String
+    /// One of the owner's sites (100 devices) and one of the installer's (10).
+    let ownerSite: UUID
+    let installerSite: UUID
+    /// The installer's sites list from its fourth page on.
+    let installerFourthPage: String
+    let devices: Int
+
+    static func make(_ configuration: LatchkeyConfiguration, sites siteCount: Int, client: HTTPClient) async throws -> ScaleFixture {
+        let platform = try await buildPlatform(configuration)
+        let server = Task { try await platform.application.runService(gracefulShutdownSignals: []) }
+        defer { server.cancel() }
+        let load = Load(client: client, base: "http://127.0.0.1:\(configuration.port)", seconds: 0, concurrency: 1)
+        try await load.waitUntilUp()
+        guard let sql = platform.database as? any SQLDatabase else { throw Load.Failure(description: "not an SQL database") }
+        let tag = UUID().uuidString.prefix(8).lowercased()
+        let installerEmail = "scale-installer-\(tag)@example.com"
+        let installerSession = try await load.session(email: installerEmail, role: .installer)
+        let ownerSession = try await load.session(email: "scale-owner-\(tag)@example.com", role: .owner)
+        let (owner, ownerAccount) = (ownerSession.token, ownerSession.account)
+        let (installer, installerAccount) = (installerSession.token, installerSession.account)
+
+        // The owner's 20 sites of 100 devices, through the API for the sites (as the owner made them).
+        var ownerSites: [UUID] = []
+        for index in 0..<20 {
+            let site: API.Site = try await load.send(.POST, "/api/v1/sites", token: owner, body: API.CreateSite(name: "Negozio \(index)"))
+            ownerSites.append(site.id)
+        }
+        let start = Date()
+        // Filler owners with 10 sites each, each site with 10 devices.
+        let fillerSites = siteCount - ownerSites.count
+        let fillerOwners = (fillerSites + 9) / 10
+        let ownerIds = (0..<fillerOwners).map { _ in UUID() }
+        try await insert(sql, "accounts", ["id", "email", "name", "role", "password_hash", "created_at"], count: fillerOwners) { index in
+            [ownerIds[index], "filler-\(tag)-\(index)@example.com", "Filler \(index)", "owner", "!", start]
+        }
+        let siteIds = (0..<fillerSites).map { _ in UUID() }
+        try await insert(sql, "sites", ["id", "owner_id", "name", "address", "created_at"], count: fillerSites) { index in
+            [siteIds[index], ownerIds[index / 10], "Site \(index)", "Via Roma \(index)", start + Double(index) / 1000]
+        }
+        let allSites = ownerSites.map { ($0, 100) } + siteIds.map { ($0, 10) }
+        var deviceRows: [(String, UUID)] = []
+        deviceRows.reserveCapacity(allSites.count * 10 + 2_000)
+        for (siteIndex, (siteId, count)) in allSites.enumerated() {
+            for device in 0..<count { deviceRows.append(("SC\(tag)-\(siteIndex)-\(device)", siteId)) }
+        }
+        try await insert(sql, "devices", ["serial", "model", "device_type", "firmware", "site_id", "online", "last_seen_at", "keys_pinned"],
+                         count: deviceRows.count) { index in
+            [deviceRows[index].0, index % 3 == 0 ? "DS-7608NI-K2" : "DS-2CD2143G2-I", index % 3 == 0 ? "nvr" : "camera",
+             index % 3 == 0 ? "V4.62.200" : "V5.7.3", deviceRows[index].1, false, start, false]
+        }
+        // The installer is authorized on 500 filler sites.
+        let authorized = stride(from: 0, to: 500 * 97, by: 97).map { siteIds[$0 % siteIds.count] }
+        try await insert(sql, "site_authorizations", ["id", "site_id", "installer_id", "permissions", "created_at"], count: authorized.count) { index in
+            [UUID(), authorized[index], installerAccount.id, "password_reset,view", start]
+        }
+        // The owner's history: 1,000 completed requests by the installer and 2,000 notifications.
+        let requestIds = (0..<1_000).map { _ in UUID() }
+        try await insert(sql, "password_reset_requests",
+                         ["id", "device_serial", "site_id", "owner_id", "installer_id", "mode", "status", "created_at", "expires_at", "updated_at"],
+                         count: requestIds.count) { index in
+            let at = start - Double(1_000 - index) * 3600
+            return [requestIds[index], deviceRows[index].0, deviceRows[index].1, ownerAccount.id, installerAccount.id, "off_site", "completed",
+                    at, at + 86_400, at + 600]
+        }
+        try await insert(sql, "notifications", ["id", "account_id", "category", "kind", "title", "body", "request_id", "created_at", "read"],
+                         count: 2_000) { index in
+            let at = start - Double(2_000 - index) * 1800
+            return [UUID(), ownerAccount.id, "services", index % 2 == 0 ? "reset_requested" : "reset_completed", "Reset", "A reset",
+                    requestIds[index / 2], at, true]
+        }
+        // Fresh statistics for the planner, as a database that has been running a while has.
+        try await sql.raw("ANALYZE").run()
+
+        let first = try await load.client.execute(request(load.base + "/api/v1/sites?limit=100", token: installer), timeout: .seconds(30))
+        var next = first.headers.first(name: "Link")
+        _ = try await first.body.collect(upTo: 1 << 24)
+        for _ in 0..<2 {
+            guard let link = next else { break }
+            let response = try await load.client.execute(request(load.base + Self.target(link), token: installer), timeout: .seconds(30))
+            next = response.headers.first(name: "Link")
+            _ = try await response.body.collect(upTo: 1 << 24)
+        }
+        guard let fourth = next else { throw Load.Failure(description: "the installer's sites have fewer than four pages") }
+        server.cancel()
+        _ = await server.result
+        return ScaleFixture(ownerToken: owner, installerToken: installer, ownerSite: ownerSites[0], installerSite: authorized[0],
+                            installerFourthPage: Self.target(fourth), devices: deviceRows.count)
+    }
+
+    private static func request(_ url: String, token: String) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        return request
+    }
+
+    /// `<target>; rel="next"` → target.
+    private static func target(_ link: String) -> String {
+        String(link.dropFirst().prefix { $0 != ">" })
+    }
+
+    /// `count` rows, 500 to a statement.
+    private static func insert(_ sql: any SQLDatabase, _ table: String, _ columns: [String], count: Int,
+                               row: (Int) -> [any Encodable & Sendable]) async throws {
+        for batch in stride(from: 0, to: count, by: 500) {
+            var query: SQLQueryString = "INSERT INTO \(unsafeRaw: table) (\(unsafeRaw: columns.joined(separator: ", "))) VALUES "
+            for index in batch..<min(batch + 500, count) {
+                query += (index == batch ? "(" : ", (") + "\(binds: row(index)))"
+            }
+            try await sql.raw(query).run()
+        }
+    }
+}
