@@ -45,7 +45,7 @@ struct Bench: AsyncParsableCommand {
         }
         var scale: [String: ScaleRun.Result] = [:]
         if ["all", "scale"].contains(only) {
-            scale = try await ScaleRun(client: client, seconds: seconds, concurrency: 4, sites: scaleSites)
+            scale = try await ScaleRun(client: client, seconds: seconds, sites: scaleSites)
                 .run(backends: backends, directory: directory, port: port + 80)
         }
         var streams: [(StreamLatency.Case, StreamLatency.Result)] = []
@@ -84,7 +84,7 @@ struct Bench: AsyncParsableCommand {
         }
         try await client.shutdown()
         if !hot.isEmpty { HotReads.report(hot, backends: backends.map(\.0)) }
-        if !scale.isEmpty { ScaleRun.report(scale, backends: backends.map(\.0), concurrency: 4, seconds: seconds) }
+        if !scale.isEmpty { ScaleRun.report(scale, backends: backends.map(\.0), sites: scaleSites, seconds: seconds) }
         if !flows.isEmpty { CompleteFlows.report(flows, backends: backends.map(\.0), concurrency: concurrency) }
         if !streams.isEmpty { StreamLatency.report(streams, seconds: seconds * Double(rounds)) }
         if !results.isEmpty { report(results, backends: backends.map(\.0)) }

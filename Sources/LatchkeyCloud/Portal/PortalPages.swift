@@ -29,8 +29,11 @@ struct PortalPages: Sendable {
         return renderer.render(SitesPage(sites: rows, next_page: Self.next(request, page)), visit)
     }
 
-    static let sitesPerPage = 50
-    static let devicesPerSite = 20
+    /// A phone's screenful or two: swift-mustache renders a device row in about 0.1 ms, so 500 rows (50 sites of 10)
+    /// took 50 ms of CPU a page (the benchmark's million devices, issue 13). The site's own page lists them all.
+    static let sitesPerPage = 20
+    static let devicesPerSite = 10
+    static let devicesPerPage = 50
 
     /// The portal's lists start where `?cursor` says; how many a page shows is the page's to choose.
     static func page(_ request: Request, limit: Int) throws -> PageRequest {
@@ -51,7 +54,7 @@ struct PortalPages: Sendable {
     func site(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
         let account = try account(visit)
         let (site, authorizations, devices) = try await controller.sites.siteWithDevices(
-            id: try context.uuid("id", of: "site"), visibleTo: account, page: try Self.page(request, limit: PageRequest.defaultLimit))
+            id: try context.uuid("id", of: "site"), visibleTo: account, page: try Self.page(request, limit: Self.devicesPerPage))
         guard let authorizations else { throw LatchkeyError.notFound("Only the site's owner manages it.") }
         let rows = authorizations.map { entry in
             AuthorizationRow(
