@@ -17,7 +17,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Measurements per scenario; the median is reported.") var rounds: Int = 3
     @Option(help: "Requests in flight at once.") var concurrency: Int = 16
     @Option(help: "First port to serve on (loopback).") var port: Int = 18_480
-    @Option(help: "all, hot-reads, flows, streams, scale, throughput or flood.") var only: String = "all"
+    @Option(help: "all, hot-reads, flows, streams, scale, channels, throughput or flood.") var only: String = "all"
+    @Option(help: "Device channels to hold (channels).") var channels: Int = 15_000
+    @Option(help: "Seconds the channels stay idle while measured (channels).") var idleSeconds: Double = 60
     @Option(help: "Sites in the large database (scale); each has 10 devices.") var scaleSites: Int = 100_000
 
     func run() async throws {
@@ -47,6 +49,11 @@ struct Bench: AsyncParsableCommand {
         if ["all", "scale"].contains(only) {
             scale = try await ScaleRun(client: client, seconds: seconds, sites: scaleSites)
                 .run(backends: backends, directory: directory, port: port + 80)
+        }
+        var fleet: ChannelScale.Result?
+        if ["all", "channels"].contains(only) {
+            fleet = try await ChannelScale(client: client, channels: channels, idleSeconds: idleSeconds)
+                .run(directory: directory, port: port + 90)
         }
         var streams: [(StreamLatency.Case, StreamLatency.Result)] = []
         if ["all", "streams"].contains(only) {
@@ -85,6 +92,7 @@ struct Bench: AsyncParsableCommand {
         try await client.shutdown()
         if !hot.isEmpty { HotReads.report(hot, backends: backends.map(\.0)) }
         if !scale.isEmpty { ScaleRun.report(scale, backends: backends.map(\.0), sites: scaleSites, seconds: seconds) }
+        if let fleet { ChannelScale.report(fleet, idleSeconds: idleSeconds) }
         if !flows.isEmpty { CompleteFlows.report(flows, backends: backends.map(\.0), concurrency: concurrency) }
         if !streams.isEmpty { StreamLatency.report(streams, seconds: seconds * Double(rounds)) }
         if !results.isEmpty { report(results, backends: backends.map(\.0)) }

@@ -163,6 +163,11 @@ extension LatchkeyConfiguration {
                     + "the links in e-mails start with it.")
             }
         }
+        if let text = reader.string(forKey: "channels.per.address"), !text.isEmpty {
+            if let limit = Int(text), limit > 0 { connectionLimits.channelsPerAddress = limit } else {
+                problems.append("channels-per-address '\(text)' is not a whole number above 0.")
+            }
+        }
         if let text = reader.string(forKey: "log.level") {
             if let level = Logger.Level(rawValue: text) { logLevel = level } else {
                 problems.append("log-level '\(text)' is not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")).")

@@ -139,7 +139,7 @@ func buildRouters(_ services: PlatformServices, metrics: PrometheusMetricsFactor
         router.add(middleware: StaticFilesMiddleware(files: FileMiddleware(staticFiles.path, urlBasePath: "/static", searchForIndexHtml: false)))
     }
     OperationsController(store: services.store, registry: registry, factory: metrics, metricsToken: configuration.metricsToken,
-                         deliveryLatency: services.hub.deliveryLatency)
+                         deliveryLatency: services.hub.deliveryLatency, channels: services.channels)
         .addRoutes(to: router)
 
     let api = router.group("api/v1")

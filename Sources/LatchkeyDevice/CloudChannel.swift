@@ -6,7 +6,7 @@ import NIOSSL
 import ServiceLifecycle
 
 /// The device's outbound WebSocket to the platform: proves its certified identity, checks the platform's against the
-/// pinned key, reports receipts, answers code checks, and reconnects with backoff whenever the connection drops.
+/// pinned key, reports receipts, answers code checks, and reconnects with jittered backoff whenever the connection drops.
 struct CloudChannel: Service {
     let device: EmulatedDevice
     let url: String
@@ -18,7 +18,7 @@ struct CloudChannel: Service {
     let lanAddresses: @Sendable () async -> [String]
 
     func run() async throws {
-        var backoff = Duration.milliseconds(250)
+        var backoff = ReconnectBackoff()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let started = ContinuousClock.now
             do {
@@ -29,10 +29,8 @@ struct CloudChannel: Service {
             } catch {
                 logger.info("Cloud channel down", metadata: ["error": "\(error)"])
             }
-            if ContinuousClock.now - started > .seconds(30) { backoff = .milliseconds(250) }
-            let wait = backoff
+            let wait = backoff.next(after: ContinuousClock.now - started)
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
-            backoff = min(backoff * 2, .seconds(30))
         }
     }
 

@@ -22,6 +22,13 @@ public struct DeviceRunner: Sendable {
         self.heartbeat = heartbeat
     }
 
+    /// The channel to the platform alone, without the local API and discovery: for a process that holds thousands of
+    /// emulated devices (the benchmark), which would otherwise need a listening socket each. Runs until cancelled.
+    public func runChannelOnly(lanAddress: String = "127.0.0.1:8000") async throws {
+        try await CloudChannel(device: device, url: Self.channelURL(configuration.cloudURL), tls: try Self.tls(caFile: configuration.caFile),
+                               logger: logger, heartbeat: heartbeat, lanAddresses: { [lanAddress] }).run()
+    }
+
     /// Runs until cancelled or until SIGTERM/SIGINT (when `signals`), calling `onListening` with the bound address.
     public func run(handlingSignals signals: Bool = true, onListening: @escaping @Sendable (String, Int) async -> Void = { _, _ in }) async throws {
         let boundPort = BoundPort(configuration.listenPort)

@@ -45,6 +45,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("rate-limits"),
             help: "standard (default), xN (each limit N times: load tests from one address), or off (measuring only).")
     var rateLimits: String?
+    @Option(name: .customLong("channels-per-address"),
+            help: "Device channels one source address may hold (default 1000): a site with more devices behind one NAT address needs more.")
+    var channelsPerAddress: String?
     @Option(name: .customLong("mail-from"), help: "Send e-mail notifications from this address (needs --public-url).")
     var mailFrom: String?
     @Option(help: "The sendmail interface mails go through: a local MTA's or msmtp's (default /usr/sbin/sendmail).")
@@ -62,7 +65,7 @@ struct Serve: AsyncParsableCommand {
             ("behind.proxy", behindProxy ? "true" : nil), ("insecure.http", insecureHTTP ? "true" : nil),
             ("trusted.proxy", trustedProxy.isEmpty ? nil : trustedProxy.joined(separator: ",")),
             ("metrics.token.file", metricsTokenFile), ("rate.limits", rateLimits), ("mail.from", mailFrom),
-            ("sendmail", sendmail), ("public.url", publicURL),
+            ("sendmail", sendmail), ("public.url", publicURL), ("channels.per.address", channelsPerAddress),
         ]
         // Whatever the service writes — database, key, demo identities — is the service user's alone.
         umask(0o077)

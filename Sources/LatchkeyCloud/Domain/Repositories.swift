@@ -41,7 +41,7 @@ public protocol SiteRepository: Sendable {
     func find(id: UUID, authorizationOf installerId: UUID) async throws -> (Site, SiteAuthorization?)?
     /// The owner's sites, oldest first.
     func owned(by ownerId: UUID, page: PageRequest) async throws -> Page<Site>
-    /// Sites on which the installer holds an authorization still active at `now`, in the order they were created.
+    /// Sites on which the installer holds an authorization still active at `now`, in the order they were authorized.
     func authorized(for installerId: UUID, activeAt now: Date, page: PageRequest) async throws -> Page<Site>
     func insert(_ site: Site) async throws
     func authorizations(siteId: UUID) async throws -> [SiteAuthorization]

@@ -22,6 +22,9 @@ public actor DeviceChannelHub: DeviceMessenger {
         self.answerTimeout = answerTimeout
     }
 
+    /// The channels this node holds now.
+    var openChannels: Int { channels.count }
+
     func relay(through relay: NodeRelay) {
         self.relay = relay
     }

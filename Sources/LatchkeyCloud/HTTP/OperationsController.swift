@@ -13,10 +13,12 @@ struct OperationsController {
     /// SHA-256 of the operator's metrics token, compared in constant time.
     let metricsTokenDigest: SHA256Digest?
     let deliveryLatency: DeliveryLatency
+    let channels: DeviceChannelHub
 
     init(store: any LatchkeyStore, registry: PrometheusCollectorRegistry, factory: any MetricsFactory, metricsToken: String?,
-         deliveryLatency: DeliveryLatency) {
+         deliveryLatency: DeliveryLatency, channels: DeviceChannelHub) {
         self.store = store
+        self.channels = channels
         self.deliveryLatency = deliveryLatency
         self.registry = registry
         self.factory = factory
@@ -47,6 +49,8 @@ struct OperationsController {
             Gauge(label: "latchkey_password_reset_requests", dimensions: [("status", status.rawValue)], factory: factory)
                 .record(count)
         }
+        // This node's own: each node holds its own devices' channels.
+        Gauge(label: "latchkey_device_channels", factory: factory).record(await channels.openChannels)
         let mails = try await store.read { try await $0.mailQueue.counts() }
         Gauge(label: "latchkey_mails_waiting", factory: factory).record(mails.waiting)
         Gauge(label: "latchkey_mails_failed", factory: factory).record(mails.failed)

@@ -30,14 +30,17 @@ struct FluentSiteRepository: SiteRepository {
     }
 
     func authorized(for installerId: UUID, activeAt now: Date, page: PageRequest) async throws -> Page<Site> {
+        // In the order the installer was authorized: read along the index on (installer, time), a page costs its own
+        // rows, however many sites the installer has or the platform holds (ordered by the sites' own time, PostgreSQL
+        // read every site to find the installer's 500: 20 ms on 100,000 sites).
         let rows = try await database.sql.raw("""
-            SELECT \(unsafeRaw: Rows.columns(Rows.site, of: "s"))
+            SELECT \(unsafeRaw: Rows.columns(Rows.site, of: "s")), a.created_at AS authorized_at
             FROM site_authorizations a JOIN sites s ON s.id = a.site_id
             WHERE a.installer_id = \(bind: installerId) AND (a.expires_at IS NULL OR a.expires_at > \(bind: now))\
-            \(try Keyset.after(page.after, time: "s.created_at", id: "s.id"))
-            ORDER BY s.created_at, s.id LIMIT \(bind: page.limit + 1)
-            """).all().map { try Rows.site($0, prefix: "s_") }
-        return Page(reading: rows, limit: page.limit) { .time($0.createdAt, $0.id) }
+            \(try Keyset.after(page.after, time: "a.created_at", id: "a.site_id"))
+            ORDER BY a.created_at, a.site_id LIMIT \(bind: page.limit + 1)
+            """).all().map { (try Rows.site($0, prefix: "s_"), try $0.decode(column: "authorized_at", as: Date.self)) }
+        return Page(reading: rows, limit: page.limit) { .time($0.1, $0.0.id) }.map(\.0)
     }
 
     func insert(_ site: Site) async throws {

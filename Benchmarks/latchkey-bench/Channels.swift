@@ -1,0 +1,152 @@
+import AsyncHTTPClient
+import Foundation
+import LatchkeyDevice
+import LatchkeyProtocol
+import Logging
+
+/// Thousands of devices holding their channel to one `latchkey serve` (SQLite, its own process), each with its own
+/// manufacturer-issued identity and the real handshake (challenge, signed hello with the certificate chain, the
+/// platform's signed welcome). Measured: the server's CPU per handshake, its memory and CPU per idle channel, and how
+/// the devices come back after the server is killed and started again (jittered backoff).
+struct ChannelScale {
+    let client: HTTPClient
+    let channels: Int
+    let idleSeconds: Double
+
+    struct Result {
+        var channels: Int
+        var issueSeconds: Double
+        var connectSeconds: Double
+        var handshakeMilliseconds: Double
+        var memoryBeforeMiB: Double
+        var memoryAfterMiB: Double
+        var idleMicrosecondsPerChannelMinute: Double
+        var idleCoreShare: Double
+        /// Seconds from the new server answering until half, 99 % and all of the devices were back.
+        var reconnect: (half: Double, most: Double, all: Double)
+        var reconnectHandshakeMilliseconds: Double
+    }
+
+    func run(directory: URL, port: Int) async throws -> Result {
+        let folder = directory.appendingPathComponent("channels")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let authority = try ManufacturerAuthority.create(name: "Latchkey Bench Fleet")
+        let rootsFile = folder.appendingPathComponent("manufacturer-roots.pem")
+        try Data(authority.rootsPEM.utf8).write(to: rootsFile)
+        let arguments = ["--manufacturer-roots", rootsFile.path, "--channels-per-address", String(channels + 100)]
+
+        print("Issuing \(channels) device identities…")
+        let issueStarted = ContinuousClock.now
+        var logger = Logger(label: "latchkey-bench-fleet")
+        logger.logLevel = .critical
+        var runners: [DeviceRunner] = []
+        for index in 0..<channels {
+            let serial = "FLEET-\(index)"
+            let configuration = DeviceConfiguration(
+                identity: try authority.issue(serial: serial, model: "DS-2CD2143G2-I"), deviceType: .camera, firmware: "V5.7.3",
+                cloudURL: "http://127.0.0.1:\(port)", listenHost: "127.0.0.1", listenPort: 0,
+                stateDirectory: folder.appendingPathComponent("devices/\(serial)").path, adminPassword: "Vecchia2023")
+            runners.append(try DeviceRunner(configuration: configuration, logger: logger))
+        }
+        let issueSeconds = (ContinuousClock.now - issueStarted).seconds
+
+        var server = try ServerProcess(port: port, dataDirectory: folder, databaseURL: nil, arguments: arguments)
+        let load = Load(client: client, base: server.base, seconds: 0, concurrency: 1)
+        try await load.waitUntilUp()
+        let memoryBefore = server.residentMiB
+        let cpuBefore = server.cpuSeconds
+        print("Connecting \(channels) channels…")
+        let connectStarted = ContinuousClock.now
+        let fleet = runners.map { runner in Task { try await runner.runChannelOnly() } }
+        defer { fleet.forEach { $0.cancel() } }
+        _ = try await waitForChannels(channels, load: load, since: connectStarted)
+        let connectSeconds = (ContinuousClock.now - connectStarted).seconds
+        let handshakeCPU = server.cpuSeconds - cpuBefore
+
+        print("Holding them idle for \(Int(idleSeconds)) s…")
+        try await Task.sleep(for: .seconds(5))
+        let idleCPUBefore = server.cpuSeconds
+        try await Task.sleep(for: .seconds(idleSeconds))
+        let idleCPU = server.cpuSeconds - idleCPUBefore
+        let memoryAfter = server.residentMiB
+
+        print("Killing the server and starting it again…")
+        server.crash()
+        server = try ServerProcess(port: port, dataDirectory: folder, databaseURL: nil, arguments: arguments)
+        defer { server.stop() }
+        let restarted = Load(client: client, base: server.base, seconds: 0, concurrency: 1)
+        try await restarted.waitUntilUp()
+        let upAt = ContinuousClock.now
+        let reconnectCPUBefore = server.cpuSeconds
+        let marks = try await waitForChannels(channels, load: restarted, since: upAt)
+        let reconnectCPU = server.cpuSeconds - reconnectCPUBefore
+        return Result(
+            channels: channels, issueSeconds: issueSeconds, connectSeconds: connectSeconds,
+            handshakeMilliseconds: handshakeCPU * 1000 / Double(channels), memoryBeforeMiB: memoryBefore, memoryAfterMiB: memoryAfter,
+            idleMicrosecondsPerChannelMinute: idleCPU * 1e6 / Double(channels) * (60 / idleSeconds), idleCoreShare: idleCPU / idleSeconds,
+            reconnect: marks, reconnectHandshakeMilliseconds: reconnectCPU * 1000 / Double(channels))
+    }
+
+    /// Polls the server's `latchkey_device_channels` until `count` are open: seconds since `since` at half, 99 %, all.
+    private func waitForChannels(_ count: Int, load: Load, since: ContinuousClock.Instant) async throws -> (half: Double, most: Double, all: Double) {
+        var half: Double?
+        var most: Double?
+        for _ in 0..<3000 {
+            let open = try await load.metric("latchkey_device_channels")
+            let elapsed = (ContinuousClock.now - since).seconds
+            if half == nil, open >= Double(count) / 2 { half = elapsed }
+            if most == nil, open >= Double(count) * 0.99 { most = elapsed }
+            if open >= Double(count) { return (half ?? elapsed, most ?? elapsed, elapsed) }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw Load.Failure(description: "only \(try await load.metric("latchkey_device_channels")) of \(count) channels opened in 5 minutes")
+    }
+
+    static func report(_ result: Result, idleSeconds: Double) {
+        print("""
+
+            device channels: \(result.channels) emulated devices in this process, each with its own certificate chain, plain ws to \
+            latchkey serve (SQLite, its own process)
+            issuing the identities (bench side): \(String(format: "%.1f", result.issueSeconds)) s
+            connect all (handshake with chain verification): \(String(format: "%.1f", result.connectSeconds)) s, \
+            server CPU \(String(format: "%.2f", result.handshakeMilliseconds)) ms per handshake
+            server memory: \(String(format: "%.0f", result.memoryBeforeMiB)) MiB before, \(String(format: "%.0f", result.memoryAfterMiB)) MiB \
+            holding them: \(String(format: "%.1f", (result.memoryAfterMiB - result.memoryBeforeMiB) * 1024 / Double(result.channels))) KiB per channel
+            idle (\(Int(idleSeconds)) s, pings every 10 s both ways): \(String(format: "%.1f", result.idleMicrosecondsPerChannelMinute)) µs CPU \
+            per channel per minute = \(String(format: "%.1f", result.idleCoreShare * 100)) % of a core for all
+            extrapolated to 100,000 channels: \(String(format: "%.1f", (result.memoryAfterMiB - result.memoryBeforeMiB) / Double(result.channels) * 100_000 / 1024)) GiB, \
+            \(String(format: "%.1f", result.idleCoreShare * 100_000 / Double(result.channels) * 100)) % of a core at rest (goal ≤ 4 GiB, ≤ 10 %)
+            after the server was killed and restarted: half back in \(String(format: "%.1f", result.reconnect.half)) s, 99 % in \
+            \(String(format: "%.1f", result.reconnect.most)) s, all in \(String(format: "%.1f", result.reconnect.all)) s; \
+            server CPU \(String(format: "%.2f", result.reconnectHandshakeMilliseconds)) ms per reconnection
+            """)
+    }
+}
+
+extension ServerProcess {
+    /// Resident memory, from `/proc/<pid>/status`.
+    var residentMiB: Double {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kib = Double(line.split(separator: " ").dropFirst().first ?? "")
+        else { return 0 }
+        return kib / 1024
+    }
+
+    /// As a crash would: no goodbye to the devices.
+    func crash() {
+        guard process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}
+
+extension Load {
+    /// One unlabelled metric from `GET /metrics`.
+    func metric(_ name: String) async throws -> Double {
+        let response = try await client.execute(HTTPClientRequest(url: base + "/metrics"), timeout: .seconds(30))
+        let text = String(buffer: try await response.body.collect(upTo: 16 * 1024 * 1024))
+        let line = text.split(separator: "\n").first { $0.hasPrefix(name + " ") }
+        return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+    }
+}
