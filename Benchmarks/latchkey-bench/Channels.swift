@@ -12,6 +12,8 @@ struct ChannelScale {
     let client: HTTPClient
     let channels: Int
     let idleSeconds: Double
+    /// New channels a second while the fleet first comes online.
+    static let connectRate = 200.0
 
     struct Result {
         var channels: Int
@@ -51,14 +53,20 @@ struct ChannelScale {
         let issueSeconds = (ContinuousClock.now - issueStarted).seconds
 
         var server = try ServerProcess(port: port, dataDirectory: folder, databaseURL: nil, arguments: arguments)
+        defer { server.stop() }
         let load = Load(client: client, base: server.base, seconds: 0, concurrency: 1)
         try await load.waitUntilUp()
         let memoryBefore = server.residentMiB
         let cpuBefore = server.cpuSeconds
         print("Connecting \(channels) channels…")
         let connectStarted = ContinuousClock.now
-        let fleet = runners.map { runner in Task { try await runner.runChannelOnly() } }
+        // Switched on at `connectRate` a second, as a fleet comes online (after a restart they come back all at once).
+        var fleet: [Task<Void, any Error>] = []
         defer { fleet.forEach { $0.cancel() } }
+        for (index, runner) in runners.enumerated() {
+            fleet.append(Task { try await runner.runChannelOnly() })
+            if index % 100 == 99 { try await Task.sleep(until: connectStarted + .seconds(Double(index + 1) / Self.connectRate)) }
+        }
         _ = try await waitForChannels(channels, load: load, since: connectStarted)
         let connectSeconds = (ContinuousClock.now - connectStarted).seconds
         let handshakeCPU = server.cpuSeconds - cpuBefore
@@ -73,7 +81,6 @@ struct ChannelScale {
         print("Killing the server and starting it again…")
         server.crash()
         server = try ServerProcess(port: port, dataDirectory: folder, databaseURL: nil, arguments: arguments)
-        defer { server.stop() }
         let restarted = Load(client: client, base: server.base, seconds: 0, concurrency: 1)
         try await restarted.waitUntilUp()
         let upAt = ContinuousClock.now
@@ -92,14 +99,15 @@ struct ChannelScale {
         var half: Double?
         var most: Double?
         for _ in 0..<3000 {
-            let open = try await load.metric("latchkey_device_channels")
+            // A server busy with thousands of handshakes may answer late: ask again.
+            guard let open = try? await load.metric("latchkey_device_channels") else { continue }
             let elapsed = (ContinuousClock.now - since).seconds
             if half == nil, open >= Double(count) / 2 { half = elapsed }
             if most == nil, open >= Double(count) * 0.99 { most = elapsed }
             if open >= Double(count) { return (half ?? elapsed, most ?? elapsed, elapsed) }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw Load.Failure(description: "only \(try await load.metric("latchkey_device_channels")) of \(count) channels opened in 5 minutes")
+        throw Load.Failure(description: "only \((try? await load.metric("latchkey_device_channels")) ?? 0) of \(count) channels opened in 5 minutes")
     }
 
     static func report(_ result: Result, idleSeconds: Double) {
@@ -108,7 +116,8 @@ struct ChannelScale {
             device channels: \(result.channels) emulated devices in this process, each with its own certificate chain, plain ws to \
             latchkey serve (SQLite, its own process)
             issuing the identities (bench side): \(String(format: "%.1f", result.issueSeconds)) s
-            connect all (handshake with chain verification): \(String(format: "%.1f", result.connectSeconds)) s, \
+            connect all, switched on at \(Int(connectRate)) a second (handshake with chain verification): \
+            \(String(format: "%.1f", result.connectSeconds)) s, \
             server CPU \(String(format: "%.2f", result.handshakeMilliseconds)) ms per handshake
             server memory: \(String(format: "%.0f", result.memoryBeforeMiB)) MiB before, \(String(format: "%.0f", result.memoryAfterMiB)) MiB \
             holding them: \(String(format: "%.1f", (result.memoryAfterMiB - result.memoryBeforeMiB) * 1024 / Double(result.channels))) KiB per channel
@@ -144,7 +153,7 @@ extension ServerProcess {
 extension Load {
     /// One unlabelled metric from `GET /metrics`.
     func metric(_ name: String) async throws -> Double {
-        let response = try await client.execute(HTTPClientRequest(url: base + "/metrics"), timeout: .seconds(30))
+        let response = try await client.execute(HTTPClientRequest(url: base + "/metrics"), timeout: .seconds(10))
         let text = String(buffer: try await response.body.collect(upTo: 16 * 1024 * 1024))
         let line = text.split(separator: "\n").first { $0.hasPrefix(name + " ") }
         return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0

@@ -3,6 +3,7 @@ import FluentPostgresDriver
 import FluentSQLiteDriver
 import Foundation
 import Logging
+import SQLKit
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -65,6 +66,12 @@ public final class DatabaseService: Service, Sendable {
             databases.use(.postgres(configuration: configuration, maxConnectionsPerEventLoop: 8), as: .psql)
         }
         do {
+            if case .sqliteFile = location {
+                // Write-ahead log: a commit is one fsync of the log instead of the rollback journal's and the file's
+                // (synchronous stays FULL, so a commit survives a power cut too); measured, the journal's fsyncs were a
+                // tenth of the server's time connecting thousands of devices (issue 13). The mode stays with the file.
+                try await database.sql.raw("PRAGMA journal_mode=WAL").run()
+            }
             try await migrate(location)
         } catch {
             await databases.shutdownAsync()

@@ -11,6 +11,21 @@ import Testing
 /// a caller's oversized or malicious request is a 4xx that says so, never a 500.
 @Suite("Faults and their answers")
 struct FaultTests {
+    /// A file database keeps a write-ahead log with full syncs: one fsync a commit, and a commit survives a crash.
+    @Test func aFileDatabaseWritesAheadAndSyncsEveryCommit() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("latchkey-wal-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let configuration = LatchkeyConfiguration.testing(database: .sqliteFile(path: folder.appendingPathComponent("latchkey.sqlite").path))
+        let platform = try await buildPlatform(configuration)
+        let sql = try #require(platform.database as? any SQLDatabase)
+        let mode = try await sql.raw("PRAGMA journal_mode").first()?.decode(column: "journal_mode", as: String.self)
+        #expect(mode == "wal")
+        let synchronous = try await sql.raw("PRAGMA synchronous").first()?.decode(column: "synchronous", as: Int.self)
+        #expect(synchronous == 2, "FULL")
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("latchkey.sqlite-wal").path))
+        await platform.databaseService.close()
+    }
+
     @Test func bodiesLargerThan64KBAre413() async throws {
         try await TestPlatform.run { app in
             let big = "{\"email\": \"" + String(repeating: "a", count: 100_000) + "\", \"password\": \"x\"}"
