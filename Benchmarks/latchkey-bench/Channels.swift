@@ -121,7 +121,7 @@ struct ChannelScale {
             server CPU \(String(format: "%.2f", result.handshakeMilliseconds)) ms per handshake
             server memory: \(String(format: "%.0f", result.memoryBeforeMiB)) MiB before, \(String(format: "%.0f", result.memoryAfterMiB)) MiB \
             holding them: \(String(format: "%.1f", (result.memoryAfterMiB - result.memoryBeforeMiB) * 1024 / Double(result.channels))) KiB per channel
-            idle (\(Int(idleSeconds)) s, pings every 10 s both ways): \(String(format: "%.1f", result.idleMicrosecondsPerChannelMinute)) µs CPU \
+            idle (\(Int(idleSeconds)) s, pings at their defaults both ways): \(String(format: "%.1f", result.idleMicrosecondsPerChannelMinute)) µs CPU \
             per channel per minute = \(String(format: "%.1f", result.idleCoreShare * 100)) % of a core for all
             extrapolated to 100,000 channels: \(String(format: "%.1f", (result.memoryAfterMiB - result.memoryBeforeMiB) / Double(result.channels) * 100_000 / 1024)) GiB, \
             \(String(format: "%.1f", result.idleCoreShare * 100_000 / Double(result.channels) * 100)) % of a core at rest (goal ≤ 4 GiB, ≤ 10 %)

@@ -169,6 +169,7 @@ func buildRouters(_ services: PlatformServices, metrics: PrometheusMetricsFactor
         devices: services.devices, resets: services.resets, hub: services.channels, signingKey: services.signingKey,
         rotation: services.rotation,
         helloTimeout: configuration.deviceHelloTimeout, channelsPerAddress: OpenConnectionQuota(limit: limits.channelsPerAddress),
+        handshakes: AdmissionGate(limit: limits.concurrentHandshakes),
         logger: services.logger)
     let webSocket = Router(context: AppRequestContext.self)
     webSocket.add(middleware: RequestMetricsMiddleware(factory: metrics))
@@ -199,7 +200,7 @@ public func buildPlatform(
     let http1 = HTTP1Channel.Configuration(
         additionalChannelHandlers: [RequestReadGuard(readTimeout: limits.readTimeout)], idleTimeout: limits.idleTimeout,
         httpDecoderConfiguration: .init(maxHeaderFieldSize: limits.maxHeaderBytes, maxHeaderListSize: limits.maxHeaderBytes))
-    let ws = WebSocketServerConfiguration(autoPing: .enabled(timePeriod: configuration.deviceHeartbeatInterval))
+    let ws = WebSocketServerConfiguration(autoPing: .enabled(timePeriod: configuration.channelPingInterval))
     let webSocketResponder = webSocketRouter.buildResponder()
     var server = HTTPServerBuilder { responder in
         GuardedChannel(

@@ -15,7 +15,7 @@ public struct DeviceRunner: Sendable {
     let heartbeat: Duration
 
     public init(configuration: DeviceConfiguration, logger: Logger = Logger(label: "latchkey-device"),
-                heartbeat: Duration = .seconds(10), now: @escaping @Sendable () -> Date = { Date() }) throws {
+                heartbeat: Duration = .seconds(30), now: @escaping @Sendable () -> Date = { Date() }) throws {
         self.device = try EmulatedDevice(configuration: configuration, now: now)
         self.configuration = configuration
         self.logger = logger

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
+import Synchronization
 
 /// How long, and how much, one HTTP connection may hold the server before it has said what it wants: a client that
 /// connects and stays silent, trickles its headers or its body, or sends 200 KB of headers is dropped, not served.
@@ -19,6 +20,11 @@ public struct ConnectionLimits: Sendable {
     public var maxHeaderBytes = 16 * 1024
     /// Device channels one source address may hold (a site's devices share its public address behind NAT).
     public var channelsPerAddress = 1_000
+    /// Device handshakes (challenge to welcome) in progress at once; a device beyond them is told `rate_limited` at
+    /// once and redials after its backoff. A handshake costs milliseconds of CPU (the chain's signatures, a write):
+    /// without a bound, 15,000 devices redialling a restarted node queued past their hello timeout, failed, and came
+    /// back, and the node never caught up (measured, issue 13).
+    public var concurrentHandshakes = 32
     /// Live notification streams one account, and one source address, may hold (tabs, phones, a few people behind NAT).
     public var streamsPerAccount = 10
     public var streamsPerAddress = 100
@@ -213,5 +219,25 @@ final class RequestReadGuard: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         context.fireErrorCaught(error)
+    }
+}
+
+/// A count of work in progress with a ceiling: `enter` says no at the ceiling instead of queueing.
+final class AdmissionGate: Sendable {
+    let limit: Int
+    private let inProgress = Mutex(0)
+
+    init(limit: Int) { self.limit = limit }
+
+    func enter() -> Bool {
+        inProgress.withLock { count in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    func leave() {
+        inProgress.withLock { $0 -= 1 }
     }
 }

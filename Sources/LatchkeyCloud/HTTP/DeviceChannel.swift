@@ -161,6 +161,7 @@ struct DeviceChannel: Sendable {
     let rotation: KeyRotation?
     let helloTimeout: Duration
     let channelsPerAddress: OpenConnectionQuota
+    let handshakes: AdmissionGate
     let logger: Logger
 
     /// `address`: where the channel comes from (the forwarded address behind a trusted proxy).
@@ -181,6 +182,16 @@ struct DeviceChannel: Sendable {
     }
 
     private func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, address: String?) async throws {
+        guard handshakes.enter() else {
+            try await Self.refuse(.rateLimited(retryAfter: 5), on: outbound)
+            return
+        }
+        var handshaking = true
+        func handshakeDone() {
+            if handshaking { handshakes.leave() }
+            handshaking = false
+        }
+        defer { handshakeDone() }
         let nonce = Base64URL.random()
         try await Self.send(.challenge(nonce: nonce), on: outbound)
         var messages = inbound.messages(maxSize: 64 * 1024).makeAsyncIterator()
@@ -213,6 +224,7 @@ struct DeviceChannel: Sendable {
             let welcome = try PlatformWelcome.sign(deviceNonce: hello.deviceNonce, serial: serial, bound: bound, with: signingKey,
                                                    rotation: rotation)
             try await Self.send(.welcome(welcome), on: outbound)
+            handshakeDone()
             // Approvals given while it was away: its page may show a presence code for them.
             for notice in (try? await resets.approvalNotices(serial: serial)) ?? [] {
                 try await Self.send(.approvalNotice(notice), on: outbound)

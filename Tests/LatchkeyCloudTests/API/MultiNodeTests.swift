@@ -83,6 +83,7 @@ struct MultiNodeTests {
             configuration.sweepInterval = .seconds(3600)
             configuration.manufacturerRoots = TestManufacturer.trusted.roots
             configuration.deviceHeartbeatInterval = .milliseconds(500)
+            configuration.channelPingInterval = .milliseconds(500)
             configuration.deviceAnswerTimeout = .seconds(1)
             let clock = ManualClock()
             let nodeA = try await buildPlatform(configuration, clock: clock.clock)

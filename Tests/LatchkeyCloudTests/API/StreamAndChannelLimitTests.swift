@@ -100,4 +100,31 @@ struct StreamAndChannelLimitTests {
             #expect(third.contains("challenge"), "\(third)")
         }
     }
+
+    /// A node busy with handshakes says so at once to the next device (which redials after its backoff) rather than
+    /// queueing it past its hello timeout.
+    @Test func handshakesInProgressAreBoundedAndTheNextIsToldToComeBack() async throws {
+        try await TestPlatform.run(.live, configure: { $0.connectionLimits.concurrentHandshakes = 1 }) { app in
+            let port = try #require(app.client.port)
+            func openChannel() async throws -> (RawConnection, String) {
+                let connection = try await RawConnection.open(port: port)
+                try await connection.send("GET /api/v1/devices/channel HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                    + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                return (connection, try await connection.read(until: "}", limit: .seconds(10)))
+            }
+            // The first is in its handshake (challenged, no hello yet): it holds the only place.
+            let (holder, first) = try await openChannel()
+            #expect(first.contains("challenge"), "\(first)")
+            let (second, refused) = try await openChannel()
+            #expect(refused.contains("refused") && refused.contains("rate_limited"), "\(refused)")
+            _ = try await second.readUntilClosed(limit: .seconds(5))
+            // A device that completes its handshake leaves the place to the next.
+            _ = try await holder.readUntilClosed(limit: .milliseconds(10))
+            let device = try await DeviceHarness.start(on: app)
+            let (third, answer) = try await openChannel()
+            #expect(answer.contains("challenge"), "\(answer)")
+            _ = try await third.readUntilClosed(limit: .milliseconds(10))
+            await device.stop()
+        }
+    }
 }

@@ -26,6 +26,7 @@ struct TestPlatform {
             configuration.sweepInterval = .seconds(3600)
             // Channels are pinged and refreshed often, so tests see liveness change in moments.
             configuration.deviceHeartbeatInterval = .milliseconds(500)
+            configuration.channelPingInterval = .milliseconds(500)
             configure(&configuration)
             let clock = ManualClock()
             var configured = configuration
