@@ -13,6 +13,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "latchkey-bench")
 
     @Option(help: "PostgreSQL to measure as well (default $DATABASE_URL; none: SQLite only).") var postgresURL: String?
+    @Flag(help: "PostgreSQL only (with --postgres-url).") var postgresOnly = false
     @Option(help: "Seconds per measurement.") var seconds: Double = 3
     @Option(help: "Measurements per scenario; the median is reported.") var rounds: Int = 3
     @Option(help: "Requests in flight at once.") var concurrency: Int = 16
@@ -27,7 +28,7 @@ struct Bench: AsyncParsableCommand {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("latchkey-bench-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        backends.append(("SQLite", .sqliteFile(path: directory.appendingPathComponent("bench.sqlite").path)))
+        if !postgresOnly { backends.append(("SQLite", .sqliteFile(path: directory.appendingPathComponent("bench.sqlite").path))) }
         if let url = postgresURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty {
             backends.append(("PostgreSQL", .postgres(url: url)))
         }
@@ -50,10 +51,10 @@ struct Bench: AsyncParsableCommand {
             scale = try await ScaleRun(client: client, seconds: seconds, sites: scaleSites)
                 .run(backends: backends, directory: directory, port: port + 80)
         }
-        var fleet: ChannelScale.Result?
-        if ["all", "channels"].contains(only) {
-            fleet = try await ChannelScale(client: client, channels: channels, idleSeconds: idleSeconds)
-                .run(directory: directory, port: port + 90)
+        var fleets: [ChannelScale.Result] = []
+        for (index, (name, location)) in backends.enumerated() where ["all", "channels"].contains(only) {
+            fleets.append(try await ChannelScale(client: client, channels: channels, idleSeconds: idleSeconds)
+                .run(backend: name, location: location, directory: directory, port: port + 90 + index))
         }
         var streams: [(StreamLatency.Case, StreamLatency.Result)] = []
         if ["all", "streams"].contains(only) {
@@ -92,7 +93,7 @@ struct Bench: AsyncParsableCommand {
         try await client.shutdown()
         if !hot.isEmpty { HotReads.report(hot, backends: backends.map(\.0)) }
         if !scale.isEmpty { ScaleRun.report(scale, backends: backends.map(\.0), sites: scaleSites, seconds: seconds) }
-        if let fleet { ChannelScale.report(fleet, idleSeconds: idleSeconds) }
+        for fleet in fleets { ChannelScale.report(fleet, idleSeconds: idleSeconds) }
         if !flows.isEmpty { CompleteFlows.report(flows, backends: backends.map(\.0), concurrency: concurrency) }
         if !streams.isEmpty { StreamLatency.report(streams, seconds: seconds * Double(rounds)) }
         if !results.isEmpty { report(results, backends: backends.map(\.0)) }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import LatchkeyCloud
 import LatchkeyDevice
 import LatchkeyProtocol
 import Logging
@@ -16,6 +17,7 @@ struct ChannelScale {
     static let connectRate = 200.0
 
     struct Result {
+        var backend: String
         var channels: Int
         var issueSeconds: Double
         var connectSeconds: Double
@@ -29,21 +31,25 @@ struct ChannelScale {
         var reconnectHandshakeMilliseconds: Double
     }
 
-    func run(directory: URL, port: Int) async throws -> Result {
-        let folder = directory.appendingPathComponent("channels")
+    /// On one backend; PostgreSQL starts from the devices the database already holds (each run adds its own).
+    func run(backend name: String, location: DatabaseLocation, directory: URL, port: Int) async throws -> Result {
+        var databaseURL: String?
+        if case .postgres(let url) = location { databaseURL = url }
+        let folder = directory.appendingPathComponent("channels-\(name)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let authority = try ManufacturerAuthority.create(name: "Latchkey Bench Fleet")
         let rootsFile = folder.appendingPathComponent("manufacturer-roots.pem")
         try Data(authority.rootsPEM.utf8).write(to: rootsFile)
         let arguments = ["--manufacturer-roots", rootsFile.path, "--channels-per-address", String(channels + 100)]
 
-        print("Issuing \(channels) device identities…")
+        print("Issuing \(channels) device identities (\(name))…")
+        let tag = UUID().uuidString.prefix(8)
         let issueStarted = ContinuousClock.now
         var logger = Logger(label: "latchkey-bench-fleet")
         logger.logLevel = .critical
         var runners: [DeviceRunner] = []
         for index in 0..<channels {
-            let serial = "FLEET-\(index)"
+            let serial = "FLEET-\(tag)-\(index)"
             let configuration = DeviceConfiguration(
                 identity: try authority.issue(serial: serial, model: "DS-2CD2143G2-I"), deviceType: .camera, firmware: "V5.7.3",
                 cloudURL: "http://127.0.0.1:\(port)", listenHost: "127.0.0.1", listenPort: 0,
@@ -52,7 +58,7 @@ struct ChannelScale {
         }
         let issueSeconds = (ContinuousClock.now - issueStarted).seconds
 
-        var server = try ServerProcess(port: port, dataDirectory: folder, databaseURL: nil, arguments: arguments)
+        var server = try ServerProcess(port: port, dataDirectory: folder, databaseURL: databaseURL, arguments: arguments)
         defer { server.stop() }
         let load = Load(client: client, base: server.base, seconds: 0, concurrency: 1)
         try await load.waitUntilUp()
@@ -80,7 +86,7 @@ struct ChannelScale {
 
         print("Killing the server and starting it again…")
         server.crash()
-        server = try ServerProcess(port: port, dataDirectory: folder, databaseURL: nil, arguments: arguments)
+        server = try ServerProcess(port: port, dataDirectory: folder, databaseURL: databaseURL, arguments: arguments)
         let restarted = Load(client: client, base: server.base, seconds: 0, concurrency: 1)
         try await restarted.waitUntilUp()
         let upAt = ContinuousClock.now
@@ -88,7 +94,7 @@ struct ChannelScale {
         let marks = try await waitForChannels(channels, load: restarted, since: upAt)
         let reconnectCPU = server.cpuSeconds - reconnectCPUBefore
         return Result(
-            channels: channels, issueSeconds: issueSeconds, connectSeconds: connectSeconds,
+            backend: name, channels: channels, issueSeconds: issueSeconds, connectSeconds: connectSeconds,
             handshakeMilliseconds: handshakeCPU * 1000 / Double(channels), memoryBeforeMiB: memoryBefore, memoryAfterMiB: memoryAfter,
             idleMicrosecondsPerChannelMinute: idleCPU * 1e6 / Double(channels) * (60 / idleSeconds), idleCoreShare: idleCPU / idleSeconds,
             reconnect: marks, reconnectHandshakeMilliseconds: reconnectCPU * 1000 / Double(channels))
@@ -113,8 +119,8 @@ struct ChannelScale {
     static func report(_ result: Result, idleSeconds: Double) {
         print("""
 
-            device channels: \(result.channels) emulated devices in this process, each with its own certificate chain, plain ws to \
-            latchkey serve (SQLite, its own process)
+            device channels on \(result.backend): \(result.channels) emulated devices in this process, each with its own certificate \
+            chain, plain ws to latchkey serve in its own process
             issuing the identities (bench side): \(String(format: "%.1f", result.issueSeconds)) s
             connect all, switched on at \(Int(connectRate)) a second (handshake with chain verification): \
             \(String(format: "%.1f", result.connectSeconds)) s, \
