@@ -30,7 +30,7 @@ struct PortalPages: Sendable {
     }
 
     /// A phone's screenful or two: swift-mustache renders a device row in about 0.1 ms, so 500 rows (50 sites of 10)
-    /// took 50 ms of CPU a page (the benchmark's million devices, issue 13). The site's own page lists them all.
+    /// took 50 ms of CPU a page (the benchmark's million devices, issue 13). The rest are on the site's own page, 50 a page.
     static let sitesPerPage = 20
     static let devicesPerSite = 10
     static let devicesPerPage = 50
