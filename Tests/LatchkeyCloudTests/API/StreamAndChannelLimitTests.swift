@@ -71,7 +71,12 @@ struct StreamAndChannelLimitTests {
     }
 
     @Test func deviceChannelsAreCappedPerAddress() async throws {
-        try await TestPlatform.run(.live, configure: { $0.connectionLimits.channelsPerAddress = 1 }) { app in
+        // The holder stays silent on purpose: a hello timeout longer than any loaded run keeps it holding (at 5 s, a
+        // loaded CI run once closed it before the second connection came, which then got a challenge).
+        try await TestPlatform.run(.live, configure: {
+            $0.connectionLimits.channelsPerAddress = 1
+            $0.deviceHelloTimeout = .seconds(120)
+        }) { app in
             let port = try #require(app.client.port)
             // The WebSocket handshake by hand, so the test holds and drops connections as it likes.
             func openChannel() async throws -> (RawConnection, String) {
@@ -104,7 +109,10 @@ struct StreamAndChannelLimitTests {
     /// A node busy with handshakes says so at once to the next device (which redials after its backoff) rather than
     /// queueing it past its hello timeout.
     @Test func handshakesInProgressAreBoundedAndTheNextIsToldToComeBack() async throws {
-        try await TestPlatform.run(.live, configure: { $0.connectionLimits.concurrentHandshakes = 1 }) { app in
+        try await TestPlatform.run(.live, configure: {
+            $0.connectionLimits.concurrentHandshakes = 1
+            $0.deviceHelloTimeout = .seconds(120)
+        }) { app in
             let port = try #require(app.client.port)
             func openChannel() async throws -> (RawConnection, String) {
                 let connection = try await RawConnection.open(port: port)
