@@ -34,7 +34,7 @@ struct DeviceHarness: Sendable {
             listenHost: "127.0.0.1", listenPort: 0, stateDirectory: directory.path, adminPassword: adminPassword,
             discoveryPort: 0)
         let clock = app.clock
-        let runner = try DeviceRunner(configuration: configuration, logger: logger, heartbeat: .milliseconds(500), now: { clock.now })
+        let runner = try DeviceRunner(configuration: configuration, logger: logger, heartbeat: .seconds(5), now: { clock.now })
         let (ports, portSignal) = AsyncStream.makeStream(of: Int.self)
         let task = Task { try await runner.run(handlingSignals: false) { _, port in portSignal.yield(port) } }
         var listening: Int?
