@@ -47,8 +47,7 @@ struct FluentResetRequestRepository: ResetRequestRepository {
         case .some(let ended):
             query += " AND status = \(bind: ended.rawValue)"
         }
-        query += try Keyset.after(page.after, time: "created_at", id: "id", newestFirst: true)
-        query += " ORDER BY created_at DESC, id DESC LIMIT \(bind: page.limit + 1)"
+        query += try Keyset.page(page, time: "created_at", id: "id", newestFirst: true)
         let rows = try await database.sql.raw(query).all().map(Rows.request)
         return Page(reading: rows, limit: page.limit) { .time($0.createdAt, $0.id) }
     }
@@ -153,8 +152,7 @@ struct FluentNotificationRepository: NotificationRepository {
     func list(accountId: UUID, category: NotificationCategory?, page: PageRequest) async throws -> Page<AccountNotification> {
         var query: SQLQueryString = "SELECT \(unsafeRaw: Rows.notification) FROM notifications WHERE account_id = \(bind: accountId)"
         if let category { query += " AND category = \(bind: category.rawValue)" }
-        query += try Keyset.after(page.after, time: "created_at", id: "id", newestFirst: true)
-        query += " ORDER BY created_at DESC, id DESC LIMIT \(bind: page.limit + 1)"
+        query += try Keyset.page(page, time: "created_at", id: "id", newestFirst: true)
         let rows = try await database.sql.raw(query).all().map(Rows.notification)
         return Page(reading: rows, limit: page.limit) { .time($0.createdAt, $0.id) }
     }

@@ -23,8 +23,7 @@ struct FluentSiteRepository: SiteRepository {
 
     func owned(by ownerId: UUID, page: PageRequest) async throws -> Page<Site> {
         let rows = try await database.sql.raw("""
-            SELECT \(unsafeRaw: Rows.site) FROM sites WHERE owner_id = \(bind: ownerId)\(try Keyset.after(page.after, time: "created_at", id: "id"))
-            ORDER BY created_at, id LIMIT \(bind: page.limit + 1)
+            SELECT \(unsafeRaw: Rows.site) FROM sites WHERE owner_id = \(bind: ownerId)\(try Keyset.page(page, time: "created_at", id: "id"))
             """).all().map { try Rows.site($0) }
         return Page(reading: rows, limit: page.limit) { .time($0.createdAt, $0.id) }
     }
@@ -37,8 +36,7 @@ struct FluentSiteRepository: SiteRepository {
             SELECT \(unsafeRaw: Rows.columns(Rows.site, of: "s")), a.created_at AS authorized_at
             FROM site_authorizations a JOIN sites s ON s.id = a.site_id
             WHERE a.installer_id = \(bind: installerId) AND (a.expires_at IS NULL OR a.expires_at > \(bind: now))\
-            \(try Keyset.after(page.after, time: "a.created_at", id: "a.site_id"))
-            ORDER BY a.created_at, a.site_id LIMIT \(bind: page.limit + 1)
+            \(try Keyset.page(page, time: "a.created_at", id: "a.site_id"))
             """).all().map { (try Rows.site($0, prefix: "s_"), try $0.decode(column: "authorized_at", as: Date.self)) }
         return Page(reading: rows, limit: page.limit) { .time($0.1, $0.0.id) }.map(\.0)
     }
@@ -117,8 +115,7 @@ struct FluentDeviceRepository: DeviceRepository {
 
     func onSite(_ siteId: UUID, page: PageRequest) async throws -> Page<Device> {
         let rows = try await database.sql.raw("""
-            SELECT \(unsafeRaw: Rows.device) WHERE d.site_id = \(bind: siteId)\(try Keyset.after(page.after, key: "d.serial"))
-            ORDER BY d.serial LIMIT \(bind: page.limit + 1)
+            SELECT \(unsafeRaw: Rows.device) WHERE d.site_id = \(bind: siteId)\(try Keyset.page(page, key: "d.serial"))
             """).all().map(Rows.device)
         return Page(reading: rows, limit: page.limit) { .key($0.serial) }
     }

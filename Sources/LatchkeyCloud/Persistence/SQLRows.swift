@@ -117,20 +117,29 @@ enum Rows {
     }
 }
 
-/// The condition that starts a page after its cursor (keyset pagination), for lists ordered by (time, id) or by a key.
+/// The end of a query that reads one page of a list in its order (keyset pagination): the condition that starts it
+/// after its cursor, the order that condition follows, and one row more than the page holds (that one only says more
+/// exist). In one place, so that the comparison and the order cannot disagree.
 enum Keyset {
-    /// ` AND (time, id) > (…)` (`<` for newest-first lists), or nothing on the first page.
-    static func after(_ cursor: PageCursor?, time: String, id: String, newestFirst: Bool = false) throws(LatchkeyError) -> SQLQueryString {
-        guard let cursor else { return "" }
-        guard case .time(let at, let last) = cursor else { throw mismatch }
-        return " AND (\(unsafeRaw: time), \(unsafeRaw: id)) \(unsafeRaw: newestFirst ? "<" : ">") (\(bind: at), \(bind: last))"
+    /// `[ AND (time, id) > (…)] ORDER BY time, id LIMIT n` (`<` and descending for newest-first lists).
+    static func page(_ page: PageRequest, time: String, id: String, newestFirst: Bool = false) throws(LatchkeyError) -> SQLQueryString {
+        var query: SQLQueryString = ""
+        if let cursor = page.after {
+            guard case .time(let at, let last) = cursor else { throw mismatch }
+            query += " AND (\(unsafeRaw: time), \(unsafeRaw: id)) \(unsafeRaw: newestFirst ? "<" : ">") (\(bind: at), \(bind: last))"
+        }
+        let direction = newestFirst ? " DESC" : ""
+        return query + " ORDER BY \(unsafeRaw: time)\(unsafeRaw: direction), \(unsafeRaw: id)\(unsafeRaw: direction) LIMIT \(bind: page.limit + 1)"
     }
 
-    /// ` AND key > (…)`, or nothing on the first page.
-    static func after(_ cursor: PageCursor?, key: String) throws(LatchkeyError) -> SQLQueryString {
-        guard let cursor else { return "" }
-        guard case .key(let last) = cursor else { throw mismatch }
-        return " AND \(unsafeRaw: key) > \(bind: last)"
+    /// `[ AND key > (…)] ORDER BY key LIMIT n`.
+    static func page(_ page: PageRequest, key: String) throws(LatchkeyError) -> SQLQueryString {
+        var query: SQLQueryString = ""
+        if let cursor = page.after {
+            guard case .key(let last) = cursor else { throw mismatch }
+            query += " AND \(unsafeRaw: key) > \(bind: last)"
+        }
+        return query + " ORDER BY \(unsafeRaw: key) LIMIT \(bind: page.limit + 1)"
     }
 
     private static var mismatch: LatchkeyError {
