@@ -25,12 +25,7 @@ public struct PageRequest: Sendable, Equatable {
             }
             limit = parsed
         }
-        self.init(limit: limit, after: try cursor.map { text throws(LatchkeyError) in
-            guard let cursor = PageCursor(text) else {
-                throw .invalidRequest("cursor is not one this list gave: start again without it, then follow the Link header's next page.")
-            }
-            return cursor
-        })
+        self.init(limit: limit, after: try PageCursor.given(cursor))
     }
 }
 
@@ -58,6 +53,15 @@ public enum PageCursor: Sendable, Equatable {
         default:
             return nil
         }
+    }
+
+    /// The cursor a caller sent, if any; one this service did not write is the caller's mistake.
+    public static func given(_ text: String?) throws(LatchkeyError) -> PageCursor? {
+        guard let text else { return nil }
+        guard let cursor = PageCursor(text) else {
+            throw .invalidRequest("cursor is not one this list gave: start again without it, then follow the Link header's next page.")
+        }
+        return cursor
     }
 
     public var text: String {

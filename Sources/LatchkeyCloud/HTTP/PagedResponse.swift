@@ -7,6 +7,21 @@ extension PageRequest {
     init(_ request: Request) throws {
         try self.init(limit: request.uri.queryParameters.get("limit"), cursor: request.uri.queryParameters.get("cursor"))
     }
+
+    /// A portal page: as many as the page shows, from the request's `?cursor`.
+    init(_ request: Request, limit: Int) throws {
+        self.init(limit: limit, after: try PageCursor.given(request.uri.queryParameters.get("cursor")))
+    }
+}
+
+extension Request {
+    /// This request's path and query with the cursor replaced: where the page after `cursor` is, filters kept.
+    func page(after cursor: PageCursor) -> String {
+        var query = URLComponents()
+        query.queryItems = uri.queryParameters.filter { $0.key != "cursor" }.map { URLQueryItem(name: String($0.key), value: String($0.value)) }
+            + [URLQueryItem(name: "cursor", value: cursor.text)]
+        return uri.path + "?" + (query.percentEncodedQuery ?? "")
+    }
 }
 
 /// A page as the API answers it: the items as a JSON array, as before lists had pages (callers that never page keep
@@ -22,17 +37,9 @@ struct PagedResponse<Item: Encodable & Sendable>: ResponseGenerator {
     func response(from request: Request, context: some RequestContext) throws -> Response {
         var response = try context.responseEncoder.encode(page.items, from: request, context: context)
         if let next = page.next {
-            response.headers[.link] = "<\(Self.url(of: request, cursor: next))>; rel=\"next\""
+            response.headers[.link] = "<\(request.page(after: next))>; rel=\"next\""
         }
         return response
-    }
-
-    /// The request's path and query, with the cursor replaced.
-    static func url(of request: Request, cursor: PageCursor) -> String {
-        var query = URLComponents()
-        query.queryItems = request.uri.queryParameters.filter { $0.key != "cursor" }.map { URLQueryItem(name: String($0.key), value: String($0.value)) }
-            + [URLQueryItem(name: "cursor", value: cursor.text)]
-        return request.uri.path + "?" + (query.percentEncodedQuery ?? "")
     }
 }
 

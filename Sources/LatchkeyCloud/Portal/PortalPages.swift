@@ -19,14 +19,14 @@ struct PortalPages: Sendable {
     @Sendable func sites(_ request: Request, _ visit: PortalVisit) async throws -> Response {
         let account = try account(visit)
         let page = try await controller.sites.sitesWithDevices(
-            visibleTo: account, page: try Self.page(request, limit: Self.sitesPerPage), perSite: Self.devicesPerSite)
+            visibleTo: account, page: try PageRequest(request, limit: Self.sitesPerPage), perSite: Self.devicesPerSite)
         let rows = page.items.map { entry in
             let owned = entry.site.ownerId == account.id
             return SiteRow(id: entry.site.id.uuidString, name: entry.site.name, address: entry.site.address ?? "", owned: owned,
                            devices: entry.devices.map { deviceRow($0, visit, history: owned) }, has_devices: !entry.devices.isEmpty,
                            more_devices: entry.more ? (owned ? "/sites/\(entry.site.id)" : "/reset?site=\(entry.site.id)") : nil)
         }
-        return renderer.render(SitesPage(sites: rows, next_page: Self.next(request, page)), visit)
+        return renderer.render(SitesPage(sites: rows, next_page: page.next.map(request.page(after:))), visit)
     }
 
     /// A phone's screenful or two: swift-mustache renders a device row in about 0.1 ms, so 500 rows (50 sites of 10)
@@ -34,16 +34,6 @@ struct PortalPages: Sendable {
     static let sitesPerPage = 20
     static let devicesPerSite = 10
     static let devicesPerPage = 50
-
-    /// The portal's lists start where `?cursor` says; how many a page shows is the page's to choose.
-    static func page(_ request: Request, limit: Int) throws -> PageRequest {
-        try PageRequest(limit: String(limit), cursor: request.uri.queryParameters.get("cursor"))
-    }
-
-    /// The link to the next page, or nil on the last.
-    static func next<Item>(_ request: Request, _ page: Page<Item>) -> String? {
-        page.next.map { PagedResponse<String>.url(of: request, cursor: $0) }
-    }
 
     @Sendable func createSite(_ request: Request, _ visit: PortalVisit) async throws -> Response {
         let fields = try await FormFields(request)
@@ -54,7 +44,7 @@ struct PortalPages: Sendable {
     func site(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
         let account = try account(visit)
         let (site, authorizations, devices) = try await controller.sites.siteWithDevices(
-            id: try context.uuid("id", of: "site"), visibleTo: account, page: try Self.page(request, limit: Self.devicesPerPage))
+            id: try context.uuid("id", of: "site"), visibleTo: account, page: try PageRequest(request, limit: Self.devicesPerPage))
         guard let authorizations else { throw LatchkeyError.notFound("Only the site's owner manages it.") }
         let rows = authorizations.map { entry in
             AuthorizationRow(
@@ -65,7 +55,7 @@ struct PortalPages: Sendable {
         }
         return renderer.render(SitePage(site_id: site.id.uuidString, site_name: site.name,
                                         devices: devices.items.map { deviceRow($0, visit, history: true) }, has_devices: !devices.items.isEmpty,
-                                        next_page: Self.next(request, devices), authorizations: rows), visit)
+                                        next_page: devices.next.map(request.page(after:)), authorizations: rows), visit)
     }
 
     func bind(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
@@ -144,12 +134,12 @@ struct PortalPages: Sendable {
         // A choice among the first 500 sites, and the chosen site's devices a page at a time.
         let sites = try await controller.sites.sites(visibleTo: account, page: PageRequest(limit: PageRequest.maximumLimit))
         let devices = if let chosen {
-            try await controller.sites.devices(siteId: chosen, visibleTo: account, page: try Self.page(request, limit: PageRequest.defaultLimit))
+            try await controller.sites.devices(siteId: chosen, visibleTo: account, page: try PageRequest(request, limit: PageRequest.defaultLimit))
         } else { Page<Device>(items: [], next: nil) }
         return renderer.render(ResetPage(
             sites: sites.items.map { SiteChoice(id: $0.id.uuidString, name: $0.name, selected: $0.id == chosen) },
             site_chosen: chosen != nil, devices: devices.items.map { deviceRow($0, visit, history: false) },
-            next_page: Self.next(request, devices)), visit)
+            next_page: devices.next.map(request.page(after:))), visit)
     }
 
     @Sendable func sendReset(_ request: Request, _ visit: PortalVisit) async throws -> Response {
@@ -174,9 +164,9 @@ struct PortalPages: Sendable {
 
     @Sendable func requests(_ request: Request, _ visit: PortalVisit) async throws -> Response {
         let account = try account(visit)
-        let page = try await controller.resets.list(for: account, status: nil, page: try Self.page(request, limit: PageRequest.defaultLimit))
+        let page = try await controller.resets.list(for: account, status: nil, page: try PageRequest(request, limit: PageRequest.defaultLimit))
         let rows = page.items.map { requestRow($0, visit, account) }
-        return renderer.render(RequestsPage(requests: rows, has_requests: !rows.isEmpty, next_page: Self.next(request, page)), visit)
+        return renderer.render(RequestsPage(requests: rows, has_requests: !rows.isEmpty, next_page: page.next.map(request.page(after:))), visit)
     }
 
     func request(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
@@ -219,7 +209,7 @@ struct PortalPages: Sendable {
         let services = request.uri.queryParameters.get("category") == "services"
         let account = try account(visit)
         let inbox = try await controller.inbox.list(for: account, category: services ? .services : nil,
-                                                    page: try Self.page(request, limit: PageRequest.defaultLimit))
+                                                    page: try PageRequest(request, limit: PageRequest.defaultLimit))
         // Each entry names its device and site (one query for the page).
         let subjects = try await controller.inbox.subjects(of: inbox.items, for: account, at: controller.clock.now())
         let rows = inbox.items.map { notice in
@@ -228,7 +218,7 @@ struct PortalPages: Sendable {
                             created_at_iso: Self.iso(notice.createdAt), read: notice.read,
                             about: notice.requestId.flatMap { subjects[$0] }.map { "\($0.deviceSerial) · \($0.siteName)" })
         }
-        return renderer.render(NotificationsPage(notifications: rows, services_tab: services, next_page: Self.next(request, inbox)), visit)
+        return renderer.render(NotificationsPage(notifications: rows, services_tab: services, next_page: inbox.next.map(request.page(after:))), visit)
     }
 
     func notification(_ request: Request, _ visit: PortalVisit, _ context: AppRequestContext) async throws -> Response {
