@@ -20,8 +20,8 @@ public struct ConnectionLimits: Sendable {
     public var maxHeaderBytes = 16 * 1024
     /// Device channels one source address may hold (a site's devices share its public address behind NAT).
     public var channelsPerAddress = 1_000
-    /// Device handshakes (challenge to welcome) in progress at once; a device beyond them is told `rate_limited` at
-    /// once and redials after its backoff. A handshake costs milliseconds of CPU (the chain's signatures, a write):
+    /// Device handshakes (challenge to the device's identity checked and written down) in progress at once; a device
+    /// beyond them is told `rate_limited` at once and redials after its backoff. A handshake costs milliseconds of CPU (the chain's signatures, a write):
     /// without a bound, 15,000 devices redialling a restarted node queued past their hello timeout, failed, and came
     /// back, and the node never caught up (measured, issue 13).
     public var concurrentHandshakes = 32
@@ -222,22 +222,22 @@ final class RequestReadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 }
 
-/// A count of work in progress with a ceiling: `enter` says no at the ceiling instead of queueing.
+/// A count of work in progress with a ceiling: at the ceiling, work is turned away instead of queued.
 final class AdmissionGate: Sendable {
     let limit: Int
     private let inProgress = Mutex(0)
 
     init(limit: Int) { self.limit = limit }
 
-    func enter() -> Bool {
-        inProgress.withLock { count in
+    /// `work`'s result, or nil without running it when `limit` others are in progress.
+    func ifAdmitted<T>(_ work: () async throws -> T) async rethrows -> T? {
+        let admitted = inProgress.withLock { count in
             guard count < limit else { return false }
             count += 1
             return true
         }
-    }
-
-    func leave() {
-        inProgress.withLock { $0 -= 1 }
+        guard admitted else { return nil }
+        defer { inProgress.withLock { $0 -= 1 } }
+        return try await work()
     }
 }

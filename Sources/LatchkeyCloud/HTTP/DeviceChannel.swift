@@ -182,49 +182,19 @@ struct DeviceChannel: Sendable {
     }
 
     private func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, address: String?) async throws {
-        guard handshakes.enter() else {
+        var messages = inbound.messages(maxSize: 64 * 1024).makeAsyncIterator()
+        guard let admitted = try await handshakes.ifAdmitted({ try await greet(&messages, outbound: outbound, address: address) }) else {
             try await Self.refuse(.rateLimited(retryAfter: 5), on: outbound)
             return
         }
-        var handshaking = true
-        func handshakeDone() {
-            if handshaking { handshakes.leave() }
-            handshaking = false
-        }
-        defer { handshakeDone() }
-        let nonce = Base64URL.random()
-        try await Self.send(.challenge(nonce: nonce), on: outbound)
-        var messages = inbound.messages(maxSize: 64 * 1024).makeAsyncIterator()
-        // A connection that never says hello is not held.
-        let deadline = Task { [helloTimeout] in
-            try await Task.sleep(for: helloTimeout)
-            try await outbound.close(.policyViolation, reason: "no hello")
-        }
-        let first = try await messages.next()
-        deadline.cancel()
-        var hello: DeviceHello?
-        if case .text(let text)? = first, case .hello(let said)? = DeviceChannelMessage(text: text) { hello = said }
-        guard let hello else {
-            try await Self.refuse(.invalidRequest("The first message must be hello, within \(helloTimeout)."), on: outbound)
-            return
-        }
-        let connection = UUID()
-        let bound: Bool
-        do {
-            bound = try await devices.connect(hello, challenge: nonce, connectionId: connection, from: address)
-        } catch let error as LatchkeyError {
-            logger.warning("Device channel refused", metadata: ["serial": "\(hello.serial.prefix(64))", "code": "\(error.code.rawValue)"])
-            try await Self.refuse(error, on: outbound)
-            return
-        }
-        let serial = hello.serial
+        guard let greeting = admitted else { return }
+        let serial = greeting.hello.serial
         let registration = await hub.register(serial: serial, outbound: outbound)
         do {
             // Inside the `do`: a channel that fails here is still unregistered and written offline below.
-            let welcome = try PlatformWelcome.sign(deviceNonce: hello.deviceNonce, serial: serial, bound: bound, with: signingKey,
-                                                   rotation: rotation)
+            let welcome = try PlatformWelcome.sign(deviceNonce: greeting.hello.deviceNonce, serial: serial, bound: greeting.bound,
+                                                   with: signingKey, rotation: rotation)
             try await Self.send(.welcome(welcome), on: outbound)
-            handshakeDone()
             // Approvals given while it was away: its page may show a presence code for them.
             for notice in (try? await resets.approvalNotices(serial: serial)) ?? [] {
                 try await Self.send(.approvalNotice(notice), on: outbound)
@@ -254,7 +224,45 @@ struct DeviceChannel: Sendable {
             logger.info("Device channel closed", metadata: ["serial": "\(serial)", "error": "\(error)"])
         }
         await hub.unregister(serial: serial, id: registration)
-        try? await devices.disconnect(serial: serial, connectionId: connection)
+        try? await devices.disconnect(serial: serial, connectionId: greeting.connection)
+    }
+
+    /// A device that proved its certified identity, written down as connected on `connection`.
+    private struct Greeting {
+        let hello: DeviceHello
+        let connection: UUID
+        let bound: Bool
+    }
+
+    /// The challenge, the device's hello, and its identity checked and written down: the costly part of a channel,
+    /// which the gate bounds. Nil when the device was refused (it has been told why).
+    private func greet(
+        _ messages: inout WebSocketInboundMessageStream.AsyncIterator, outbound: WebSocketOutboundWriter, address: String?
+    ) async throws -> Greeting? {
+        let nonce = Base64URL.random()
+        try await Self.send(.challenge(nonce: nonce), on: outbound)
+        // A connection that never says hello is not held.
+        let deadline = Task { [helloTimeout] in
+            try await Task.sleep(for: helloTimeout)
+            try await outbound.close(.policyViolation, reason: "no hello")
+        }
+        let first = try await messages.next()
+        deadline.cancel()
+        var hello: DeviceHello?
+        if case .text(let text)? = first, case .hello(let said)? = DeviceChannelMessage(text: text) { hello = said }
+        guard let hello else {
+            try await Self.refuse(.invalidRequest("The first message must be hello, within \(helloTimeout)."), on: outbound)
+            return nil
+        }
+        let connection = UUID()
+        do {
+            return Greeting(hello: hello, connection: connection,
+                            bound: try await devices.connect(hello, challenge: nonce, connectionId: connection, from: address))
+        } catch let error as LatchkeyError {
+            logger.warning("Device channel refused", metadata: ["serial": "\(hello.serial.prefix(64))", "code": "\(error.code.rawValue)"])
+            try await Self.refuse(error, on: outbound)
+            return nil
+        }
     }
 
     static func send(_ message: DeviceChannelMessage, on outbound: WebSocketOutboundWriter) async throws {
