@@ -25,8 +25,12 @@ public struct DeviceRunner: Sendable {
     /// The channel to the platform alone, without the local API and discovery: for a process that holds thousands of
     /// emulated devices (the benchmark), which would otherwise need a listening socket each. Runs until cancelled.
     public func runChannelOnly(lanAddress: String = "127.0.0.1:8000") async throws {
-        try await CloudChannel(device: device, url: Self.channelURL(configuration.cloudURL), tls: try Self.tls(caFile: configuration.caFile),
-                               logger: logger, heartbeat: heartbeat, lanAddresses: { [lanAddress] }).run()
+        try await cloudChannel(lanAddresses: { [lanAddress] }).run()
+    }
+
+    private func cloudChannel(lanAddresses: @escaping @Sendable () async -> [String]) throws -> CloudChannel {
+        CloudChannel(device: device, url: Self.channelURL(configuration.cloudURL), tls: try Self.tls(caFile: configuration.caFile),
+                     logger: logger, heartbeat: heartbeat, lanAddresses: lanAddresses)
     }
 
     /// Runs until cancelled or until SIGTERM/SIGINT (when `signals`), calling `onListening` with the bound address.
@@ -49,8 +53,7 @@ public struct DeviceRunner: Sendable {
             application,
             DiscoveryResponder(device: device, host: configuration.discoveryHost, port: configuration.discoveryPort, advertisedAddress: advertised,
                                httpPort: { await boundPort.value }, logger: logger),
-            CloudChannel(device: device, url: Self.channelURL(configuration.cloudURL), tls: try Self.tls(caFile: configuration.caFile),
-                         logger: logger, heartbeat: heartbeat, lanAddresses: { ["\(advertised):\(await boundPort.value)"] }),
+            try cloudChannel(lanAddresses: { ["\(advertised):\(await boundPort.value)"] }),
         ]
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
