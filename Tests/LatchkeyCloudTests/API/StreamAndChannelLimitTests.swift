@@ -78,25 +78,13 @@ struct StreamAndChannelLimitTests {
             $0.deviceHelloTimeout = .seconds(120)
         }) { app in
             let port = try #require(app.client.port)
-            // The WebSocket handshake by hand, so the test holds and drops connections as it likes.
-            func openChannel() async throws -> (RawConnection, String) {
-                let connection = try await RawConnection.open(port: port)
-                try await connection.send("GET /api/v1/devices/channel HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                    + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-                // The server's first frame is unmasked text: the challenge, or a refusal.
-                return (connection, try await connection.read(until: "}", limit: .seconds(10)))
-            }
             // The first connection takes the address's only place and holds it (it says nothing yet).
-            let (holder, first) = try await openChannel()
-            #expect(first.contains("101") && first.contains("challenge"), "\(first)")
-            let (second, refused) = try await openChannel()
-            #expect(refused.contains("refused") && refused.contains("rate_limited"), "\(refused)")
-            _ = try await second.readUntilClosed(limit: .seconds(5))
+            let first = try await Self.theOnlyPlaceIsHeldAndTheNextRefused(port: port)
+            #expect(first.contains("101"), "\(first)")
             // Once the first has gone, the place is free again.
-            _ = try await holder.readUntilClosed(limit: .milliseconds(10))
             var third = ""
             for _ in 0..<20 {
-                let (connection, answer) = try await openChannel()
+                let (connection, answer) = try await Self.openChannel(port: port)
                 third = answer
                 _ = try await connection.readUntilClosed(limit: .milliseconds(10))
                 if answer.contains("challenge") { break }
@@ -114,25 +102,35 @@ struct StreamAndChannelLimitTests {
             $0.deviceHelloTimeout = .seconds(120)
         }) { app in
             let port = try #require(app.client.port)
-            func openChannel() async throws -> (RawConnection, String) {
-                let connection = try await RawConnection.open(port: port)
-                try await connection.send("GET /api/v1/devices/channel HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                    + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-                return (connection, try await connection.read(until: "}", limit: .seconds(10)))
-            }
             // The first is in its handshake (challenged, no hello yet): it holds the only place.
-            let (holder, first) = try await openChannel()
-            #expect(first.contains("challenge"), "\(first)")
-            let (second, refused) = try await openChannel()
-            #expect(refused.contains("refused") && refused.contains("rate_limited"), "\(refused)")
-            _ = try await second.readUntilClosed(limit: .seconds(5))
+            _ = try await Self.theOnlyPlaceIsHeldAndTheNextRefused(port: port)
             // A device that completes its handshake leaves the place to the next.
-            _ = try await holder.readUntilClosed(limit: .milliseconds(10))
             let device = try await DeviceHarness.start(on: app)
-            let (third, answer) = try await openChannel()
+            let (third, answer) = try await Self.openChannel(port: port)
             #expect(answer.contains("challenge"), "\(answer)")
             _ = try await third.readUntilClosed(limit: .milliseconds(10))
             await device.stop()
         }
+    }
+
+    /// The WebSocket handshake by hand, so the test holds and drops connections as it likes: the connection, and the
+    /// server's first frame (unmasked text: the challenge, or a refusal).
+    static func openChannel(port: Int) async throws -> (RawConnection, String) {
+        let connection = try await RawConnection.open(port: port)
+        try await connection.send("GET /api/v1/devices/channel HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        return (connection, try await connection.read(until: "}", limit: .seconds(10)))
+    }
+
+    /// Where one place is all there is: a silent first channel is challenged and holds it, the second is refused
+    /// `rate_limited`, then the first goes. Answers what the first was sent.
+    static func theOnlyPlaceIsHeldAndTheNextRefused(port: Int) async throws -> String {
+        let (holder, first) = try await openChannel(port: port)
+        #expect(first.contains("challenge"), "\(first)")
+        let (second, refused) = try await openChannel(port: port)
+        #expect(refused.contains("refused") && refused.contains("rate_limited"), "\(refused)")
+        _ = try await second.readUntilClosed(limit: .seconds(5))
+        _ = try await holder.readUntilClosed(limit: .milliseconds(10))
+        return first
     }
 }
