@@ -18,7 +18,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Measurements per scenario; the median is reported.") var rounds: Int = 3
     @Option(help: "Requests in flight at once.") var concurrency: Int = 16
     @Option(help: "First port to serve on (loopback).") var port: Int = 18_480
-    @Option(help: "all, hot-reads, flows, streams, scale, channels, throughput or flood.") var only: String = "all"
+    @Option(help: "The part to run: \(Part.allCases.map(\.rawValue).joined(separator: ", ")).") var only: Part = .all
     @Option(help: "Device channels to hold (channels).") var channels: Int = 15_000
     @Option(help: "Seconds the channels stay idle while measured (channels).") var idleSeconds: Double = 60
     @Option(help: "Sites in the large database (scale); each has 10 devices.") var scaleSites: Int = 100_000
@@ -37,32 +37,32 @@ struct Bench: AsyncParsableCommand {
             eventLoopGroupProvider: .singleton,
             configuration: .init(connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)))
         var hot: [String: [HotRead: Load.CPUMeasure]] = [:]
-        if ["all", "hot-reads"].contains(only) {
+        if runs(.hotReads) {
             hot = try await HotReads(client: client, seconds: seconds, rounds: rounds, concurrency: concurrency)
                 .run(backends: backends, directory: directory, port: port + 30)
         }
         var flows: [String: [CompleteFlows.Path: CompleteFlows.Result]] = [:]
-        if ["all", "flows"].contains(only) {
+        if runs(.flows) {
             flows = try await CompleteFlows(client: client, seconds: seconds, rounds: rounds, concurrency: concurrency)
                 .run(backends: backends, directory: directory, port: port + 60)
         }
         var scale: [String: ScaleRun.Result] = [:]
-        if ["all", "scale"].contains(only) {
+        if runs(.scale) {
             scale = try await ScaleRun(client: client, seconds: seconds, sites: scaleSites)
                 .run(backends: backends, directory: directory, port: port + 80)
         }
         var fleets: [ChannelScale.Result] = []
-        for (index, (name, location)) in backends.enumerated() where ["all", "channels"].contains(only) {
+        for (index, (name, location)) in backends.enumerated() where runs(.channels) {
             fleets.append(try await ChannelScale(client: client, channels: channels, idleSeconds: idleSeconds)
                 .run(backend: name, location: location, directory: directory, port: port + 90 + index))
         }
         var streams: [(StreamLatency.Case, StreamLatency.Result)] = []
-        if ["all", "streams"].contains(only) {
+        if runs(.streams) {
             streams = try await StreamLatency(client: client, seconds: seconds * Double(rounds))
                 .run(backends: backends, directory: directory, port: port + 100)
         }
         var results: [String: [String: Double]] = [:]
-        for (index, (name, location)) in backends.enumerated() where ["all", "throughput"].contains(only) {
+        for (index, (name, location)) in backends.enumerated() where runs(.throughput) {
             print("Measuring \(name)…")
             var configuration = LatchkeyConfiguration.testing(database: location)
             configuration.port = port + index
@@ -84,7 +84,7 @@ struct Bench: AsyncParsableCommand {
             _ = await server.result
         }
         var floods: [(RateLimitPolicy, SignInFlood.Result)] = []
-        for (index, policy) in [RateLimitPolicy.off, .standard].enumerated() where ["all", "flood"].contains(only) {
+        for (index, policy) in [RateLimitPolicy.off, .standard].enumerated() where runs(.flood) {
             print("Measuring a sign-in flood with rate limits \(policy)…")
             floods.append((policy, try await SignInFlood(
                 client: client, directory: directory, port: port + 10 + index, seconds: seconds * Double(rounds), concurrency: concurrency
@@ -99,6 +99,13 @@ struct Bench: AsyncParsableCommand {
         if !results.isEmpty { report(results, backends: backends.map(\.0)) }
         if !floods.isEmpty { report(floods) }
     }
+
+    /// What `--only` chooses among.
+    enum Part: String, CaseIterable, ExpressibleByArgument {
+        case all, hotReads = "hot-reads", flows, scale, channels, streams, throughput, flood
+    }
+
+    func runs(_ part: Part) -> Bool { only == .all || only == part }
 
     func report(_ results: [String: [String: Double]], backends names: [String]) {
         print("\nrate limits: standard (sign-in 20/min per address, 10/15 min per account and address; the fixture stays under them)")

@@ -13,6 +13,7 @@ struct ChannelScale {
     let client: HTTPClient
     let channels: Int
     let idleSeconds: Double
+    static let openChannels = "latchkey_device_channels"
     /// New channels a second while the fleet first comes online.
     static let connectRate = 200.0
 
@@ -33,14 +34,9 @@ struct ChannelScale {
 
     /// On one backend; PostgreSQL starts from the devices the database already holds (each run adds its own).
     func run(backend name: String, location: DatabaseLocation, directory: URL, port: Int) async throws -> Result {
-        var databaseURL: String?
-        if case .postgres(let url) = location { databaseURL = url }
-        let folder = directory.appendingPathComponent("channels-\(name)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let data = try BenchData(location, folder: directory.appendingPathComponent("channels-\(name)"))
         let authority = try ManufacturerAuthority.create(name: "Latchkey Bench Fleet")
-        let rootsFile = folder.appendingPathComponent("manufacturer-roots.pem")
-        try Data(authority.rootsPEM.utf8).write(to: rootsFile)
-        let arguments = ["--manufacturer-roots", rootsFile.path, "--channels-per-address", String(channels + 100)]
+        let arguments = try data.trusting(authority) + ["--channels-per-address", String(channels + 100)]
 
         print("Issuing \(channels) device identities (\(name))…")
         let tag = UUID().uuidString.prefix(8)
@@ -53,12 +49,12 @@ struct ChannelScale {
             let configuration = DeviceConfiguration(
                 identity: try authority.issue(serial: serial, model: "DS-2CD2143G2-I"), deviceType: .camera, firmware: "V5.7.3",
                 cloudURL: "http://127.0.0.1:\(port)", listenHost: "127.0.0.1", listenPort: 0,
-                stateDirectory: folder.appendingPathComponent("devices/\(serial)").path, adminPassword: "Vecchia2023")
+                stateDirectory: data.folder.appendingPathComponent("devices/\(serial)").path, adminPassword: "Vecchia2023")
             runners.append(try DeviceRunner(configuration: configuration, logger: logger))
         }
         let issueSeconds = (ContinuousClock.now - issueStarted).seconds
 
-        var server = try ServerProcess(port: port, dataDirectory: folder, databaseURL: databaseURL, arguments: arguments)
+        var server = try ServerProcess(port: port, data: data, arguments: arguments)
         defer { server.stop() }
         let load = Load(client: client, base: server.base, seconds: 0, concurrency: 1)
         try await load.waitUntilUp()
@@ -85,8 +81,8 @@ struct ChannelScale {
         let memoryAfter = server.residentMiB
 
         print("Killing the server and starting it again…")
-        server.crash()
-        server = try ServerProcess(port: port, dataDirectory: folder, databaseURL: databaseURL, arguments: arguments)
+        server.stop(SIGKILL)
+        server = try ServerProcess(port: port, data: data, arguments: arguments)
         let restarted = Load(client: client, base: server.base, seconds: 0, concurrency: 1)
         try await restarted.waitUntilUp()
         let upAt = ContinuousClock.now
@@ -106,14 +102,14 @@ struct ChannelScale {
         var most: Double?
         for _ in 0..<3000 {
             // A server busy with thousands of handshakes may answer late: ask again.
-            guard let open = try? await load.metric("latchkey_device_channels") else { continue }
+            guard let open = try? await load.metrics()[Self.openChannels] else { continue }
             let elapsed = (ContinuousClock.now - since).seconds
             if half == nil, open >= Double(count) / 2 { half = elapsed }
             if most == nil, open >= Double(count) * 0.99 { most = elapsed }
             if open >= Double(count) { return (half ?? elapsed, most ?? elapsed, elapsed) }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw Load.Failure(description: "only \((try? await load.metric("latchkey_device_channels")) ?? 0) of \(count) channels opened in 5 minutes")
+        throw Load.Failure(description: "only \((try? await load.metrics()[Self.openChannels]) ?? 0) of \(count) channels opened in 5 minutes")
     }
 
     static func report(_ result: Result, idleSeconds: Double) {
@@ -135,33 +131,5 @@ struct ChannelScale {
             \(String(format: "%.1f", result.reconnect.most)) s, all in \(String(format: "%.1f", result.reconnect.all)) s; \
             server CPU \(String(format: "%.2f", result.reconnectHandshakeMilliseconds)) ms per reconnection
             """)
-    }
-}
-
-extension ServerProcess {
-    /// Resident memory, from `/proc/<pid>/status`.
-    var residentMiB: Double {
-        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-            let kib = Double(line.split(separator: " ").dropFirst().first ?? "")
-        else { return 0 }
-        return kib / 1024
-    }
-
-    /// As a crash would: no goodbye to the devices.
-    func crash() {
-        guard process.isRunning else { return }
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-}
-
-extension Load {
-    /// One unlabelled metric from `GET /metrics`.
-    func metric(_ name: String) async throws -> Double {
-        let response = try await client.execute(HTTPClientRequest(url: base + "/metrics"), timeout: .seconds(10))
-        let text = String(buffer: try await response.body.collect(upTo: 16 * 1024 * 1024))
-        let line = text.split(separator: "\n").first { $0.hasPrefix(name + " ") }
-        return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
     }
 }

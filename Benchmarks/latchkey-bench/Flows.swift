@@ -42,14 +42,9 @@ struct CompleteFlows {
     }
 
     private func run(location: DatabaseLocation, directory: URL, port: Int) async throws -> [Path: Result] {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let data = try BenchData(location, folder: directory)
         let authority = try ManufacturerAuthority.create(name: "Latchkey Bench Devices")
-        let rootsFile = directory.appendingPathComponent("manufacturer-roots.pem")
-        try Data(authority.rootsPEM.utf8).write(to: rootsFile)
-        var databaseURL: String?
-        if case .postgres(let url) = location { databaseURL = url }
-        let server = try ServerProcess(port: port, dataDirectory: directory, databaseURL: databaseURL,
-                                       arguments: ["--manufacturer-roots", rootsFile.path])
+        let server = try ServerProcess(port: port, data: data, arguments: try data.trusting(authority))
         defer { server.stop() }
         let load = Load(client: client, base: server.base, seconds: seconds, concurrency: concurrency)
         try await load.waitUntilUp()

@@ -5,50 +5,6 @@ import LatchkeyProtocol
 import NIOCore
 import NIOHTTP1
 
-/// `latchkey serve` in its own process, so that its CPU time is the server's alone (`/proc/<pid>/stat`), not the load
-/// generator's beside it.
-final class ServerProcess: @unchecked Sendable {
-    let process: Process
-    let base: String
-
-    /// Starts `latchkey` (built beside this benchmark) on `port` over the data folder or the PostgreSQL database a
-    /// fixture was written to.
-    init(port: Int, dataDirectory: URL, databaseURL: String?, arguments: [String] = []) throws {
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-            .appendingPathComponent("latchkey")
-        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
-            throw Load.Failure(description: "\(executable.path) is missing: build every product (swift build -c release), not the benchmark alone")
-        }
-        process = Process()
-        process.executableURL = executable
-        process.arguments = ["serve", "--port", String(port), "--data-dir", dataDirectory.path, "--rate-limits", "off", "--log-level", "error"]
-            + (databaseURL.map { ["--database-url", $0] } ?? []) + arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["DATABASE_URL"] = databaseURL ?? ""
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        base = "http://127.0.0.1:\(port)"
-    }
-
-    /// User and system CPU seconds the server has used so far.
-    var cpuSeconds: Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return 0 }
-        // Fields after the command name: state is 3rd, utime 14th, stime 15th (1-based, whole line).
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-        return ((Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)) / ticks
-    }
-
-    func stop() {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-    }
-}
-
 /// Authenticated reads that every screen makes, measured as the server's CPU per request against `GET /healthz`'s.
 enum HotRead: String, CaseIterable {
     case health = "GET /healthz"
@@ -128,25 +84,9 @@ struct HotReads {
         var results: [String: [HotRead: Load.CPUMeasure]] = [:]
         for (index, (name, location)) in backends.enumerated() {
             print("Measuring hot reads on \(name) (server in its own process)…")
-            let dataDirectory = directory.appendingPathComponent("hot-\(index)")
-            try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
-            var configuration = LatchkeyConfiguration.testing(database: location)
-            if case .sqliteFile = location {
-                configuration.database = .sqliteFile(path: dataDirectory.appendingPathComponent("latchkey.sqlite").path)
-            }
-            configuration.port = port + index
-            configuration.logLevel = .error
-            let platform = try await buildPlatform(configuration)
-            let inProcess = Task { try await platform.application.runService(gracefulShutdownSignals: []) }
-            let setup = Load(client: client, base: "http://127.0.0.1:\(configuration.port)", seconds: seconds, concurrency: concurrency)
-            try await setup.waitUntilUp()
-            let fixture = try await HotReadFixture.make(on: platform, load: setup)
-            inProcess.cancel()
-            _ = await inProcess.result
-
-            var databaseURL: String?
-            if case .postgres(let url) = location { databaseURL = url }
-            let server = try ServerProcess(port: port + 20 + index, dataDirectory: dataDirectory, databaseURL: databaseURL)
+            let data = try BenchData(location, folder: directory.appendingPathComponent("hot-\(index)"))
+            let fixture = try await data.writeFixture(port: port + index, client: client, HotReadFixture.make)
+            let server = try ServerProcess(port: port + 20 + index, data: data)
             defer { server.stop() }
             let load = Load(client: client, base: server.base, seconds: seconds, concurrency: concurrency)
             try await load.waitUntilUp()

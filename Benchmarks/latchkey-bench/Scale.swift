@@ -48,24 +48,16 @@ struct ScaleRun {
     func run(backends: [(String, DatabaseLocation)], directory: URL, port: Int) async throws -> [String: Result] {
         var results: [String: Result] = [:]
         for (index, (name, location)) in backends.enumerated() {
-            let dataDirectory = directory.appendingPathComponent("scale-\(index)")
-            try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
-            var configuration = LatchkeyConfiguration.testing(database: location)
-            if case .sqliteFile = location {
-                configuration.database = .sqliteFile(path: dataDirectory.appendingPathComponent("latchkey.sqlite").path)
-            }
-            configuration.port = port + index
-            configuration.logLevel = .error
-            configuration.rateLimits = .off
+            let data = try BenchData(location, folder: directory.appendingPathComponent("scale-\(index)"))
             print("Seeding \(name) with \(sites) sites…")
             let started = ContinuousClock.now
-            let fixture = try await ScaleFixture.make(configuration, sites: sites, client: client)
+            let fixture = try await data.writeFixture(port: port + index, client: client) { [sites] in
+                try await ScaleFixture.make(on: $0, load: $1, sites: sites)
+            }
             let seedSeconds = (ContinuousClock.now - started).seconds
             print("  seeded \(fixture.devices) devices in \(String(format: "%.0f", seedSeconds)) s")
 
-            var databaseURL: String?
-            if case .postgres(let url) = location { databaseURL = url }
-            let server = try ServerProcess(port: port + 10 + index, dataDirectory: dataDirectory, databaseURL: databaseURL)
+            let server = try ServerProcess(port: port + 10 + index, data: data)
             defer { server.stop() }
             let load = Load(client: client, base: server.base, seconds: seconds, concurrency: 1)
             try await load.waitUntilUp()
@@ -160,12 +152,7 @@ struct ScaleFixture: Sendable {
     let installerFourthPage: String
     let devices: Int
 
-    static func make(_ configuration: LatchkeyConfiguration, sites siteCount: Int, client: HTTPClient) async throws -> ScaleFixture {
-        let platform = try await buildPlatform(configuration)
-        let server = Task { try await platform.application.runService(gracefulShutdownSignals: []) }
-        defer { server.cancel() }
-        let load = Load(client: client, base: "http://127.0.0.1:\(configuration.port)", seconds: 0, concurrency: 1)
-        try await load.waitUntilUp()
+    static func make(on platform: Platform, load: Load, sites siteCount: Int) async throws -> ScaleFixture {
         guard let sql = platform.database as? any SQLDatabase else { throw Load.Failure(description: "not an SQL database") }
         let tag = UUID().uuidString.prefix(8).lowercased()
         let installerEmail = "scale-installer-\(tag)@example.com"
@@ -204,7 +191,7 @@ struct ScaleFixture: Sendable {
              index % 3 == 0 ? "V4.62.200" : "V5.7.3", deviceRows[index].1, false, start, false]
         }
         // The installer is authorized on 500 filler sites.
-        let authorized = stride(from: 0, to: 500 * 97, by: 97).map { siteIds[$0 % siteIds.count] }
+        let authorized = Array(stride(from: 0, to: siteIds.count, by: max(1, siteIds.count / 500)).prefix(500).map { siteIds[$0] })
         try await insert(sql, "site_authorizations", ["id", "site_id", "installer_id", "permissions", "created_at"], count: authorized.count) { index in
             [UUID(), authorized[index], installerAccount.id, "password_reset,view", start]
         }
@@ -236,8 +223,6 @@ struct ScaleFixture: Sendable {
             _ = try await response.body.collect(upTo: 1 << 24)
         }
         guard let fourth = next else { throw Load.Failure(description: "the installer's sites have fewer than four pages") }
-        server.cancel()
-        _ = await server.result
         return ScaleFixture(ownerToken: owner, installerToken: installer, ownerSite: ownerSites[0], installerSite: authorized[0],
                             installerFourthPage: Self.target(fourth), devices: deviceRows.count)
     }

@@ -54,22 +54,11 @@ struct StreamLatency {
     }
 
     private func run(_ measured: Case, location: DatabaseLocation, directory: URL, port: Int) async throws -> Result {
-        let dataDirectory = directory.appendingPathComponent("streams-\(port)")
-        try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
-        var configuration = LatchkeyConfiguration.testing(database: location)
-        if case .sqliteFile = location {
-            configuration.database = .sqliteFile(path: dataDirectory.appendingPathComponent("latchkey.sqlite").path)
+        let data = try BenchData(location, folder: directory.appendingPathComponent("streams-\(port)"))
+        let fixture = try await data.writeFixture(port: port, client: client) {
+            try await StreamFixture.make(on: $0, load: $1, owners: measured.owners, devices: Self.workers)
         }
-        configuration.port = port
-        configuration.logLevel = .error
-        configuration.rateLimits = .off
-        let fixture = try await StreamFixture.make(configuration, owners: measured.owners, devices: Self.workers, client: client)
-
-        var databaseURL: String?
-        if case .postgres(let url) = location { databaseURL = url }
-        let servers = try (0..<measured.nodes).map {
-            try ServerProcess(port: port + 1 + $0, dataDirectory: dataDirectory, databaseURL: databaseURL)
-        }
+        let servers = try (0..<measured.nodes).map { try ServerProcess(port: port + 1 + $0, data: data) }
         defer { servers.forEach { $0.stop() } }
         // Writes go to the first node, the streams listen on the last.
         let writer = Load(client: client, base: servers[0].base, seconds: seconds, concurrency: Self.workers)
@@ -155,12 +144,7 @@ struct StreamFixture: Sendable {
     /// Serial and owner index.
     let devices: [(String, Int)]
 
-    static func make(_ configuration: LatchkeyConfiguration, owners count: Int, devices deviceCount: Int, client: HTTPClient) async throws -> StreamFixture {
-        let platform = try await buildPlatform(configuration)
-        let server = Task { try await platform.application.runService(gracefulShutdownSignals: []) }
-        defer { server.cancel() }
-        let load = Load(client: client, base: "http://127.0.0.1:\(configuration.port)", seconds: 0, concurrency: 1)
-        try await load.waitUntilUp()
+    static func make(on platform: Platform, load: Load, owners count: Int, devices deviceCount: Int) async throws -> StreamFixture {
         let tag = UUID().uuidString.prefix(8).lowercased()
         let installerEmail = "stream-installer-\(tag)@example.com"
         let installer = try await load.signUp(email: installerEmail, role: .installer)
@@ -182,8 +166,6 @@ struct StreamFixture: Sendable {
                                                       siteId: siteIds[owner], online: true))
             }
         }
-        server.cancel()
-        _ = await server.result
         return StreamFixture(owners: owners, installerToken: installer, devices: devices)
     }
 }
@@ -264,22 +246,13 @@ final class StreamListeners: Sendable {
 }
 
 extension Load {
-    /// The delivery summary from `GET /metrics` (asked from loopback, as the operator's own machine): milliseconds by
-    /// quantile, and `count`.
+    /// The delivery summary from `GET /metrics`: milliseconds by quantile, and `count`.
     func deliverySummary() async throws -> [String: Double] {
-        var request = HTTPClientRequest(url: base + "/metrics")
-        request.method = .GET
-        let response = try await client.execute(request, timeout: .seconds(30))
-        let text = String(buffer: try await response.body.collect(upTo: 16 * 1024 * 1024))
-        var summary: [String: Double] = [:]
-        for line in text.split(separator: "\n") where line.hasPrefix("latchkey_notification_delivery_seconds") {
-            let parts = line.split(separator: " ")
-            guard parts.count == 2, let value = Double(parts[1]) else { continue }
-            if let start = parts[0].range(of: "quantile=\"")?.upperBound, let end = parts[0][start...].firstIndex(of: "\"") {
-                summary[String(parts[0][start..<end])] = value * 1000
-            } else if parts[0].hasSuffix("_count") {
-                summary["count"] = value
-            }
+        let name = "latchkey_notification_delivery_seconds"
+        let metrics = try await metrics()
+        var summary = ["count": metrics[name + "_count"] ?? 0]
+        for quantile in ["0.5", "0.9", "0.99", "0.999", "1.0"] {
+            summary[quantile] = (metrics[name + "{quantile=\"\(quantile)\"}"] ?? 0) * 1000
         }
         return summary
     }
