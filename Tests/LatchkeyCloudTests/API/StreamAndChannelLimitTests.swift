@@ -113,6 +113,32 @@ struct StreamAndChannelLimitTests {
         }
     }
 
+    /// A device told to come back comes back after its backoff — a fraction of a second the first times — not after
+    /// its connection's pings time out. (Measured: a fleet refused at the gate took 30 s, the ping interval, to be
+    /// all connected.)
+    @Test func aDeviceToldToComeBackIsConnectedWithinItsBackoff() async throws {
+        try await TestPlatform.run(.live, configure: {
+            $0.connectionLimits.concurrentHandshakes = 1
+            $0.deviceHelloTimeout = .seconds(120)
+        }) { app in
+            let port = try #require(app.client.port)
+            let (holder, first) = try await Self.openChannel(port: port)
+            #expect(first.contains("challenge"), "\(first)")
+            let device = try await DeviceHarness.start(on: app, waitForConnection: false)
+            // Refused once at least (its first redial waits at most a quarter of a second, the second half a second).
+            try await Task.sleep(for: .milliseconds(400))
+            let serial = device.serial
+            let heard = try await app.platform.store.read { try await $0.devices.find(serial: serial) }
+            #expect(heard == nil, "the device got through while the only place was held")
+            _ = try await holder.readUntilClosed(limit: .milliseconds(10))
+            let freed = ContinuousClock.now
+            try await device.waitUntilConnected(to: app)
+            let took = ContinuousClock.now - freed
+            #expect(took < .seconds(2), "connected \(took) after the place was free")
+            await device.stop()
+        }
+    }
+
     /// The WebSocket handshake by hand, so the test holds and drops connections as it likes: the connection, and the
     /// server's first frame (unmasked text: the challenge, or a refusal).
     static func openChannel(port: Int) async throws -> (RawConnection, String) {
