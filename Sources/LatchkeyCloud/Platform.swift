@@ -169,7 +169,7 @@ func buildRouters(_ services: PlatformServices, metrics: PrometheusMetricsFactor
         devices: services.devices, resets: services.resets, hub: services.channels, signingKey: services.signingKey,
         rotation: services.rotation,
         helloTimeout: configuration.deviceHelloTimeout, channelsPerAddress: OpenConnectionQuota(limit: limits.channelsPerAddress),
-        handshakes: AdmissionGate(limit: limits.concurrentHandshakes),
+        handshakes: AdmissionGate(limit: limits.concurrentHandshakes, patience: limits.handshakePatience),
         logger: services.logger)
     let webSocket = Router(context: AppRequestContext.self)
     webSocket.add(middleware: RequestMetricsMiddleware(factory: metrics))
@@ -214,7 +214,8 @@ public func buildPlatform(
     let application = Application(
         router: router,
         server: server,
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "latchkey"),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "latchkey",
+                             backlog: limits.listenBacklog),
         services: services.background + (mail.map { [$0] } ?? []),
         logger: logger
     )

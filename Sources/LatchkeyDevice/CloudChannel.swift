@@ -39,7 +39,12 @@ struct CloudChannel: Service {
         try await WebSocketClient.connect(url: url, configuration: configuration, tlsConfiguration: url.hasPrefix("wss://") ? tls : nil,
                                           logger: logger) { inbound, outbound, _ in
             var messages = inbound.messages(maxSize: 64 * 1024).makeAsyncIterator()
-            guard case .text(let text)? = try await messages.next(), case .challenge(let nonce)? = DeviceChannelMessage(text: text) else { return }
+            guard case .text(let text)? = try await messages.next(), let first = DeviceChannelMessage(text: text) else { return }
+            guard case .challenge(let nonce) = first else {
+                // Turned away before the handshake (too many from this address): said in the log, like any refusal.
+                if case .refused(let code, let message) = first { Self.refused(code: code, message: message, logger: logger) }
+                return
+            }
             let deviceNonce = Base64URL.random()
             let hello = try await device.hello(challenge: nonce, deviceNonce: deviceNonce, lanAddresses: await lanAddresses())
             try await outbound.write(.text(try DeviceChannelMessage.hello(hello).text))
@@ -55,7 +60,7 @@ struct CloudChannel: Service {
                 }
                 logger.info("Connected to Latchkey", metadata: ["bound": "\(welcome.bound)"])
             case .refused(let code, let message):
-                logger.error("The platform refused this device", metadata: ["code": "\(code.rawValue)", "message": "\(message)"])
+                Self.refused(code: code, message: message, logger: logger)
                 return
             default:
                 return
@@ -100,5 +105,11 @@ struct CloudChannel: Service {
                 goodbye()
             }
         }
+    }
+
+    /// A node busy with handshakes is routine (the device comes back after its backoff); anything else needs a person.
+    private static func refused(code: APIErrorCode, message: String, logger: Logger) {
+        logger.log(level: code == .rateLimited ? .info : .error, "The platform refused this device",
+                   metadata: ["code": "\(code.rawValue)", "message": "\(message)"])
     }
 }

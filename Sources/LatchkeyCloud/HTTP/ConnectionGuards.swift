@@ -20,11 +20,19 @@ public struct ConnectionLimits: Sendable {
     public var maxHeaderBytes = 16 * 1024
     /// Device channels one source address may hold (a site's devices share its public address behind NAT).
     public var channelsPerAddress = 1_000
-    /// Device handshakes (challenge to the device's identity checked and written down) in progress at once; a device
-    /// beyond them is told `rate_limited` at once and redials after its backoff. A handshake costs milliseconds of CPU (the chain's signatures, a write):
-    /// without a bound, 15,000 devices redialling a restarted node queued past their hello timeout, failed, and came
-    /// back, and the node never caught up (measured, issue 13).
+    /// Device identities being checked (the hello's chain and signatures) and written down at once; a device beyond
+    /// them waits its turn for `handshakePatience`, then is told `rate_limited` and redials after its backoff. A
+    /// handshake costs milliseconds of CPU (the chain's signatures, a write): without a bound, 15,000 devices
+    /// redialling a restarted node queued past their hello timeout, failed, and came back, and the node never caught
+    /// up (measured, issue 13).
     public var concurrentHandshakes = 32
+    /// How long a device waits for one of those places before it is told `rate_limited`.
+    public var handshakePatience: Duration = .seconds(2)
+    /// Connections the kernel queues for the node to accept (capped by `net.core.somaxconn`). A fleet redialling a
+    /// restarted node arrives in bursts while the node is busy with handshakes: at Hummingbird's 256, connections beyond
+    /// it lose their SYN and the device's kernel sends it again 1, 3, 7, 15, 31 s later (61 listen-queue overflows in one
+    /// run of 1,000 devices switched on at 200 a second and restarted; none at 4,096: measured, issue 13).
+    public var listenBacklog = 4_096
     /// Live notification streams one account, and one source address, may hold (tabs, phones, a few people behind NAT).
     public var streamsPerAccount = 10
     public var streamsPerAddress = 100
@@ -222,22 +230,108 @@ final class RequestReadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 }
 
-/// A count of work in progress with a ceiling: at the ceiling, work is turned away instead of queued.
+/// A count of work in progress with a ceiling. At the ceiling, work waits its turn, first come first served, for at
+/// most `patience`, then is turned away: a device that already paid for its connection and hello is better served a
+/// little late than sent to redial (turned away at once, 1,000 devices switched on at 200 a second were refused 2,830
+/// times, and each refusal cost the node a connection, an upgrade and a hello again: measured, issue 13).
 final class AdmissionGate: Sendable {
     let limit: Int
-    private let inProgress = Mutex(0)
+    let patience: Duration
 
-    init(limit: Int) { self.limit = limit }
+    private struct State {
+        var inProgress = 0
+        /// Waiters in arrival order, from `head` on.
+        var order: [UInt64] = []
+        var head = 0
+        var nextId: UInt64 = 0
+        /// Waiters suspended, by id.
+        var parked: [UInt64: CheckedContinuation<Bool, Never>] = [:]
+        /// Answers given to waiters not suspended yet (a place, a timeout or a cancellation can come first).
+        var decided: [UInt64: Bool] = [:]
+    }
 
-    /// `work`'s result, or nil without running it when `limit` others are in progress.
+    private let state = Mutex(State())
+
+    init(limit: Int, patience: Duration = .zero) {
+        self.limit = limit
+        self.patience = patience
+    }
+
+    /// `work`'s result, or nil without running it when no place came free within `patience`.
     func ifAdmitted<T>(_ work: () async throws -> T) async rethrows -> T? {
-        let admitted = inProgress.withLock { count in
-            guard count < limit else { return false }
-            count += 1
-            return true
-        }
-        guard admitted else { return nil }
-        defer { inProgress.withLock { $0 -= 1 } }
+        guard await enter() else { return nil }
+        defer { leave() }
         return try await work()
+    }
+
+    private func enter() async -> Bool {
+        enum Entry { case admitted, refused, waiting(UInt64) }
+        let entry: Entry = state.withLock { state in
+            if state.inProgress < limit {
+                state.inProgress += 1
+                return .admitted
+            }
+            guard patience > .zero else { return .refused }
+            state.nextId += 1
+            state.order.append(state.nextId)
+            return .waiting(state.nextId)
+        }
+        guard case .waiting(let id) = entry else {
+            if case .admitted = entry { return true }
+            return false
+        }
+        let timer = Task { [patience] in
+            try? await Task.sleep(for: patience)
+            self.refuse(id)
+        }
+        defer { timer.cancel() }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let answer: Bool? = state.withLock { state in
+                    if let answer = state.decided.removeValue(forKey: id) { return answer }
+                    state.parked[id] = continuation
+                    return nil
+                }
+                if let answer { continuation.resume(returning: answer) }
+            }
+        } onCancel: {
+            refuse(id)
+        }
+    }
+
+    /// A place comes free: handed straight to the longest waiter, if any.
+    private func leave() {
+        let next: CheckedContinuation<Bool, Never>? = state.withLock { state in
+            guard state.head < state.order.count else {
+                state.inProgress -= 1
+                return nil
+            }
+            let id = state.order[state.head]
+            state.head += 1
+            if state.head == state.order.count {
+                state.order.removeAll(keepingCapacity: true)
+                state.head = 0
+            }
+            guard let parked = state.parked.removeValue(forKey: id) else {
+                state.decided[id] = true
+                return nil
+            }
+            return parked
+        }
+        next?.resume(returning: true)
+    }
+
+    /// A waiter's patience ran out (or its task was cancelled) before a place came: unless one already did.
+    private func refuse(_ id: UInt64) {
+        let parked: CheckedContinuation<Bool, Never>? = state.withLock { state in
+            guard let index = state.order[state.head...].firstIndex(of: id) else { return nil }
+            state.order.remove(at: index)
+            guard let parked = state.parked.removeValue(forKey: id) else {
+                state.decided[id] = false
+                return nil
+            }
+            return parked
+        }
+        parked?.resume(returning: false)
     }
 }

@@ -183,11 +183,7 @@ struct DeviceChannel: Sendable {
 
     private func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, address: String?) async throws {
         var messages = inbound.messages(maxSize: 64 * 1024).makeAsyncIterator()
-        guard let admitted = try await handshakes.ifAdmitted({ try await greet(&messages, outbound: outbound, address: address) }) else {
-            try await Self.refuse(.rateLimited(retryAfter: 5), on: outbound)
-            return
-        }
-        guard let greeting = admitted else { return }
+        guard let greeting = try await greet(&messages, outbound: outbound, address: address) else { return }
         let serial = greeting.hello.serial
         let registration = await hub.register(serial: serial, outbound: outbound)
         do {
@@ -234,8 +230,10 @@ struct DeviceChannel: Sendable {
         let bound: Bool
     }
 
-    /// The challenge, the device's hello, and its identity checked and written down: the costly part of a channel,
-    /// which the gate bounds. Nil when the device was refused (it has been told why).
+    /// The challenge, the device's hello, and its identity checked and written down. Only the checking and writing is
+    /// costly, and only it passes the gate: waiting for a hello costs nothing, and when the gate counted the wait too,
+    /// 32 devices slow to answer (a busy network, a busy box) filled it and turned away the devices behind them, which
+    /// backed off for up to 30 s (measured, issue 13). Nil when the device was refused (it has been told why).
     private func greet(
         _ messages: inout WebSocketInboundMessageStream.AsyncIterator, outbound: WebSocketOutboundWriter, address: String?
     ) async throws -> Greeting? {
@@ -256,8 +254,13 @@ struct DeviceChannel: Sendable {
         }
         let connection = UUID()
         do {
-            return Greeting(hello: hello, connection: connection,
-                            bound: try await devices.connect(hello, challenge: nonce, connectionId: connection, from: address))
+            guard let bound = try await handshakes.ifAdmitted({
+                try await devices.connect(hello, challenge: nonce, connectionId: connection, from: address)
+            }) else {
+                try await Self.refuse(.rateLimited(retryAfter: 5), on: outbound)
+                return nil
+            }
+            return Greeting(hello: hello, connection: connection, bound: bound)
         } catch let error as LatchkeyError {
             logger.warning("Device channel refused", metadata: ["serial": "\(hello.serial.prefix(64))", "code": "\(error.code.rawValue)"])
             try await Self.refuse(error, on: outbound)

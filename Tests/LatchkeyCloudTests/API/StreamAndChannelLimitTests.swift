@@ -2,6 +2,7 @@ import Foundation
 @testable import LatchkeyCloud
 import LatchkeyProtocol
 import NIOCore
+import Synchronization
 import Testing
 
 /// What stays open for long — live notification streams and device channels — ends with its session and is capped
@@ -94,29 +95,87 @@ struct StreamAndChannelLimitTests {
         }
     }
 
-    /// A node busy with handshakes says so at once to the next device (which redials after its backoff) rather than
-    /// queueing it past its hello timeout.
-    @Test func handshakesInProgressAreBoundedAndTheNextIsToldToComeBack() async throws {
+    /// A node busy checking identities says so at once to the next device (which redials after its backoff) rather than
+    /// queueing it past its hello timeout. With no place at all, a device is told `rate_limited` after its hello and
+    /// is not written down.
+    @Test func identitiesBeingCheckedAreBoundedAndTheNextIsToldToComeBack() async throws {
         try await TestPlatform.run(.live, configure: {
-            $0.connectionLimits.concurrentHandshakes = 1
-            $0.deviceHelloTimeout = .seconds(120)
+            $0.connectionLimits.concurrentHandshakes = 0
+            $0.connectionLimits.handshakePatience = .milliseconds(200)
         }) { app in
-            let port = try #require(app.client.port)
-            // The first is in its handshake (challenged, no hello yet): it holds the only place.
-            _ = try await Self.theOnlyPlaceIsHeldAndTheNextRefused(port: port)
-            // A device that completes its handshake leaves the place to the next.
-            let device = try await DeviceHarness.start(on: app)
-            let (third, answer) = try await Self.openChannel(port: port)
-            #expect(answer.contains("challenge"), "\(answer)")
-            _ = try await third.readUntilClosed(limit: .milliseconds(10))
+            let log = CapturedLog()
+            let device = try await DeviceHarness.start(on: app, waitForConnection: false, logger: log.logger(label: "device"))
+            for _ in 0..<100 where !log.text.contains("The platform refused this device") {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(log.text.contains("info The platform refused this device code=rate_limited"), "\(log.text)")
+            let serial = device.serial
+            let written = try await app.platform.store.read { try await $0.devices.find(serial: serial) }
+            #expect(written == nil, "a device refused at the gate was written down")
             await device.stop()
         }
     }
 
-    /// A device told to come back comes back after its backoff — a fraction of a second the first times — not after
-    /// its connection's pings time out. (Measured: a fleet refused at the gate took 30 s, the ping interval, to be
-    /// all connected.)
-    @Test func aDeviceToldToComeBackIsConnectedWithinItsBackoff() async throws {
+    /// One in, the next turned away without running, and the place given back however the first ended.
+    @Test func theGateAdmitsUpToItsLimit() async throws {
+        let gate = AdmissionGate(limit: 1)
+        let (inside, entered) = AsyncStream.makeStream(of: Void.self)
+        let (release, leave) = AsyncStream.makeStream(of: Void.self)
+        let first = Task {
+            await gate.ifAdmitted {
+                entered.yield()
+                for await _ in release { break }
+                return "first"
+            }
+        }
+        for await _ in inside { break }
+        #expect(await gate.ifAdmitted { "second" } == nil)
+        leave.yield()
+        #expect(await first.value == "first")
+        #expect(await gate.ifAdmitted { "third" } == "third")
+        struct Failed: Error {}
+        _ = try? await gate.ifAdmitted { throw Failed() }
+        #expect(await gate.ifAdmitted { "after a failure" } == "after a failure")
+    }
+
+    /// At the ceiling, work waits its turn in arrival order while its patience lasts, and is turned away after it.
+    @Test func atTheCeilingWorkWaitsItsTurnForAWhile() async throws {
+        let gate = AdmissionGate(limit: 1, patience: .seconds(30))
+        let (inside, entered) = AsyncStream.makeStream(of: Void.self)
+        let (release, leave) = AsyncStream.makeStream(of: Void.self)
+        let first = Task {
+            await gate.ifAdmitted {
+                entered.yield()
+                for await _ in release { break }
+                return "first"
+            }
+        }
+        for await _ in inside { break }
+        final class Admitted: Sendable { let names = Mutex<[String]>([]) }
+        let admitted = Admitted()
+        let second = Task { await gate.ifAdmitted { admitted.names.withLock { $0.append("second") } } }
+        try await Task.sleep(for: .milliseconds(50))
+        let third = Task { await gate.ifAdmitted { admitted.names.withLock { $0.append("third") } } }
+        let cancelled = Task { await gate.ifAdmitted { admitted.names.withLock { $0.append("cancelled") } } }
+        try await Task.sleep(for: .milliseconds(50))
+        cancelled.cancel()
+        #expect(await cancelled.value == nil)
+        leave.yield()
+        #expect(await first.value == "first")
+        #expect(await second.value != nil)
+        #expect(await third.value != nil)
+        #expect(admitted.names.withLock { $0 } == ["second", "third"])
+
+        let impatient = AdmissionGate(limit: 0, patience: .milliseconds(100))
+        let asked = ContinuousClock.now
+        #expect(await impatient.ifAdmitted { "never" } == nil)
+        #expect(ContinuousClock.now - asked >= .milliseconds(100))
+    }
+
+    /// A connection that was challenged and stays silent holds no place at the gate: the next device is checked and
+    /// connected at once. (Measured: when waiting for hellos counted, 1,000 devices switched on at 200 a second were
+    /// turned away 2,318 times, and 95 of them connected 25–30 s late.)
+    @Test func aChallengedConnectionThatStaysSilentHoldsNoPlace() async throws {
         try await TestPlatform.run(.live, configure: {
             $0.connectionLimits.concurrentHandshakes = 1
             $0.deviceHelloTimeout = .seconds(120)
@@ -124,18 +183,33 @@ struct StreamAndChannelLimitTests {
             let port = try #require(app.client.port)
             let (holder, first) = try await Self.openChannel(port: port)
             #expect(first.contains("challenge"), "\(first)")
-            let device = try await DeviceHarness.start(on: app, waitForConnection: false)
-            // Refused once at least (its first redial waits at most a quarter of a second, the second half a second).
-            try await Task.sleep(for: .milliseconds(400))
-            let serial = device.serial
-            let heard = try await app.platform.store.read { try await $0.devices.find(serial: serial) }
-            #expect(heard == nil, "the device got through while the only place was held")
+            let started = ContinuousClock.now
+            let device = try await DeviceHarness.start(on: app)
+            #expect(ContinuousClock.now - started < .seconds(2))
             _ = try await holder.readUntilClosed(limit: .milliseconds(10))
-            let freed = ContinuousClock.now
-            try await device.waitUntilConnected(to: app)
-            let took = ContinuousClock.now - freed
-            #expect(took < .seconds(2), "connected \(took) after the place was free")
             await device.stop()
+        }
+    }
+
+    /// The kernel queues a fleet's burst of connections for the node to accept (what `ss` shows as a listening socket's
+    /// Send-Q), up to the system's cap: at 256, devices beyond it lost their SYN and came 30 s late.
+    @Test func theListeningSocketQueuesAFleetsBurst() async throws {
+        try await TestPlatform.run(.live) { app in
+            let port = try #require(app.client.port)
+            let ss = Process()
+            ss.executableURL = URL(fileURLWithPath: "/usr/bin/ss")
+            ss.arguments = ["-Hltn", "sport = :\(port)"]
+            let output = Pipe()
+            ss.standardOutput = output
+            try ss.run()
+            ss.waitUntilExit()
+            let line = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            // State, Recv-Q (connections waiting now), Send-Q (the queue's length), local address, peer.
+            let columns = line.split(whereSeparator: \.isWhitespace)
+            let queue = try #require(columns.count > 2 ? Int(columns[2]) : nil, "\(line)")
+            let cap = Int(try String(contentsOfFile: "/proc/sys/net/core/somaxconn", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 4_096
+            #expect(queue == min(ConnectionLimits().listenBacklog, cap))
+            #expect(queue >= min(4_096, cap), "\(line)")
         }
     }
 
