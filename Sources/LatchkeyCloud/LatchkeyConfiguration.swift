@@ -16,10 +16,9 @@ public struct LatchkeyConfiguration: Sendable {
     public var keepAliveInterval: Duration = .seconds(15)
     /// How often this node writes that it is alive: what keeps the devices it holds online on every node.
     public var deviceHeartbeatInterval: Duration = .seconds(10)
-    /// How often each device channel is pinged: one that stops answering is closed and its device written offline.
-    /// Every idle channel costs the server a ping and a pong this often (measured at 10 s: about 1 ms of CPU a channel
-    /// a minute, issue 13), so it is slower than the node's heartbeat; a device that lost power reads offline within
-    /// two of these.
+    /// A device channel silent this long is pinged, and closed (its device written offline) when nothing comes back
+    /// within as long again: a device that lost power reads offline within two of these. A device pinging more often
+    /// (its own heartbeat, 30 s) is never pinged; its pings are answered on the event loop (`ChannelHeartbeat`).
     public var channelPingInterval: Duration = .seconds(30)
     public var logLevel: Logger.Level = .info
     /// The manufacturer roots a device's certificate chain must verify to; none trusted, no device connects.

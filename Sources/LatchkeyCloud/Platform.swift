@@ -174,7 +174,8 @@ func buildRouters(_ services: PlatformServices, metrics: PrometheusMetricsFactor
     let webSocket = Router(context: AppRequestContext.self)
     webSocket.add(middleware: RequestMetricsMiddleware(factory: metrics))
     webSocket.add(middleware: ClientAddressMiddleware(trustedProxies: configuration.trustedProxies))
-    webSocket.ws(RouterPath(DeviceChannel.path)) { inbound, outbound, context in
+    webSocket.ws(RouterPath(DeviceChannel.path)) { [pingInterval = configuration.channelPingInterval] inbound, outbound, context in
+        try await ChannelHeartbeat.install(on: context.requestContext.connection, interval: pingInterval)
         try await channel.run(inbound: inbound, outbound: outbound, address: context.requestContext.clientAddress)
     }
     return (router, webSocket)
@@ -200,7 +201,8 @@ public func buildPlatform(
     let http1 = HTTP1Channel.Configuration(
         additionalChannelHandlers: [RequestReadGuard(readTimeout: limits.readTimeout)], idleTimeout: limits.idleTimeout,
         httpDecoderConfiguration: .init(maxHeaderFieldSize: limits.maxHeaderBytes, maxHeaderListSize: limits.maxHeaderBytes))
-    let ws = WebSocketServerConfiguration(autoPing: .enabled(timePeriod: configuration.channelPingInterval))
+    // Device channels keep their own heartbeat on the event loop (`ChannelHeartbeat`).
+    let ws = WebSocketServerConfiguration(autoPing: .disabled)
     let webSocketResponder = webSocketRouter.buildResponder()
     var server = HTTPServerBuilder { responder in
         GuardedChannel(

@@ -19,12 +19,15 @@ public struct AppRequestContext: RequestContext, WebSocketRequestContext {
     var portalVisit: PortalVisit?
     /// Completes when the client's connection closes: a long answer (the live stream) stops then, not at its next write.
     let connectionClosed: EventLoopFuture<Void>?
+    /// The client's connection: a device channel's heartbeat joins its pipeline once it is upgraded.
+    let connection: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.peerAddress = source.channel.remoteAddress?.ipAddress
         self.clientAddress = peerAddress
         self.connectionClosed = source.channel.closeFuture
+        self.connection = source.channel
     }
 
     /// Every body this service takes (JSON, forms) is small: anything larger is refused with 413.

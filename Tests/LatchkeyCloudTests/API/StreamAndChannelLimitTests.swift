@@ -108,7 +108,9 @@ struct StreamAndChannelLimitTests {
             for _ in 0..<100 where !log.text.contains("The platform refused this device") {
                 try await Task.sleep(for: .milliseconds(50))
             }
-            #expect(log.text.contains("info The platform refused this device code=rate_limited"), "\(log.text)")
+            let refusals = log.text.split(separator: "\n").filter { $0.contains("refused this device") }
+            #expect(refusals.first?.hasPrefix("info The platform refused this device") == true, "\(refusals)")
+            #expect(refusals.first?.contains("code=rate_limited") == true, "\(refusals)")
             let serial = device.serial
             let written = try await app.platform.store.read { try await $0.devices.find(serial: serial) }
             #expect(written == nil, "a device refused at the gate was written down")
