@@ -17,9 +17,10 @@ public struct LatchkeyConfiguration: Sendable {
     /// How often this node writes that it is alive: what keeps the devices it holds online on every node.
     public var deviceHeartbeatInterval: Duration = .seconds(10)
     /// A device channel silent this long is pinged, and closed (its device written offline) when nothing comes back
-    /// within as long again: a device that lost power reads offline within two of these. A device pinging more often
-    /// (its own heartbeat, 30 s) is never pinged; its pings are answered on the event loop (`ChannelHeartbeat`).
-    public var channelPingInterval: Duration = .seconds(30)
+    /// within as long again: a device that lost power reads offline within two of these. Longer than the device's own
+    /// heartbeat (30 s), so a healthy device is never pinged: its pings, answered on the event loop
+    /// (`ChannelHeartbeat`), are all an idle channel costs.
+    public var channelPingInterval: Duration = .seconds(40)
     public var logLevel: Logger.Level = .info
     /// The manufacturer roots a device's certificate chain must verify to; none trusted, no device connects.
     public var manufacturerRoots = ManufacturerRoots(certificates: [])
