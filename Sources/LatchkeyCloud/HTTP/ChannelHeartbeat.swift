@@ -25,8 +25,7 @@ final class ChannelHeartbeat: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Puts the heartbeat between the frame decoder and the channel's handler, on an upgraded WebSocket connection.
     static func install(on channel: any Channel, interval: Duration) async throws {
-        let amount = TimeAmount.nanoseconds(Int64(interval.components.seconds) * 1_000_000_000
-            + interval.components.attoseconds / 1_000_000_000)
+        let amount = TimeAmount(interval)
         try await channel.eventLoop.submit {
             let pipeline = channel.pipeline.syncOperations
             let decoder = try pipeline.context(handlerType: ByteToMessageHandler<WebSocketFrameDecoder>.self)
