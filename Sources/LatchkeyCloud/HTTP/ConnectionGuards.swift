@@ -308,8 +308,10 @@ final class AdmissionGate: Sendable {
             }
             let id = state.order[state.head]
             state.head += 1
-            if state.head == state.order.count {
-                state.order.removeAll(keepingCapacity: true)
+            // Served waiters are dropped from the front now and then: under a queue that never empties, the array
+            // would otherwise grow by one for every device ever served.
+            if state.head == state.order.count || state.head >= 1_024 {
+                state.order.removeFirst(state.head)
                 state.head = 0
             }
             guard let parked = state.parked.removeValue(forKey: id) else {

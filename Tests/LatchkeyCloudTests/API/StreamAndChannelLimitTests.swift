@@ -174,6 +174,29 @@ struct StreamAndChannelLimitTests {
         #expect(ContinuousClock.now - asked >= .milliseconds(100))
     }
 
+    /// A queue longer than the gate compacts (1,024 served) loses no one and leaves the gate free.
+    @Test func aLongQueueLosesNoOne() async throws {
+        let gate = AdmissionGate(limit: 1, patience: .seconds(60))
+        let (inside, entered) = AsyncStream.makeStream(of: Void.self)
+        let (release, leave) = AsyncStream.makeStream(of: Void.self)
+        let first = Task {
+            await gate.ifAdmitted {
+                entered.yield()
+                for await _ in release { break }
+                return 0
+            }
+        }
+        for await _ in inside { break }
+        let waiters = (1...2_500).map { index in Task { await gate.ifAdmitted { index } } }
+        try await Task.sleep(for: .milliseconds(200))
+        leave.yield()
+        #expect(await first.value == 0)
+        var admitted = 0
+        for waiter in waiters where await waiter.value != nil { admitted += 1 }
+        #expect(admitted == 2_500)
+        #expect(await gate.ifAdmitted { "free" } == "free")
+    }
+
     /// A connection that was challenged and stays silent holds no place at the gate: the next device is checked and
     /// connected while it is still held. (Measured: when waiting for hellos counted, 1,000 devices switched on at 200 a
     /// second were turned away 2,318 times, and about 90 of them connected 25–30 s late.) No bound on how soon: a
