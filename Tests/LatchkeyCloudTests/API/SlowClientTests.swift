@@ -97,8 +97,9 @@ struct SlowClientTests {
             let idle = try await RawConnection.open(port: port)
             try await idle.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(try await idle.read(until: "ok\n", limit: .seconds(5)).hasPrefix("HTTP/1.1 200"))
-            let closed = try #require(try await idle.readUntilClosed(limit: .seconds(6)), "an idle connection was kept past 6 s")
-            #expect(closed.after < .seconds(4))
+            // The 2 s idle limit is the only one that can close it (the next, for a first head, is 10 s); a loaded CI
+            // run closed it after 4.8 s, so the bound is the window up to that other limit, not a tight one.
+            _ = try #require(try await idle.readUntilClosed(limit: .seconds(8)), "an idle connection was kept past 8 s")
 
             let fresh = try await RawConnection.open(port: port)
             try await fresh.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
