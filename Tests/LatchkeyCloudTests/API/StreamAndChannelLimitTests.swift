@@ -121,19 +121,9 @@ struct StreamAndChannelLimitTests {
     /// One in, the next turned away without running, and the place given back however the first ended.
     @Test func theGateAdmitsUpToItsLimit() async throws {
         let gate = AdmissionGate(limit: 1)
-        let (inside, entered) = AsyncStream.makeStream(of: Void.self)
-        let (release, leave) = AsyncStream.makeStream(of: Void.self)
-        let first = Task {
-            await gate.ifAdmitted {
-                entered.yield()
-                for await _ in release { break }
-                return "first"
-            }
-        }
-        for await _ in inside { break }
+        let first = await HeldPlace(in: gate)
         #expect(await gate.ifAdmitted { "second" } == nil)
-        leave.yield()
-        #expect(await first.value == "first")
+        #expect(await first.leave() == "first")
         #expect(await gate.ifAdmitted { "third" } == "third")
         struct Failed: Error {}
         _ = try? await gate.ifAdmitted { throw Failed() }
@@ -143,16 +133,7 @@ struct StreamAndChannelLimitTests {
     /// At the ceiling, work waits its turn in arrival order while its patience lasts, and is turned away after it.
     @Test func atTheCeilingWorkWaitsItsTurnForAWhile() async throws {
         let gate = AdmissionGate(limit: 1, patience: .seconds(30))
-        let (inside, entered) = AsyncStream.makeStream(of: Void.self)
-        let (release, leave) = AsyncStream.makeStream(of: Void.self)
-        let first = Task {
-            await gate.ifAdmitted {
-                entered.yield()
-                for await _ in release { break }
-                return "first"
-            }
-        }
-        for await _ in inside { break }
+        let first = await HeldPlace(in: gate)
         final class Admitted: Sendable { let names = Mutex<[String]>([]) }
         let admitted = Admitted()
         let second = Task { await gate.ifAdmitted { admitted.names.withLock { $0.append("second") } } }
@@ -162,8 +143,7 @@ struct StreamAndChannelLimitTests {
         try await Task.sleep(for: .milliseconds(50))
         cancelled.cancel()
         #expect(await cancelled.value == nil)
-        leave.yield()
-        #expect(await first.value == "first")
+        #expect(await first.leave() == "first")
         #expect(await second.value != nil)
         #expect(await third.value != nil)
         #expect(admitted.names.withLock { $0 } == ["second", "third"])
@@ -177,24 +157,40 @@ struct StreamAndChannelLimitTests {
     /// A queue longer than the gate compacts (1,024 served) loses no one and leaves the gate free.
     @Test func aLongQueueLosesNoOne() async throws {
         let gate = AdmissionGate(limit: 1, patience: .seconds(60))
-        let (inside, entered) = AsyncStream.makeStream(of: Void.self)
-        let (release, leave) = AsyncStream.makeStream(of: Void.self)
-        let first = Task {
-            await gate.ifAdmitted {
-                entered.yield()
-                for await _ in release { break }
-                return 0
-            }
-        }
-        for await _ in inside { break }
+        let first = await HeldPlace(in: gate)
         let waiters = (1...2_500).map { index in Task { await gate.ifAdmitted { index } } }
         try await Task.sleep(for: .milliseconds(200))
-        leave.yield()
-        #expect(await first.value == 0)
+        #expect(await first.leave() == "first")
         var admitted = 0
         for waiter in waiters where await waiter.value != nil { admitted += 1 }
         #expect(admitted == 2_500)
         #expect(await gate.ifAdmitted { "free" } == "free")
+    }
+
+    /// Work inside the gate that stays until told to leave.
+    struct HeldPlace {
+        private let release: AsyncStream<Void>.Continuation
+        private let work: Task<String?, Never>
+
+        init(in gate: AdmissionGate) async {
+            let (inside, entered) = AsyncStream.makeStream(of: Void.self)
+            let (released, release) = AsyncStream.makeStream(of: Void.self)
+            work = Task {
+                await gate.ifAdmitted {
+                    entered.yield()
+                    for await _ in released { break }
+                    return "first"
+                }
+            }
+            self.release = release
+            for await _ in inside { break }
+        }
+
+        /// What the work answered once it left (nil had it not been admitted).
+        func leave() async -> String? {
+            release.yield()
+            return await work.value
+        }
     }
 
     /// A connection that was challenged and stays silent holds no place at the gate: the next device is checked and
