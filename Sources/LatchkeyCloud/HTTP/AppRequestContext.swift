@@ -17,16 +17,14 @@ public struct AppRequestContext: RequestContext, WebSocketRequestContext {
     var clientAddress: String?
     /// On portal routes: who is signed in, their language and CSRF token (`PortalSessionMiddleware`).
     var portalVisit: PortalVisit?
-    /// Completes when the client's connection closes: a long answer (the live stream) stops then, not at its next write.
-    let connectionClosed: EventLoopFuture<Void>?
-    /// The client's connection: a device channel's heartbeat joins its pipeline once it is upgraded.
+    /// The client's connection: a long answer (the live stream) stops when it closes, not at its next write; a device
+    /// channel's heartbeat joins its pipeline once it is upgraded.
     let connection: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.peerAddress = source.channel.remoteAddress?.ipAddress
         self.clientAddress = peerAddress
-        self.connectionClosed = source.channel.closeFuture
         self.connection = source.channel
     }
 

@@ -16,7 +16,7 @@ final class ChannelHeartbeat: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = WebSocketFrame
 
     let interval: TimeAmount
-    private var lastHeard = NIODeadline.now()
+    private var lastHeard = NIODeadline.distantPast
     /// A ping went out and nothing has been heard since.
     private var pingUnanswered = false
     private var check: Scheduled<Void>?

@@ -51,13 +51,13 @@ struct NotificationController {
         let latency = hub.deliveryLatency
         let keepAliveInterval = keepAliveInterval
         let (perAccount, perAddress) = (streamsPerAccount, streamsPerAddress)
-        let connectionClosed = context.connectionClosed
+        let connectionClosed = context.connection.closeFuture
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             let (events, continuation) = AsyncStream.makeStream(of: StreamEvent.self)
-            connectionClosed?.whenComplete { _ in continuation.finish() }
+            connectionClosed.whenComplete { _ in continuation.finish() }
             let forward = Task {
                 for await notification in notifications { continuation.yield(.notification(notification)) }
                 continuation.finish()
