@@ -6,7 +6,7 @@ import FoundationNetworking
 #endif
 
 /// The seed's whole procedure from a terminal: real `serve`, real `device`, real CLI.
-@Suite("The reset from the CLI, end to end")
+@Suite("The reset from the CLI, end to end", .timeLimit(.minutes(5)))
 struct CLIFlowTests {
     /// The owner's own reset: asked, approved and carried by the owner alone, on the device's LAN.
     @Test func theOwnersOwnReset() async throws {

@@ -7,7 +7,7 @@ import Testing
 
 /// `serve` (and the device) killed with SIGKILL at each step of a reset and started again: nothing is lost, the reset
 /// completes, the device applies it once, and both sides are told the true outcome.
-@Suite("Crashes at every step")
+@Suite("Crashes at every step", .timeLimit(.minutes(5)))
 struct CrashTests {
     /// The processes of one world that the test kills and starts again.
     final class Processes: @unchecked Sendable {

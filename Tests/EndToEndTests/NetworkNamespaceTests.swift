@@ -4,7 +4,7 @@ import Testing
 
 /// The device's LAN is real: the device and a courier in namespace `site-a`, a courier in `elsewhere` that reaches
 /// the service but not that LAN, and the service in a namespace of its own. Only the first completes the reset.
-@Suite("Two LANs, in network namespaces", .serialized)
+@Suite("Two LANs, in network namespaces", .serialized, .timeLimit(.minutes(5)))
 struct NetworkNamespaceTests {
     @Test func onlyACourierOnTheDevicesLANCompletesTheReset() async throws {
         guard let lans = try await TwoLANs.create() else { return }

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// What an operator meets first: a port already taken is said at once, and SIGTERM stops the service.
-@Suite("Operating the service")
+@Suite("Operating the service", .timeLimit(.minutes(5)))
 struct OperationsTests {
     @Test func aBusyPortIsSaidAtOnceAndServeExits() async throws {
         let scratch = try Scratch()

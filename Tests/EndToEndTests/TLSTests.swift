@@ -3,7 +3,7 @@ import LatchkeyProtocol
 import Testing
 
 /// Every link on TLS: the service on HTTPS with a private CA, the device on `wss`, the CLI on `https` with `--ca-file`.
-@Suite("TLS on every link, end to end")
+@Suite("TLS on every link, end to end", .timeLimit(.minutes(5)))
 struct TLSTests {
     @Test func theWholeResetOverTLS() async throws {
         let world = try await World.start(tls: true)

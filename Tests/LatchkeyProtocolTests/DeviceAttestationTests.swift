@@ -4,7 +4,7 @@ import LatchkeyProtocol
 import Testing
 
 /// DESIGN.md's device certificate profile, issued by `ManufacturerAuthority` and verified by `ManufacturerRoots`.
-@Suite("Device identity: certificates and chains")
+@Suite("Device identity: certificates and chains", .timeLimit(.minutes(3)))
 struct DeviceAttestationTests {
     static let manufacturer = try! ManufacturerAuthority.create(name: "Acme Cameras")
     static let stranger = try! ManufacturerAuthority.create(name: "Acme Cameras")  // the same name, another key
@@ -89,7 +89,7 @@ struct DeviceAttestationTests {
     }
 }
 
-@Suite("The platform's identity on the channel")
+@Suite("The platform's identity on the channel", .timeLimit(.minutes(3)))
 struct PlatformWelcomeTests {
     @Test func aWelcomeProvesTheKeyOverTheDevicesNonce() throws {
         let key = Curve25519.Signing.PrivateKey()

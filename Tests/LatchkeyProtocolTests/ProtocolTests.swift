@@ -3,7 +3,7 @@ import Foundation
 import LatchkeyProtocol
 import Testing
 
-@Suite("Firmware versions")
+@Suite("Firmware versions", .timeLimit(.minutes(3)))
 struct FirmwareVersionTests {
     @Test(arguments: [
         ("V5.10.0", "V5.9.2"), ("V4.30.005", "V4.30.000"), ("V5.7.3 build 220112", "V5.7.2"), ("5.7.10", "V5.7.9"),
@@ -26,7 +26,7 @@ struct FirmwareVersionTests {
     }
 }
 
-@Suite("Device password policy")
+@Suite("Device password policy", .timeLimit(.minutes(3)))
 struct PasswordPolicyTests {
     @Test(arguments: ["Sicura2024", "abcd1234", "Ab!cdefg", "ZXCV-9876-asdf"])
     func accepts(password: String) throws {
@@ -46,7 +46,7 @@ struct PasswordPolicyTests {
     }
 }
 
-@Suite("Wire coding")
+@Suite("Wire coding", .timeLimit(.minutes(3)))
 struct WireCodingTests {
     struct Body: Codable { var mode: ResetMode; var name: String }
 
@@ -74,7 +74,7 @@ struct WireCodingTests {
     }
 }
 
-@Suite("Durations and countdowns")
+@Suite("Durations and countdowns", .timeLimit(.minutes(3)))
 struct TimeTextTests {
     @Test func durationsAsPeopleTypeThem() {
         #expect(TimeText.seconds("90s") == 90)
@@ -92,7 +92,7 @@ struct TimeTextTests {
     }
 }
 
-@Suite("Sealing, proofs and grants")
+@Suite("Sealing, proofs and grants", .timeLimit(.minutes(3)))
 struct SealAndGrantTests {
     @Test func onlyTheDeviceKeyOpensTheSealAndOnlyForItsRequest() throws {
         let device = Curve25519.KeyAgreement.PrivateKey()
@@ -170,7 +170,7 @@ struct SealAndGrantTests {
     }
 }
 
-@Suite("Text printed on a terminal")
+@Suite("Text printed on a terminal", .timeLimit(.minutes(3)))
 struct TerminalTextTests {
     @Test func controlCharactersFromOthersAreDropped() {
         #expect(TerminalText.printable("Bar\u{1B}[2J\u{1B}]0;pwned\u{07} Centrale") == "Bar[2J]0;pwned Centrale")

@@ -4,7 +4,7 @@ import LatchkeyCloud
 import LatchkeyProtocol
 import Testing
 
-@Suite("Accounts and sessions (API)")
+@Suite("Accounts and sessions (API)", .timeLimit(.minutes(3)))
 struct AccountAPITests {
     @Test func signUpSignInUseAndSignOut() async throws {
         try await TestPlatform.run { app in
@@ -49,7 +49,7 @@ struct AccountAPITests {
     }
 }
 
-@Suite("Sites, authorizations and devices (API)")
+@Suite("Sites, authorizations and devices (API)", .timeLimit(.minutes(3)))
 struct SiteAPITests {
     @Test func ownerCreatesSitesInstallersCannot() async throws {
         try await TestPlatform.run { app in

@@ -5,7 +5,7 @@ import Testing
 
 /// Account passwords people actually guess are refused; names cannot carry terminal or direction controls; expired
 /// sessions are purged.
-@Suite("Account hygiene")
+@Suite("Account hygiene", .timeLimit(.minutes(3)))
 struct AccountHygieneTests {
     func signUp(_ app: TestPlatform, email: String = "laura@example.com", name: String = "Laura", password: String)
         async throws -> TestPlatform.Answer

@@ -4,7 +4,7 @@ import LatchkeyCloud
 import LatchkeyProtocol
 import Testing
 
-@Suite("Bad input changes nothing (API)")
+@Suite("Bad input changes nothing (API)", .timeLimit(.minutes(3)))
 struct BadInputAPITests {
     @Test(arguments: [
         ("", "needs a JSON body"),
@@ -83,7 +83,7 @@ struct BadInputAPITests {
     }
 }
 
-@Suite("Operations (API)")
+@Suite("Operations (API)", .timeLimit(.minutes(3)))
 struct OperationsAPITests {
     @Test func healthAndMetrics() async throws {
         try await TestPlatform.run(configure: { $0.metricsToken = "operator-metrics-token-42" }) { app in

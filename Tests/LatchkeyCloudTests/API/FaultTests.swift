@@ -9,7 +9,7 @@ import Testing
 
 /// Failures that are not the caller's answer 500 (or 503 when the database is gone), logged once with their cause;
 /// a caller's oversized or malicious request is a 4xx that says so, never a 500.
-@Suite("Faults and their answers")
+@Suite("Faults and their answers", .timeLimit(.minutes(3)))
 struct FaultTests {
     /// A file database keeps a write-ahead log with full syncs: one fsync a commit, and a commit survives a crash.
     @Test func aFileDatabaseWritesAheadAndSyncsEveryCommit() async throws {

@@ -6,7 +6,7 @@ import LatchkeyProtocol
 import Testing
 
 /// Several `serve` nodes on one PostgreSQL: a notification written on one reaches listeners on another.
-@Suite("Nodes sharing one PostgreSQL", .enabled(if: TestDatabase.postgresURL != nil, "needs PostgreSQL (DATABASE_URL)"))
+@Suite("Nodes sharing one PostgreSQL", .enabled(if: TestDatabase.postgresURL != nil, "needs PostgreSQL (DATABASE_URL)"), .timeLimit(.minutes(3)))
 struct MultiNodeTests {
     @Test func aListenerOnOneNodeHearsWhatAnotherNodeWrote() async throws {
         try await TestDatabase.with { location in

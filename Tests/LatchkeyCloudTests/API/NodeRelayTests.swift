@@ -4,6 +4,7 @@ import LatchkeyProtocol
 import Testing
 
 /// What crosses between nodes keeps what the receiving node needs.
+@Suite(.timeLimit(.minutes(3)))
 struct NodeRelayTests {
     /// The other node times its stream writes from this moment: whole seconds (the wire's dates) made a delivery of a
     /// millisecond read as anything up to a second (the benchmark's two-node p50 was 500 ms).

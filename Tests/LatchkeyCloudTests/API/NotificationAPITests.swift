@@ -6,7 +6,7 @@ import LatchkeyProtocol
 import NIOCore
 import Testing
 
-@Suite("Notifications (API)")
+@Suite("Notifications (API)", .timeLimit(.minutes(3)))
 struct NotificationAPITests {
     @Test func theInboxFiltersByCategoryAndMarksRead() async throws {
         try await TestPlatform.run { app in

@@ -6,7 +6,7 @@ import Testing
 
 /// The OpenAPI document and the router describe the same API: a route the document lacks, or an operation no route
 /// answers, fails here.
-@Suite("OpenAPI document")
+@Suite("OpenAPI document", .timeLimit(.minutes(3)))
 struct OpenAPIDocumentTests {
     struct Operation: Hashable, CustomStringConvertible {
         let method: String

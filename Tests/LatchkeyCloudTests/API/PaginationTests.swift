@@ -7,7 +7,7 @@ import Testing
 
 /// Lists that can grow come a page at a time (`?limit`, `?cursor`, the next page in `Link`), each item once, in order,
 /// on SQLite and PostgreSQL.
-@Suite("Lists a page at a time")
+@Suite("Lists a page at a time", .timeLimit(.minutes(3)))
 struct PaginationTests {
     /// The `Link: <…>; rel="next"` target, if any.
     static func next(_ answer: TestPlatform.Answer) -> String? {

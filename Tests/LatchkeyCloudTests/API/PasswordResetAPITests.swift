@@ -4,7 +4,7 @@ import LatchkeyCloud
 import LatchkeyProtocol
 import Testing
 
-@Suite("Password reset requests (API)")
+@Suite("Password reset requests (API)", .timeLimit(.minutes(3)))
 struct PasswordResetAPITests {
     @Test func offSiteRequestIsOpenForADayAndNotifiesTheOwner() async throws {
         try await TestPlatform.run { app in

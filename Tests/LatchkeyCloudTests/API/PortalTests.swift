@@ -4,7 +4,7 @@ import Hummingbird
 import LatchkeyProtocol
 import Testing
 
-@Suite("Web portal")
+@Suite("Web portal", .timeLimit(.minutes(3)))
 struct PortalTests {
     @Test func bothCataloguesHaveEveryKeyAndEveryTemplateKeyExists() throws {
         let catalog = try PortalCatalog.bundled()

@@ -4,7 +4,7 @@ import Hummingbird
 import Testing
 
 /// Behind a reverse proxy that ends TLS: cookies are `Secure`, and only the named proxy may say who the client is.
-@Suite("Behind a proxy")
+@Suite("Behind a proxy", .timeLimit(.minutes(3)))
 struct ProxyAndCookieTests {
     @Test func cookiesAreSecureOnlyWhenBrowsersComeOverHTTPS() async throws {
         for behindProxy in [false, true] {

@@ -8,7 +8,7 @@ import Testing
 
 /// Repeated attempts answer `429 rate_limited` with `Retry-After`, counted per source (the forwarded one, from a
 /// trusted proxy only) and per account, so that a stranger's tries cost the stranger.
-@Suite("Limits on repeated attempts")
+@Suite("Limits on repeated attempts", .timeLimit(.minutes(3)))
 struct RateLimitTests {
     func signIn(_ app: TestPlatform, email: String, password: String, from address: String) async throws -> TestPlatform.Answer {
         var headers = HTTPFields()

@@ -6,7 +6,7 @@ import Testing
 
 /// Clients that hold a connection without saying what they want, driven over real sockets: each is dropped within
 /// its limit, and a normal client on the same server is still served.
-@Suite("Slow and oversized clients")
+@Suite("Slow and oversized clients", .timeLimit(.minutes(3)))
 struct SlowClientTests {
     /// Short limits, so the tests see them act in a second or two.
     static func shortLimits(_ configuration: inout LatchkeyConfiguration) {

@@ -7,7 +7,7 @@ import LatchkeyProtocol
 import Testing
 
 /// Each attack is refused, and nothing changes: the device keeps its password, the request keeps its state.
-@Suite("Attacks on the reset")
+@Suite("Attacks on the reset", .timeLimit(.minutes(3)))
 struct AttackTests {
     /// The request is still approved and the device still answers to its old password.
     func expectNothingChanged(_ app: TestPlatform, _ scene: BoundDeviceScene, _ request: API.PasswordReset,
@@ -164,7 +164,7 @@ struct AttackTests {
     }
 }
 
-@Suite("The device's own rules")
+@Suite("The device's own rules", .timeLimit(.minutes(3)))
 struct EmulatedDeviceTests {
     let platformKey = Curve25519.Signing.PrivateKey()
     let identity: DeviceIdentityFile

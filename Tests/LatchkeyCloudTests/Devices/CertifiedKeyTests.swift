@@ -9,7 +9,7 @@ import Testing
 
 /// The owner's app seals only to the key a trusted manufacturer certified, and the courier delivers only to the device
 /// that proves it holds it: a dishonest platform cannot read the password or steer it elsewhere.
-@Suite("The app trusts certificates, not the platform's word")
+@Suite("The app trusts certificates, not the platform's word", .timeLimit(.minutes(3)))
 struct CertifiedKeyTests {
     func ownersApp(_ app: TestPlatform, _ scene: BoundDeviceScene, roots: ManufacturerRoots? = TestManufacturer.trusted.roots)
         throws -> LatchkeyClient

@@ -9,7 +9,7 @@ import LatchkeyProtocol
 import Logging
 import Testing
 
-@Suite("Device channel and binding")
+@Suite("Device channel and binding", .timeLimit(.minutes(3)))
 struct DeviceChannelTests {
     @Test func aDeviceProvesItsKeyAndIsBoundWithTheCodeOnItsLabel() async throws {
         try await TestPlatform.run(.live) { app in

@@ -10,7 +10,7 @@ import NIOPosix
 import Testing
 
 /// `latchkey device` as a separate process, as it runs beside a real service.
-@Suite("latchkey device, the process")
+@Suite("latchkey device, the process", .timeLimit(.minutes(3)))
 struct DeviceProcessTests {
     @Test func aProbeInSADPFormatFindsTheDevice() async throws {
         try await TestPlatform.run(.live) { app in

@@ -8,7 +8,7 @@ import LatchkeyProtocol
 import SQLKit
 import Testing
 
-@Suite("The whole reset with a real device (keys on both sides)")
+@Suite("The whole reset with a real device (keys on both sides)", .timeLimit(.minutes(3)))
 struct DeviceResetFlowTests {
     @Test func offSiteResetCompletesAndOnlyTheDeviceEverReadsThePassword() async throws {
         try await TestPlatform.run(.live) { app in

@@ -11,7 +11,7 @@ import NIOCore
 import Testing
 
 /// The attacks of issue 8 on device identities, as an attacker tried them.
-@Suite("Attacks on device identities")
+@Suite("Attacks on device identities", .timeLimit(.minutes(3)))
 struct IdentityAttackTests {
     /// Someone who read a serial off a box connects a fake device for it and binds it with a code of his own.
     @Test func aStrangerWhoKnowsASerialCannotSquatTheDevice() async throws {

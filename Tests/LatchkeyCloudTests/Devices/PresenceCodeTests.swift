@@ -7,7 +7,7 @@ import NIOCore
 import Testing
 
 /// The browser path: a presence code the device shows only for an approved request, compares itself, and spends once.
-@Suite("Presence codes and delivery over the device's channel")
+@Suite("Presence codes and delivery over the device's channel", .timeLimit(.minutes(3)))
 struct PresenceCodeTests {
     func presenceCode(_ scene: BoundDeviceScene) async throws -> DeviceHarness.LocalAnswer {
         try await scene.device.local(.POST, "presence-code")

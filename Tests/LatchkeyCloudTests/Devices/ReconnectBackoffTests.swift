@@ -3,6 +3,7 @@ import LatchkeyDevice
 import Testing
 
 /// A node that restarts is redialled by every device it held: the waits grow, stay bounded, and are spread.
+@Suite(.timeLimit(.minutes(3)))
 struct ReconnectBackoffTests {
     @Test func waitsDoubleUpToHalfAMinuteEachDrawnInTheSecondHalfOfItsStep() {
         var low = ReconnectBackoff()

@@ -3,7 +3,7 @@ import LatchkeyCloud
 import LatchkeyProtocol
 import Testing
 
-@Suite("Reset request lifecycle (domain)")
+@Suite("Reset request lifecycle (domain)", .timeLimit(.minutes(3)))
 struct PasswordResetRequestTests {
     let owner = UUID()
     let installer = UUID()
@@ -91,7 +91,7 @@ struct PasswordResetRequestTests {
     }
 }
 
-@Suite("Domain rules")
+@Suite("Domain rules", .timeLimit(.minutes(3)))
 struct DomainRuleTests {
     @Test func ownerEmailIsMaskedAsTheInstallerAppShowsIt() {
         #expect(EmailMask.mask("lmrossi@gmail.com") == "lm...@gmail.com")
