@@ -1,4 +1,5 @@
 """The portal in a real browser: the installer's off-site and on-site flows, the owner's decline, both languages."""
+import re
 import time
 
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
@@ -73,6 +74,10 @@ def test_offsite_request_and_the_owner_declining_from_the_web(service, people, m
     owner = make_browser("en")
     sign_in(owner, service, people["owner"])
     owner.find_element(By.ID, "services-tab").click()
+    # The title on its line; under it the device, the site and the time, each set apart.
+    notice = owner.find_element(By.CSS_SELECTOR, ".notices li").text.splitlines()
+    assert notice[0] == "Reset device password", notice
+    assert re.fullmatch(r"NVR-WEB-1 · Bar Centrale · \d{2}/\d{2}/\d{4}, \d{2}:\d{2}", notice[1]), notice
     shoot(owner, "04-owner-services")
     open_first_notice(owner)
     assert "NVR-WEB-1" in body(owner) and "Ivan Bianchi" in body(owner)
