@@ -22,6 +22,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Device channels to hold (channels).") var channels: Int = 15_000
     @Option(help: "Seconds the channels stay idle while measured (channels).") var idleSeconds: Double = 60
     @Option(help: "Sites in the large database (scale); each has 10 devices.") var scaleSites: Int = 100_000
+    @Flag(help: "Hot reads and flows also against a server whose tasks run on Swift's own threads (serve --separate-executor).")
+    var compareExecutors = false
 
     func run() async throws {
         var backends: [(String, DatabaseLocation)] = []
@@ -36,15 +38,18 @@ struct Bench: AsyncParsableCommand {
         let client = HTTPClient(
             eventLoopGroupProvider: .singleton,
             configuration: .init(connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)))
+        let servers: [MeasuredServer] = backends.flatMap { name, location in
+            [(name, location, [])] + (compareExecutors ? [("\(name), separate threads", location, ["--separate-executor"])] : [])
+        }
         var hot: [String: [HotRead: Load.CPUMeasure]] = [:]
         if runs(.hotReads) {
             hot = try await HotReads(client: client, seconds: seconds, rounds: rounds, concurrency: concurrency)
-                .run(backends: backends, directory: directory, port: port + 30)
+                .run(servers: servers, directory: directory, port: port + 30)
         }
         var flows: [String: [CompleteFlows.Path: CompleteFlows.Result]] = [:]
         if runs(.flows) {
             flows = try await CompleteFlows(client: client, seconds: seconds, rounds: rounds, concurrency: concurrency)
-                .run(backends: backends, directory: directory, port: port + 60)
+                .run(servers: servers, directory: directory, port: port + 60)
         }
         var scale: [String: ScaleRun.Result] = [:]
         if runs(.scale) {
@@ -91,14 +96,17 @@ struct Bench: AsyncParsableCommand {
             ).run(policy)))
         }
         try await client.shutdown()
-        if !hot.isEmpty { HotReads.report(hot, backends: backends.map(\.0)) }
+        if !hot.isEmpty { HotReads.report(hot, backends: servers.map(\.name)) }
         if !scale.isEmpty { ScaleRun.report(scale, backends: backends.map(\.0), sites: scaleSites, seconds: seconds) }
         for fleet in fleets { ChannelScale.report(fleet, idleSeconds: idleSeconds) }
-        if !flows.isEmpty { CompleteFlows.report(flows, backends: backends.map(\.0), concurrency: concurrency) }
+        if !flows.isEmpty { CompleteFlows.report(flows, backends: servers.map(\.name), concurrency: concurrency) }
         if !streams.isEmpty { StreamLatency.report(streams, seconds: seconds * Double(rounds)) }
         if !results.isEmpty { report(results, backends: backends.map(\.0)) }
         if !floods.isEmpty { report(floods) }
     }
+
+    /// A `latchkey serve` to measure: its name in the tables, its database, and the flags that make it differ.
+    typealias MeasuredServer = (name: String, location: DatabaseLocation, serveArguments: [String])
 
     /// What `--only` chooses among.
     enum Part: String, CaseIterable, ExpressibleByArgument {

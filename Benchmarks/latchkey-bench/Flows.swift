@@ -32,19 +32,20 @@ struct CompleteFlows {
         var flows: Int
     }
 
-    func run(backends: [(String, DatabaseLocation)], directory: URL, port: Int) async throws -> [String: [Path: Result]] {
+    func run(servers: [Bench.MeasuredServer], directory: URL, port: Int) async throws -> [String: [Path: Result]] {
         var results: [String: [Path: Result]] = [:]
-        for (index, (name, location)) in backends.enumerated() {
+        for (index, (name, location, serveArguments)) in servers.enumerated() {
             print("Measuring complete flows on \(name) (server in its own process, \(concurrency) devices per path)…")
-            results[name] = try await run(location: location, directory: directory.appendingPathComponent("flows-\(index)"), port: port + index)
+            results[name] = try await run(
+                location: location, serveArguments: serveArguments, directory: directory.appendingPathComponent("flows-\(index)"), port: port + index)
         }
         return results
     }
 
-    private func run(location: DatabaseLocation, directory: URL, port: Int) async throws -> [Path: Result] {
+    private func run(location: DatabaseLocation, serveArguments: [String], directory: URL, port: Int) async throws -> [Path: Result] {
         let data = try BenchData(location, folder: directory)
         let authority = try ManufacturerAuthority.create(name: "Latchkey Bench Devices")
-        let server = try ServerProcess(port: port, data: data, arguments: try data.trusting(authority))
+        let server = try ServerProcess(port: port, data: data, arguments: try data.trusting(authority) + serveArguments)
         defer { server.stop() }
         let load = Load(client: client, base: server.base, seconds: seconds, concurrency: concurrency)
         try await load.waitUntilUp()

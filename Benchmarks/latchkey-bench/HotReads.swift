@@ -80,13 +80,13 @@ struct HotReads {
     let concurrency: Int
 
     /// Per backend, per read: the median round by server CPU.
-    func run(backends: [(String, DatabaseLocation)], directory: URL, port: Int) async throws -> [String: [HotRead: Load.CPUMeasure]] {
+    func run(servers: [Bench.MeasuredServer], directory: URL, port: Int) async throws -> [String: [HotRead: Load.CPUMeasure]] {
         var results: [String: [HotRead: Load.CPUMeasure]] = [:]
-        for (index, (name, location)) in backends.enumerated() {
+        for (index, (name, location, serveArguments)) in servers.enumerated() {
             print("Measuring hot reads on \(name) (server in its own process)…")
             let data = try BenchData(location, folder: directory.appendingPathComponent("hot-\(index)"))
             let fixture = try await data.writeFixture(port: port + index, client: client, HotReadFixture.make)
-            let server = try ServerProcess(port: port + 20 + index, data: data)
+            let server = try ServerProcess(port: port + 20 + index, data: data, arguments: serveArguments)
             defer { server.stop() }
             let load = Load(client: client, base: server.base, seconds: seconds, concurrency: concurrency)
             try await load.waitUntilUp()

@@ -1,7 +1,22 @@
 import ArgumentParser
+import NIOCore
+import NIOPosix
+
+/// Starts `latchkey`. The service runs its tasks on the threads that serve its sockets (NIO's event loops become Swift's
+/// global executor): otherwise every request crossed between two pools of threads several times, and on two cores a
+/// third of the CPU of a hot read went to those hand-offs (issue 13). It must be done before any task starts, hence here.
+@main
+enum Entry {
+    static func main() async {
+        let arguments = CommandLine.arguments.dropFirst()
+        if arguments.first == "serve", !arguments.contains("--separate-executor") {
+            NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        }
+        await Latchkey.main()
+    }
+}
 
 /// The one `latchkey` executable: the service, the device emulator, and the owner's and installer's app.
-@main
 struct Latchkey: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "latchkey",

@@ -55,6 +55,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("public-url"), help: "Where people open the portal (https://latchkey.example.com): links in e-mails.")
     var publicURL: String?
     @Flag(help: "Also seed a demo owner, installer and site, and run three emulated devices on loopback.") var demo = false
+    @Flag(name: .customLong("separate-executor"),
+          help: "Run the service's tasks on Swift's own threads rather than on the event loops that serve its sockets (slower; for comparison).")
+    var separateExecutor = false
 
     func run() async throws {
         let flags: [(key: String, value: String?)] = [
