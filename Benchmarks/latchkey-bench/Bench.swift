@@ -21,6 +21,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "The part to run: \(Part.allCases.map(\.rawValue).joined(separator: ", ")).") var only: Part = .all
     @Option(help: "Device channels to hold (channels).") var channels: Int = 15_000
     @Option(help: "Seconds the channels stay idle while measured (channels).") var idleSeconds: Double = 60
+    @Option(parsing: .upToNextOption,
+            help: "How the devices reach the node (channels), one run each: ws, wss (TLS at the node), proxy (plain ws through nginx).")
+    var channelTransport: [ChannelScale.Transport] = [.ws]
     @Option(help: "Sites in the large database (scale); each has 10 devices.") var scaleSites: Int = 100_000
     @Flag(help: "Hot reads and flows also against a server whose tasks run on Swift's own threads (serve --separate-executor).")
     var compareExecutors = false
@@ -58,8 +61,10 @@ struct Bench: AsyncParsableCommand {
         }
         var fleets: [ChannelScale.Result] = []
         for (index, (name, location)) in backends.enumerated() where runs(.channels) {
-            fleets.append(try await ChannelScale(client: client, channels: channels, idleSeconds: idleSeconds)
-                .run(backend: name, location: location, directory: directory, port: port + 90 + index))
+            for (round, transport) in channelTransport.enumerated() {
+                fleets.append(try await ChannelScale(client: client, channels: channels, idleSeconds: idleSeconds, transport: transport)
+                    .run(backend: name, location: location, directory: directory, port: port + 90 + index + 200 * round))
+            }
         }
         var streams: [(StreamLatency.Case, StreamLatency.Result)] = []
         if runs(.streams) {

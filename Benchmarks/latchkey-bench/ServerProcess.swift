@@ -9,8 +9,9 @@ final class ServerProcess: @unchecked Sendable {
     let process: Process
     let base: String
 
-    /// Starts `latchkey` (built beside this benchmark) on `port` over the data a fixture was written to.
-    init(port: Int, data: BenchData, arguments: [String] = []) throws {
+    /// Starts `latchkey` (built beside this benchmark) on `port` over the data a fixture was written to; `https` when
+    /// `arguments` give it a certificate.
+    init(port: Int, data: BenchData, arguments: [String] = [], scheme: String = "http") throws {
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
             .appendingPathComponent("latchkey")
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
@@ -25,12 +26,15 @@ final class ServerProcess: @unchecked Sendable {
         process.environment = environment
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        base = "http://127.0.0.1:\(port)"
+        base = "\(scheme)://127.0.0.1:\(port)"
     }
 
     /// User and system CPU seconds the server has used so far.
-    var cpuSeconds: Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+    var cpuSeconds: Double { Self.cpuSeconds(of: process.processIdentifier) }
+
+    /// User and system CPU seconds process `pid` has used so far.
+    static func cpuSeconds(of pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")
         else { return 0 }
         // Fields after the command name: state is 3rd, utime 14th, stime 15th (1-based, whole line).

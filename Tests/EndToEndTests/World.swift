@@ -162,24 +162,14 @@ enum Manufacture {
     }
 }
 
-/// A private CA and a P-256 server certificate for 127.0.0.1 and localhost, made with OpenSSL as an operator would.
+/// A private CA and a P-256 server certificate for 127.0.0.1 and localhost, made with OpenSSL as an operator would
+/// (`scripts/private-ca.sh`, which the benchmark uses too).
 enum TestCA {
     static func make(in folder: URL, name: String = "Test CA") throws -> (ca: String, certificate: String, key: String) {
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let script = """
-            set -e
-            cd "$1"
-            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 2 \\
-                -subj "/CN=$2" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
-            openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key -out server.csr \\
-                -subj "/CN=127.0.0.1" 2>/dev/null
-            printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > server.ext
-            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 \\
-                -extfile server.ext 2>/dev/null
-            """
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", script, "make-ca", folder.path, name]
+        process.executableURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/private-ca.sh")
+        process.arguments = [folder.path, name]
         try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw Latchkey.Failure(description: "openssl could not make the test CA") }
