@@ -51,7 +51,7 @@ struct ChannelScale {
         let tag = UUID().uuidString.prefix(8)
         let issueStarted = ContinuousClock.now
         var logger = Logger(label: "latchkey-bench-fleet")
-        logger.logLevel = .critical
+        logger.logLevel = ProcessInfo.processInfo.environment["BENCH_FLEET_LOG"] == nil ? .critical : .info
         var runners: [DeviceRunner] = []
         for index in 0..<channels {
             let serial = "FLEET-\(tag)-\(index)"
@@ -117,16 +117,25 @@ struct ChannelScale {
     private func waitForChannels(_ count: Int, load: Load, since: ContinuousClock.Instant) async throws -> (half: Double, most: Double, all: Double) {
         var half: Double?
         var most: Double?
+        var lastError: (any Error)?
         for _ in 0..<3000 {
             // A server busy with thousands of handshakes may answer late: ask again.
-            guard let open = try? await load.metrics()[Self.openChannels] else { continue }
+            let open: Double
+            do {
+                open = try await load.metrics()[Self.openChannels] ?? 0
+            } catch {
+                lastError = error
+                try await Task.sleep(for: .milliseconds(100))
+                continue
+            }
             let elapsed = (ContinuousClock.now - since).seconds
             if half == nil, open >= Double(count) / 2 { half = elapsed }
             if most == nil, open >= Double(count) * 0.99 { most = elapsed }
             if open >= Double(count) { return (half ?? elapsed, most ?? elapsed, elapsed) }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw Load.Failure(description: "only \((try? await load.metrics()[Self.openChannels]) ?? 0) of \(count) channels opened in 5 minutes")
+        throw Load.Failure(description: "only \((try? await load.metrics()[Self.openChannels]) ?? 0) of \(count) channels opened in 5 minutes"
+            + (lastError.map { " (the node's metrics last answered: \($0))" } ?? ""))
     }
 
     static func report(_ result: Result, idleSeconds: Double) {
@@ -203,7 +212,8 @@ final class FleetFront: @unchecked Sendable {
             let tls = try Self.makeCA(in: folder.appendingPathComponent("tls"))
             var configuration = TLSConfiguration.makeClientConfiguration()
             configuration.trustRoots = .file(tls.ca)
-            (nodePort, deviceURL, scheme, caFile) = (port, "https://127.0.0.1:\(port)", "https", tls.ca)
+            // A name, as devices are given: the WebSocket client sends it as SNI, which an IP address may not be.
+            (nodePort, deviceURL, scheme, caFile) = (port, "https://localhost:\(port)", "https", tls.ca)
             serveArguments = ["--tls-cert", tls.certificate, "--tls-key", tls.key]
             client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: configuration))
         case .proxy:

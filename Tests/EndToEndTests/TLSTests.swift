@@ -40,6 +40,18 @@ struct TLSTests {
         #expect(!devices.output.contains("NVR-WRONG-CA"))
     }
 
+    /// A platform that goes away under the channel (killed, restarting) ends TLS without a goodbye: that is the
+    /// channel going down, not a certificate the device cannot trust, and the log must not send the operator to check
+    /// the CA (seen in the benchmark: every device of a fleet logged it as an error after a restart).
+    @Test func aPlatformThatDiesIsNotReportedAsAnUntrustedCertificate() async throws {
+        let world = try await World.start(tls: true)
+        defer { world.stop() }
+        kill(world.service.process.processIdentifier, SIGKILL)
+        world.service.process.waitUntilExit()
+        _ = try await world.device.line(containing: "Cloud channel down")
+        #expect(!world.device.text.contains("not trusted"), "\(world.device.text)")
+    }
+
     @Test func plainHTTPOnANonLoopbackAddressIsRefused() async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
