@@ -1,3 +1,4 @@
+import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import LatchkeyCloud
@@ -5,7 +6,6 @@ import LatchkeyDevice
 import LatchkeyProtocol
 import Logging
 import NIOSSL
-import ArgumentParser
 
 /// Thousands of devices holding their channel to one `latchkey serve` (SQLite, its own process), each with its own
 /// manufacturer-issued identity and the real handshake (challenge, signed hello with the certificate chain, the
@@ -227,6 +227,9 @@ final class FleetFront: @unchecked Sendable {
     /// Starts nginx, once the node answers, and waits until it listens.
     func start() async throws {
         guard transport == .proxy else { return }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx") else {
+            throw Load.Failure(description: "the proxy measurement needs nginx: apt-get install nginx-light")
+        }
         let prefix = folder.appendingPathComponent("nginx")
         try FileManager.default.createDirectory(at: prefix.appendingPathComponent("logs"), withIntermediateDirectories: true)
         // Four workers: each holds two descriptors per channel (the device's and the node's), and this box allows a

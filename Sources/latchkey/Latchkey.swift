@@ -3,8 +3,9 @@ import NIOCore
 import NIOPosix
 
 /// Starts `latchkey`. The service runs its tasks on the threads that serve its sockets (NIO's event loops become Swift's
-/// global executor): otherwise every request crossed between two pools of threads several times, and on two cores a
-/// third of the CPU of a hot read went to those hand-offs (issue 13). It must be done before any task starts, hence here.
+/// global executor): otherwise every request crossed between two pools of threads several times, which cost a hot read
+/// on SQLite about a fifth of its CPU (issue 13; the benchmark's `--compare-executors`). It must be done before any
+/// task starts, hence here.
 @main
 enum Entry {
     static func main() async {

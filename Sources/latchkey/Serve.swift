@@ -56,7 +56,7 @@ struct Serve: AsyncParsableCommand {
     var publicURL: String?
     @Flag(help: "Also seed a demo owner, installer and site, and run three emulated devices on loopback.") var demo = false
     @Flag(name: .customLong("separate-executor"),
-          help: "Run the service's tasks on Swift's own threads rather than on the event loops that serve its sockets (slower; for comparison).")
+          help: "Run the service's tasks on Swift's own threads rather than on the event loops that serve its sockets (as before; for comparison).")
     var separateExecutor = false
 
     func run() async throws {
