@@ -23,15 +23,11 @@ struct CloudChannel: Service {
             let started = ContinuousClock.now
             do {
                 try await cancelWhenGracefulShutdown { try await connectOnce() }
-            } catch let error as NIOSSLError {
+            } catch NIOSSLError.handshakeFailed(let reason) {
                 // Only a failed handshake is about trust: a platform killed or restarting ends TLS without its goodbye
                 // (`uncleanShutdown`), which is the channel going down like any other.
-                if case .handshakeFailed = error {
-                    logger.error("The platform's TLS certificate is not trusted: give --ca-file with the CA that signed it",
-                                 metadata: ["url": "\(url)", "error": "\(error)"])
-                } else {
-                    logger.info("Cloud channel down", metadata: ["error": "\(error)"])
-                }
+                logger.error("The platform's TLS certificate is not trusted: give --ca-file with the CA that signed it",
+                             metadata: ["url": "\(url)", "error": "\(reason)"])
             } catch {
                 logger.info("Cloud channel down", metadata: ["error": "\(error)"])
             }
