@@ -10,7 +10,7 @@ import NIOPosix
 enum Entry {
     static func main() async {
         let arguments = CommandLine.arguments.dropFirst()
-        if arguments.first == "serve", !arguments.contains("--separate-executor") {
+        if arguments.first == "serve", !arguments.contains("--\(Serve.separateExecutorFlag)") {
             NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         }
         await Latchkey.main()

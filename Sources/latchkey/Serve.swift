@@ -55,9 +55,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("public-url"), help: "Where people open the portal (https://latchkey.example.com): links in e-mails.")
     var publicURL: String?
     @Flag(help: "Also seed a demo owner, installer and site, and run three emulated devices on loopback.") var demo = false
-    @Flag(name: .customLong("separate-executor"),
+    @Flag(name: .customLong(Serve.separateExecutorFlag),
           help: "Run the service's tasks on Swift's own threads rather than on the event loops that serve its sockets (as before; for comparison).")
     var separateExecutor = false
+
+    /// Read before the command is parsed too (`Entry`), where the choice of executor has to be made.
+    static let separateExecutorFlag = "separate-executor"
 
     func run() async throws {
         let flags: [(key: String, value: String?)] = [
