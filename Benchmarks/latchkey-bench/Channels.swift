@@ -120,18 +120,15 @@ struct ChannelScale {
         var lastError: (any Error)?
         for _ in 0..<3000 {
             // A server busy with thousands of handshakes may answer late: ask again.
-            let open: Double
             do {
-                open = try await load.metrics()[Self.openChannels] ?? 0
+                let open = try await load.metrics()[Self.openChannels] ?? 0
+                let elapsed = (ContinuousClock.now - since).seconds
+                if half == nil, open >= Double(count) / 2 { half = elapsed }
+                if most == nil, open >= Double(count) * 0.99 { most = elapsed }
+                if open >= Double(count) { return (half ?? elapsed, most ?? elapsed, elapsed) }
             } catch {
                 lastError = error
-                try await Task.sleep(for: .milliseconds(100))
-                continue
             }
-            let elapsed = (ContinuousClock.now - since).seconds
-            if half == nil, open >= Double(count) / 2 { half = elapsed }
-            if most == nil, open >= Double(count) * 0.99 { most = elapsed }
-            if open >= Double(count) { return (half ?? elapsed, most ?? elapsed, elapsed) }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw Load.Failure(description: "only \((try? await load.metrics()[Self.openChannels]) ?? 0) of \(count) channels opened in 5 minutes"
@@ -190,9 +187,6 @@ extension ChannelScale {
 /// on `port` passing WebSocket upgrades to the node on `port + 1000`.
 final class FleetFront: @unchecked Sendable {
     let transport: ChannelScale.Transport
-    let nodePort: Int
-    let deviceURL: String
-    let scheme: String
     let serveArguments: [String]
     let caFile: String?
     /// An HTTP client that trusts the private CA (for `wss`), to read the node's metrics.
@@ -207,22 +201,26 @@ final class FleetFront: @unchecked Sendable {
         self.port = port
         switch transport {
         case .ws:
-            (nodePort, deviceURL, scheme, serveArguments, caFile, client) = (port, "http://127.0.0.1:\(port)", "http", [], nil, nil)
+            (serveArguments, caFile, client) = ([], nil, nil)
         case .wss:
             let tls = try Self.makeCA(in: folder.appendingPathComponent("tls"))
             var configuration = TLSConfiguration.makeClientConfiguration()
             configuration.trustRoots = .file(tls.ca)
-            // A name, as devices are given: the WebSocket client sends it as SNI, which an IP address may not be.
-            (nodePort, deviceURL, scheme, caFile) = (port, "https://localhost:\(port)", "https", tls.ca)
             serveArguments = ["--tls-cert", tls.certificate, "--tls-key", tls.key]
+            caFile = tls.ca
             client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: configuration))
         case .proxy:
-            (nodePort, deviceURL, scheme, caFile, client) = (port + 1000, "http://127.0.0.1:\(port)", "http", nil, nil)
-            serveArguments = ["--behind-proxy", "--trusted-proxy", "127.0.0.1"]
+            (serveArguments, caFile, client) = (["--behind-proxy", "--trusted-proxy", "127.0.0.1"], nil, nil)
         }
     }
 
     var hasProxy: Bool { transport == .proxy }
+    /// Where the node listens: behind nginx, a port of its own.
+    var nodePort: Int { hasProxy ? port + 1000 : port }
+    var scheme: String { transport == .wss ? "https" : "http" }
+    /// Where the devices dial: the node, or nginx in front of it. Over TLS a name, as devices are given: the WebSocket
+    /// client sends it as SNI, which an IP address may not be.
+    var deviceURL: String { "\(scheme)://\(transport == .wss ? "localhost" : "127.0.0.1"):\(port)" }
 
     /// Starts nginx, once the node answers, and waits until it listens.
     func start() async throws {
