@@ -21,14 +21,33 @@ struct FluentStore: LatchkeyStore {
         var attempt = 1
         while true {
             do {
-                return try await database.transaction { database in
-                    try await work(FluentSession(database: database, locksRows: true))
-                }
+                return try await once(work)
             } catch let error as PSQLError where attempt < Self.attempts && Self.isConflict(error) {
                 // Exponential backoff with jitter, so colliding transactions stop colliding.
                 let ceiling = min(2 << attempt, 200)
                 try await Task.sleep(for: .milliseconds(Int.random(in: 1...ceiling)))
                 attempt += 1
+            }
+        }
+    }
+
+    private func once<T: Sendable>(_ work: @escaping @Sendable (any StoreSession) async throws -> T) async throws -> T {
+        guard database is any PostgresDatabase else {
+            return try await database.transaction { try await work(FluentSession(database: $0, locksRows: true)) }
+        }
+        // FluentKit's own transaction would send its statements, the rollback included, into a connection PostgreSQL
+        // has ended, and wait for an answer that never comes (`TransactionConnection`).
+        return try await database.withConnection { lent in
+            guard let held = try await TransactionConnection.holding(lent) else { throw ConnectionClosedError() }
+            try await held.raw("BEGIN").run()
+            do {
+                let result = try await work(FluentSession(database: held, locksRows: true))
+                try await held.raw("COMMIT").run()
+                return result
+            } catch {
+                // A closed connection has no transaction left to roll back: PostgreSQL ended it with the connection.
+                if !held.connection.isClosed { try? await held.raw("ROLLBACK").run() }
+                throw error
             }
         }
     }
@@ -102,7 +121,7 @@ enum DatabaseReachability {
             // 53300: too many connections.
             let state = error.serverInfo?[.sqlState] ?? ""
             return state.hasPrefix("08") || state.hasPrefix("57P") || state == "3D000" || state == "53300"
-        case is ConnectionPoolTimeoutError, is ConnectionPoolError, is NIOConnectionError:
+        case is ConnectionPoolTimeoutError, is ConnectionPoolError, is NIOConnectionError, is ConnectionClosedError:
             return true
         case let error as SQLiteError:
             return [.cantOpen, .ioError, .full, .busy, .locked, .readOnly, .notADatabase].contains(error.reason)

@@ -89,6 +89,59 @@ struct FaultTests {
         }
     }
 
+    /// PostgreSQL ended the connection under an open transaction (a restart, a failover, an operator's
+    /// `pg_terminate_backend`). The transaction's next statement must fail as "unreachable", not wait forever: PostgresNIO
+    /// 1.33 drops a statement written to a connection that has already closed, and never answers it.
+    @Test(.enabled(if: TestDatabase.postgresURL != nil, "needs PostgreSQL"))
+    func aTransactionWhoseConnectionIsEndedFailsInsteadOfWaitingForever() async throws {
+        try await TestPlatform.run { app in
+            let pooled = try #require(app.platform.database as? any SQLDatabase)
+            let outcome = try await finishing(within: .seconds(20)) {
+                do {
+                    try await app.platform.store.transaction { session in
+                        let sql = try #require((session as? FluentSession)?.database as? any SQLDatabase)
+                        let pid = try #require(try await sql.raw("SELECT pg_backend_pid() AS pid").first()?.decode(column: "pid", as: Int32.self))
+                        try await pooled.raw("SELECT pg_terminate_backend(\(bind: pid))").run()
+                        // Long enough for the client to see the connection close and take it apart.
+                        try await Task.sleep(for: .milliseconds(300))
+                        try await sql.raw("SELECT 1").run()
+                    }
+                    return "committed"
+                } catch {
+                    return DatabaseReachability.isUnreachable(error) ? "unreachable" : "\(String(reflecting: error))"
+                }
+            }
+            #expect(outcome == "unreachable", "nil: the statement after the connection ended was never answered")
+        }
+    }
+
+    /// The connection ends while a statement inside a transaction runs: the statement fails, and the rollback that
+    /// follows it must not be sent into the closed connection and waited for.
+    @Test(.enabled(if: TestDatabase.postgresURL != nil, "needs PostgreSQL"))
+    func aTransactionWhoseStatementIsCutOffFailsInsteadOfWaitingForever() async throws {
+        try await TestPlatform.run { app in
+            let pooled = try #require(app.platform.database as? any SQLDatabase)
+            let outcome = try await finishing(within: .seconds(20)) {
+                do {
+                    try await app.platform.store.transaction { session in
+                        let sql = try #require((session as? FluentSession)?.database as? any SQLDatabase)
+                        let pid = try #require(try await sql.raw("SELECT pg_backend_pid() AS pid").first()?.decode(column: "pid", as: Int32.self))
+                        let killer = Task {
+                            try await Task.sleep(for: .milliseconds(300))
+                            try await pooled.raw("SELECT pg_terminate_backend(\(bind: pid))").run()
+                        }
+                        defer { killer.cancel() }
+                        try await sql.raw("SELECT pg_sleep(5)").run()
+                    }
+                    return "committed"
+                } catch {
+                    return DatabaseReachability.isUnreachable(error) ? "unreachable" : "\(String(reflecting: error))"
+                }
+            }
+            #expect(outcome == "unreachable", "nil: the transaction never ended")
+        }
+    }
+
     @Test func metricsAreForTheOperatorOnly() async throws {
         try await TestPlatform.run(configure: { $0.metricsToken = "operator-secret-token-0123456789" }) { app in
             #expect(try await app.call(.get, "/metrics").status == .unauthorized)
