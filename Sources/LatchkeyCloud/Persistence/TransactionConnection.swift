@@ -23,9 +23,11 @@ struct TransactionConnection: Database, SQLDatabase {
     }
 
     private func whileOpen<T>(_ statement: @escaping @Sendable () -> EventLoopFuture<T>) -> EventLoopFuture<T> {
-        connection.eventLoop.flatSubmit { [connection] in
+        let connection = connection
+        @Sendable func checked() -> EventLoopFuture<T> {
             connection.isClosed ? connection.eventLoop.makeFailedFuture(ConnectionClosedError()) : statement()
         }
+        return connection.eventLoop.inEventLoop ? checked() : connection.eventLoop.flatSubmit(checked)
     }
 
     // MARK: Database
