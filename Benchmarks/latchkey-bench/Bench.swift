@@ -27,6 +27,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Sites in the large database (scale); each has 10 devices.") var scaleSites: Int = 100_000
     @Flag(help: "Hot reads and flows also against a server whose tasks run on Swift's own threads (serve --separate-executor).")
     var compareExecutors = false
+    @Option(help: "Another build's `latchkey` (say, main before a change), measured beside this one in hot reads and flows.")
+    var compareServer: String?
 
     func run() async throws {
         var backends: [(String, DatabaseLocation)] = []
@@ -42,7 +44,9 @@ struct Bench: AsyncParsableCommand {
             eventLoopGroupProvider: .singleton,
             configuration: .init(connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)))
         let servers: [MeasuredServer] = backends.flatMap { name, location in
-            [(name, location, [])] + (compareExecutors ? [("\(name), separate threads", location, ["--separate-executor"])] : [])
+            [MeasuredServer(name: name, location: location)]
+                + (compareExecutors ? [MeasuredServer(name: "\(name), separate threads", location: location, serveArguments: ["--separate-executor"])] : [])
+                + (compareServer.map { [MeasuredServer(name: "\(name), \($0)", location: location, executable: URL(fileURLWithPath: $0))] } ?? [])
         }
         var hot: [String: [HotRead: Load.CPUMeasure]] = [:]
         if runs(.hotReads) {
@@ -111,7 +115,14 @@ struct Bench: AsyncParsableCommand {
     }
 
     /// A `latchkey serve` to measure: its name in the tables, its database, and the flags that make it differ.
-    typealias MeasuredServer = (name: String, location: DatabaseLocation, serveArguments: [String])
+    /// One server the hot reads and flows measure: a backend, and how `latchkey serve` is started on it.
+    struct MeasuredServer {
+        var name: String
+        var location: DatabaseLocation
+        var serveArguments: [String] = []
+        /// nil: the `latchkey` built beside this benchmark.
+        var executable: URL?
+    }
 
     /// What `--only` chooses among.
     enum Part: String, CaseIterable, ExpressibleByArgument {

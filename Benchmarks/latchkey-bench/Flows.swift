@@ -34,18 +34,18 @@ struct CompleteFlows {
 
     func run(servers: [Bench.MeasuredServer], directory: URL, port: Int) async throws -> [String: [Path: Result]] {
         var results: [String: [Path: Result]] = [:]
-        for (index, (name, location, serveArguments)) in servers.enumerated() {
-            print("Measuring complete flows on \(name) (server in its own process, \(concurrency) devices per path)…")
-            results[name] = try await run(
-                location: location, serveArguments: serveArguments, directory: directory.appendingPathComponent("flows-\(index)"), port: port + index)
+        for (index, measured) in servers.enumerated() {
+            print("Measuring complete flows on \(measured.name) (server in its own process, \(concurrency) devices per path)…")
+            results[measured.name] = try await run(measured, directory: directory.appendingPathComponent("flows-\(index)"), port: port + index)
         }
         return results
     }
 
-    private func run(location: DatabaseLocation, serveArguments: [String], directory: URL, port: Int) async throws -> [Path: Result] {
-        let data = try BenchData(location, folder: directory)
+    private func run(_ measured: Bench.MeasuredServer, directory: URL, port: Int) async throws -> [Path: Result] {
+        let data = try BenchData(measured.location, folder: directory)
         let authority = try ManufacturerAuthority.create(name: "Latchkey Bench Devices")
-        let server = try ServerProcess(port: port, data: data, arguments: try data.trusting(authority) + serveArguments)
+        let server = try ServerProcess(port: port, data: data, arguments: try data.trusting(authority) + measured.serveArguments,
+                                       executable: measured.executable)
         defer { server.stop() }
         let load = Load(client: client, base: server.base, seconds: seconds, concurrency: concurrency)
         try await load.waitUntilUp()

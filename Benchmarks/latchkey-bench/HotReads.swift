@@ -82,11 +82,12 @@ struct HotReads {
     /// Per backend, per read: the median round by server CPU.
     func run(servers: [Bench.MeasuredServer], directory: URL, port: Int) async throws -> [String: [HotRead: Load.CPUMeasure]] {
         var results: [String: [HotRead: Load.CPUMeasure]] = [:]
-        for (index, (name, location, serveArguments)) in servers.enumerated() {
+        for (index, target) in servers.enumerated() {
+            let name = target.name
             print("Measuring hot reads on \(name) (server in its own process)…")
-            let data = try BenchData(location, folder: directory.appendingPathComponent("hot-\(index)"))
+            let data = try BenchData(target.location, folder: directory.appendingPathComponent("hot-\(index)"))
             let fixture = try await data.writeFixture(port: port + index, client: client, HotReadFixture.make)
-            let server = try ServerProcess(port: port + 20 + index, data: data, arguments: serveArguments)
+            let server = try ServerProcess(port: port + 20 + index, data: data, arguments: target.serveArguments, executable: target.executable)
             defer { server.stop() }
             let load = Load(client: client, base: server.base, seconds: seconds, concurrency: concurrency)
             try await load.waitUntilUp()

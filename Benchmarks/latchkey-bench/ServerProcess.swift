@@ -9,10 +9,10 @@ final class ServerProcess: @unchecked Sendable {
     let process: Process
     let base: String
 
-    /// Starts `latchkey` (built beside this benchmark) on `port` over the data a fixture was written to; `https` when
-    /// `arguments` give it a certificate.
-    init(port: Int, data: BenchData, arguments: [String] = [], scheme: String = "http") throws {
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    /// Starts `latchkey` (built beside this benchmark, unless `executable` names another build) on `port` over the data a
+    /// fixture was written to; `https` when `arguments` give it a certificate.
+    init(port: Int, data: BenchData, arguments: [String] = [], scheme: String = "http", executable: URL? = nil) throws {
+        let executable = executable ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
             .appendingPathComponent("latchkey")
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
             throw Load.Failure(description: "\(executable.path) is missing: build every product (swift build -c release), not the benchmark alone")

@@ -142,25 +142,22 @@ struct FluentDeviceRepository: DeviceRepository {
     }
 
     func save(_ device: Device) async throws {
-        let existing: DeviceModel? = try await DeviceModel.find(device.serial, on: database)
-        let model = existing ?? DeviceModel()
-        model.id = device.serial
-        model.model = device.model
-        model.deviceType = device.deviceType.rawValue
-        model.firmware = device.firmware
-        model.siteId = device.siteId
-        model.online = device.online
-        model.lastSeenAt = device.lastSeenAt
-        model.signingKey = device.identity?.signingKey
-        model.agreementKey = device.identity?.agreementKey
-        model.certificateChain = device.identity?.certificateChain
-        model.lanAddresses = device.lanAddresses.isEmpty
-            ? nil : String(decoding: try JSONEncoder().encode(device.lanAddresses), as: UTF8.self)
-        model.connectionId = device.connectionId
-        model.channelAddress = device.channelAddress
-        model.keysPinned = device.keysPinned
-        model.nodeId = device.nodeId
-        try await model.save(on: database)
+        // One upsert, where FluentKit's model read the row and then wrote it: a channel's handshake saves its device.
+        let lanAddresses = device.lanAddresses.isEmpty ? nil : String(decoding: try JSONEncoder().encode(device.lanAddresses), as: UTF8.self)
+        try await database.sql.raw("""
+            INSERT INTO devices (serial, model, device_type, firmware, site_id, online, last_seen_at, signing_key, agreement_key, \
+            certificate_chain, lan_addresses, connection_id, channel_address, keys_pinned, node_id)
+            VALUES (\(bind: device.serial), \(bind: device.model), \(bind: device.deviceType.rawValue), \(bind: device.firmware), \
+            \(bind: device.siteId), \(bind: device.online), \(bind: device.lastSeenAt), \(bind: device.identity?.signingKey), \
+            \(bind: device.identity?.agreementKey), \(bind: device.identity?.certificateChain), \(bind: lanAddresses), \
+            \(bind: device.connectionId), \(bind: device.channelAddress), \(bind: device.keysPinned), \(bind: device.nodeId))
+            ON CONFLICT (serial) DO UPDATE SET model = excluded.model, device_type = excluded.device_type, \
+            firmware = excluded.firmware, site_id = excluded.site_id, online = excluded.online, last_seen_at = excluded.last_seen_at, \
+            signing_key = excluded.signing_key, agreement_key = excluded.agreement_key, \
+            certificate_chain = excluded.certificate_chain, lan_addresses = excluded.lan_addresses, \
+            connection_id = excluded.connection_id, channel_address = excluded.channel_address, keys_pinned = excluded.keys_pinned, \
+            node_id = excluded.node_id
+            """).run()
     }
 
     func nodeHeard(_ node: String, at now: Date) async throws {
@@ -171,8 +168,9 @@ struct FluentDeviceRepository: DeviceRepository {
     }
 
     func markOffline(serial: String, connectionId: UUID) async throws {
-        try await DeviceModel.query(on: database).filter(\.$id == serial).filter(\.$connectionId == connectionId)
-            .set(\.$online, to: false).update()
+        try await database.sql.raw("""
+            UPDATE devices SET online = \(bind: false) WHERE serial = \(bind: serial) AND connection_id = \(bind: connectionId)
+            """).run()
     }
 
     func markOffline(silentSince cutoff: Date) async throws {
