@@ -18,16 +18,42 @@ struct Reset: AsyncParsableCommand {
             the device's channel.
             """)
         var presenceCode: String?
+        @Flag(help: """
+            Instead of the LAN, the presence code, asked for here once the request is approved: the device's own page \
+            ("Forgot password?") shows one only then.
+            """)
+        var presence = false
+
+        /// A code given on the command line must be one the device already shows, which it does only for an approved
+        /// request; otherwise nothing is sent, and `--presence` asks for it at the right moment.
+        func checkPresenceCode(for request: API.PasswordReset) throws {
+            guard presenceCode != nil, request.status != .approved else { return }
+            throw CLIError("""
+                \(request.deviceSerial) shows a presence code only once the request is approved, so that code cannot be its own. \
+                Nothing was sent: run again with --presence instead of --presence-code, and type the code when asked.
+                """)
+        }
 
         /// Carries the approved request to the device and reports what happened.
         func carry(_ request: API.PasswordReset, with client: LatchkeyClient) async throws -> API.PasswordReset {
-            if let presenceCode {
+            if let presenceCode = try presenceCode ?? (presence ? Self.askPresenceCode(request) : nil) {
                 say("Delivering with the presence code over \(request.deviceSerial)'s channel…")
                 return try await attempt { try await client.deliverWithPresenceCode(request.id, code: presenceCode) }
             }
             say("On the device's LAN: asking \(request.deviceSerial) for a proximity proof…")
             let courier = ResetCourier(client: client, discovery: lan.discovery)
             return try await attempt { try await courier.carry(request, deviceAddress: deviceAddress) }
+        }
+
+        private static func askPresenceCode(_ request: API.PasswordReset) throws -> String {
+            FileHandle.standardError.write(Data("""
+                On \(request.deviceSerial)'s own page (its LAN address, "Forgot password?"), the presence code for this request \
+                is shown now, valid 2 minutes. Type the presence code: 
+                """.utf8))
+            guard let code = readLine(strippingNewline: true)?.trimmingCharacters(in: .whitespaces), !code.isEmpty else {
+                throw CLIError("No presence code given. The request stays approved: run `latchkey reset approve \(request.id) --presence` again.")
+            }
+            return code
         }
     }
 
@@ -164,6 +190,7 @@ struct Reset: AsyncParsableCommand {
         func run() async throws {
             let client = try options.client()
             var request = try await attempt { try await client.reset(id) }
+            try courier.checkPresenceCode(for: request)
             if request.status != .approved {
                 let password = try readSecret(prompt: "New device password: ", fromStdin: newPasswordStdin, confirm: true)
                 // The SDK checks the policy before anything leaves this computer, then seals and approves.

@@ -106,6 +106,34 @@ struct CLIFlowTests {
         #expect(try await world.deviceLogin("InSede2026!") == 200)
     }
 
+    /// Off-site, away from the device's LAN, the owner carries the reset with the presence code, in one run: the device
+    /// shows a code only once the request is approved, so the CLI asks for it after approving, not before.
+    @Test func theOwnerApprovesAndCarriesWithThePresenceCodeInOneRun() async throws {
+        let world = try await World.start()
+        defer { world.stop() }
+        let id = try await world.request("off-site")
+        #expect(try await world.presenceCode().code == nil, "no code before the approval")
+
+        // A code typed before there can be one changes nothing: the request is still waiting for its approval.
+        let early = try await world.owner(["reset", "approve", id, "--new-password-stdin", "--presence-code", "123456"],
+                                          input: "Codice2026x\n")
+        #expect(!early.succeeded && early.text.contains("--presence"), "\(early.text)")
+        #expect(try await world.owner(["reset", "status", id]).output.contains("pending"))
+
+        let approve = try Latchkey.Background(["reset", "approve", id, "--presence"], home: world.ownerHome, typing: true)
+        defer { approve.stop() }
+        _ = try await approve.line(containing: "New device password")
+        approve.type("Codice2026x")
+        _ = try await approve.line(containing: "Again")
+        approve.type("Codice2026x")
+        _ = try await approve.line(containing: "presence code")
+        let code = try #require(try await world.presenceCode().code, "the device shows a code once approved")
+        approve.type(code)
+        #expect(try await approve.exit() == 0, "\(approve.text)")
+        #expect(approve.text.contains("password reset successfully"), "\(approve.text)")
+        #expect(try await world.deviceLogin("Codice2026x") == 200)
+    }
+
     @Test func declineCancelAndExpiryEachEndTheFlow() async throws {
         let world = try await World.start(onSiteWindow: "3s")
         defer { world.stop() }

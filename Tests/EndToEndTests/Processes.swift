@@ -76,18 +76,27 @@ enum Latchkey {
         let process: Process
         private let output = Collector()
 
-        init(_ arguments: [String], home: URL? = nil, namespace: String? = nil) throws {
+        private let input: Pipe?
+
+        /// `typing`: standard input stays open for `type(_:)`, as a person at the terminal answers prompts.
+        init(_ arguments: [String], home: URL? = nil, namespace: String? = nil, typing: Bool = false) throws {
             process = Latchkey.makeProcess(arguments, home: home, namespace: namespace)
             let pipe = Pipe()
             process.standardOutput = pipe
             process.standardError = pipe
-            process.standardInput = FileHandle.nullDevice
+            input = typing ? Pipe() : nil
+            process.standardInput = input ?? FileHandle.nullDevice
             let output = self.output
             pipe.fileHandleForReading.readabilityHandler = { output.append($0.availableData) }
             try process.run()
         }
 
         var text: String { output.text }
+
+        /// Types a line on the process's standard input (started with `typing: true`).
+        func type(_ line: String) {
+            input?.fileHandleForWriting.write(Data((line + "\n").utf8))
+        }
 
         /// Waits until a line starting with `prefix` appears, and returns its rest.
         func line(startingWith prefix: String, within timeout: Duration = .seconds(30)) async throws -> String {
