@@ -31,6 +31,8 @@ struct Bench: AsyncParsableCommand {
     var compareServer: String?
 
     func run() async throws {
+        let interrupts = Children.stopOnInterrupt()
+        defer { withExtendedLifetime(interrupts) {} }
         var backends: [(String, DatabaseLocation)] = []
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("latchkey-bench-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -263,6 +263,7 @@ final class FleetFront: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
         process.arguments = ["-p", prefix.path, "-c", file.path, "-g", "daemon off;"]
         try process.run()
+        Children.started(process)
         nginx = process
         for _ in 0..<100 {
             if (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8))?.contains(String(format: ":%04X 00000000:0000 0A", port)) == true {

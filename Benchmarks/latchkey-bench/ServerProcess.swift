@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Synchronization
 import LatchkeyCloud
 import LatchkeyProtocol
 
@@ -26,6 +27,7 @@ final class ServerProcess: @unchecked Sendable {
         process.environment = environment
         process.standardOutput = FileHandle.nullDevice
         try process.run()
+        Children.started(process)
         base = "\(scheme)://127.0.0.1:\(port)"
     }
 
@@ -57,6 +59,29 @@ final class ServerProcess: @unchecked Sendable {
             let kib = Double(line.split(separator: " ").dropFirst().first ?? "")
         else { return 0 }
         return kib / 1024
+    }
+}
+
+/// The processes the benchmark started (servers, nginx), so that an interrupted run stops them instead of leaving them
+/// on their ports for the next run to trip over.
+enum Children {
+    private static let running = Mutex<Set<Int32>>([])
+
+    static func started(_ process: Process) { running.withLock { _ = $0.insert(process.processIdentifier) } }
+
+    /// On Ctrl-C or `timeout`'s SIGTERM: SIGTERM to every child still there, then end as the signal would. Keep what it
+    /// returns for as long as the run lasts.
+    static func stopOnInterrupt() -> [any DispatchSourceSignal] {
+        [SIGINT, SIGTERM].map { signalNumber in
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler {
+                for pid in running.withLock({ $0 }) { kill(pid, SIGTERM) }
+                exit(128 + signalNumber)
+            }
+            source.resume()
+            return source
+        }
     }
 }
 
