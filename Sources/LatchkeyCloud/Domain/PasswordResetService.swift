@@ -238,8 +238,8 @@ public struct PasswordResetService: Sendable {
         _ notifications: [AccountNotification], about parties: ResetParties, cancelReason: CancelReason? = nil,
         in session: any StoreSession
     ) async throws -> [AccountNotification] {
+        try await session.notifications.insert(notifications)
         for notification in notifications {
-            try await session.notifications.insert(notification)
             guard queuesMail, let mail = QueuedMail.about(notification, parties, cancelReason: cancelReason) else { continue }
             try await session.mailQueue.enqueue(mail)
         }

@@ -108,7 +108,8 @@ public protocol ResetRequestRepository: Sendable {
 }
 
 public protocol NotificationRepository: Sendable {
-    func insert(_ notification: AccountNotification) async throws
+    /// All in one write: a reset step tells both sides at once.
+    func insert(_ notifications: [AccountNotification]) async throws
     /// Newest first.
     func list(accountId: UUID, category: NotificationCategory?, page: PageRequest) async throws -> Page<AccountNotification>
     func find(id: UUID) async throws -> AccountNotification?

@@ -10,13 +10,13 @@ struct ResetParties: Sendable {
     var installer: Account
 
     static func load(_ request: PasswordResetRequest, in session: any StoreSession) async throws -> ResetParties {
+        let gone = LatchkeyError.notFound("Password reset request \(request.id) refers to records that no longer exist.")
         guard let device = try await session.devices.find(serial: request.deviceSerial),
-            let site = try await session.sites.find(id: request.siteId),
-            let owner = try await session.accounts.find(id: request.ownerId),
-            let installer = try await session.accounts.find(id: request.installerId)
-        else {
-            throw LatchkeyError.notFound("Password reset request \(request.id) refers to records that no longer exist.")
-        }
+            let site = try await session.sites.find(id: request.siteId)
+        else { throw gone }
+        // Both people in one read (one, for the owner's own reset).
+        let people = try await session.accounts.find(ids: [request.ownerId, request.installerId])
+        guard let owner = people[request.ownerId], let installer = people[request.installerId] else { throw gone }
         return ResetParties(request: request, device: device, site: site, owner: owner, installer: installer)
     }
 

@@ -131,12 +131,17 @@ struct FluentResetRequestRepository: ResetRequestRepository {
 struct FluentNotificationRepository: NotificationRepository {
     let database: any Database
 
-    func insert(_ notification: AccountNotification) async throws {
-        try await database.sql.raw("""
-            INSERT INTO notifications (\(unsafeRaw: Rows.notification)) VALUES (\(bind: notification.id), \(bind: notification.accountId), \
-            \(bind: notification.category.rawValue), \(bind: notification.kind.rawValue), \(bind: notification.title), \
-            \(bind: notification.body), \(bind: notification.requestId), \(bind: notification.createdAt), \(bind: notification.read))
-            """).run()
+    func insert(_ notifications: [AccountNotification]) async throws {
+        guard !notifications.isEmpty else { return }
+        var query: SQLQueryString = "INSERT INTO notifications (\(unsafeRaw: Rows.notification)) VALUES "
+        for (index, notification) in notifications.enumerated() {
+            query += """
+                \(unsafeRaw: index == 0 ? "" : ", ")(\(bind: notification.id), \(bind: notification.accountId), \
+                \(bind: notification.category.rawValue), \(bind: notification.kind.rawValue), \(bind: notification.title), \
+                \(bind: notification.body), \(bind: notification.requestId), \(bind: notification.createdAt), \(bind: notification.read))
+                """
+        }
+        try await database.sql.raw(query).run()
     }
 
     func list(accountId: UUID, category: NotificationCategory?, page: PageRequest) async throws -> Page<AccountNotification> {
