@@ -27,7 +27,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Sites in the large database (scale); each has 10 devices.") var scaleSites: Int = 100_000
     @Flag(help: "Hot reads and flows also against a server whose tasks run on Swift's own threads (serve --separate-executor).")
     var compareExecutors = false
-    @Option(help: "Another build's `latchkey` (say, main before a change), measured beside this one in hot reads and flows.")
+    @Option(help: "Another build's `latchkey` (say, main before a change), measured beside this one in hot reads, flows and channels.")
     var compareServer: String?
 
     func run() async throws {
@@ -67,9 +67,11 @@ struct Bench: AsyncParsableCommand {
         }
         var fleets: [ChannelScale.Result] = []
         for (index, (name, location)) in backends.enumerated() where runs(.channels) {
-            for (round, transport) in channelTransport.enumerated() {
-                fleets.append(try await ChannelScale(client: client, channels: channels, idleSeconds: idleSeconds, transport: transport)
-                    .run(backend: name, location: location, directory: directory, port: port + 90 + index + 200 * round))
+            let builds: [(name: String, executable: URL?)] = [(name, nil)] + (compareServer.map { [("\(name), \($0)", URL(fileURLWithPath: $0))] } ?? [])
+            for (round, (transport, build)) in channelTransport.flatMap({ transport in builds.map { (transport, $0) } }).enumerated() {
+                fleets.append(try await ChannelScale(client: client, channels: channels, idleSeconds: idleSeconds, transport: transport,
+                                                     executable: build.executable)
+                    .run(backend: build.name, location: location, directory: directory, port: port + 90 + index + 200 * round))
             }
         }
         var streams: [(StreamLatency.Case, StreamLatency.Result)] = []

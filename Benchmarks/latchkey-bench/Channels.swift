@@ -17,6 +17,8 @@ struct ChannelScale {
     let channels: Int
     let idleSeconds: Double
     let transport: Transport
+    /// nil: the `latchkey` built beside this benchmark.
+    var executable: URL?
     static let openChannels = "latchkey_device_channels"
     /// New channels a second while the fleet first comes online.
     static let connectRate = 200.0
@@ -41,7 +43,7 @@ struct ChannelScale {
 
     /// On one backend; PostgreSQL starts from the devices the database already holds (each run adds its own).
     func run(backend name: String, location: DatabaseLocation, directory: URL, port: Int) async throws -> Result {
-        let data = try BenchData(location, folder: directory.appendingPathComponent("channels-\(name)-\(transport.rawValue)"))
+        let data = try BenchData(location, folder: directory.appendingPathComponent("channels-\(name.replacingOccurrences(of: "/", with: "_"))-\(transport.rawValue)"))
         let authority = try ManufacturerAuthority.create(name: "Latchkey Bench Fleet")
         let front = try FleetFront(transport, folder: data.folder, port: port)
         defer { front.stop() }
@@ -64,7 +66,7 @@ struct ChannelScale {
         }
         let issueSeconds = (ContinuousClock.now - issueStarted).seconds
 
-        var server = try ServerProcess(port: front.nodePort, data: data, arguments: arguments, scheme: front.scheme)
+        var server = try ServerProcess(port: front.nodePort, data: data, arguments: arguments, scheme: front.scheme, executable: executable)
         defer { server.stop() }
         let load = Load(client: front.client ?? client, base: server.base, seconds: 0, concurrency: 1)
         try await load.waitUntilUp()
@@ -97,7 +99,7 @@ struct ChannelScale {
 
         print("Killing the server and starting it again…")
         server.stop(SIGKILL)
-        server = try ServerProcess(port: front.nodePort, data: data, arguments: arguments, scheme: front.scheme)
+        server = try ServerProcess(port: front.nodePort, data: data, arguments: arguments, scheme: front.scheme, executable: executable)
         let restarted = Load(client: front.client ?? client, base: server.base, seconds: 0, concurrency: 1)
         try await restarted.waitUntilUp()
         let upAt = ContinuousClock.now
