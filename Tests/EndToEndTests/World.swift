@@ -110,14 +110,13 @@ struct World: Sendable {
     }
 
     /// Reads the presence code the device's own page would show ("Forgot password?"), from its local API.
-    func presenceCode() async throws -> (status: Int, code: String?) {
+    func presenceCode() async throws -> String? {
         var request = URLRequest(url: URL(string: "http://\(deviceAddress)/local/v1/presence-code")!)
         request.httpMethod = "POST"
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         request.httpBody = Data("{}".utf8)
-        let (body, response) = try await URLSession.shared.data(for: request)
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        return (status, try? WireCoding.makeDecoder().decode(LocalAPI.PresenceCode.self, from: body).code)
+        let (body, _) = try await URLSession.shared.data(for: request)
+        return try? WireCoding.makeDecoder().decode(LocalAPI.PresenceCode.self, from: body).code
     }
 
     func stop() {

@@ -7,10 +7,11 @@ import SQLKit
 /// The one PostgreSQL connection a transaction holds, refusing a statement once that connection has closed.
 ///
 /// PostgresNIO 1.33 drops a statement written to a connection that has already closed (its channel's handlers are
-/// gone, and the statement's promise with them), so the caller would wait forever: a node's heartbeat stuck that way
-/// kept its devices "online" nowhere and stopped the node from shutting down. A transaction holds its connection across
-/// awaits, so when PostgreSQL ends it (a restart, a failover) the next statement is the one that would hang. The check
-/// runs on the connection's own event loop, where the channel closes, so no statement slips in after it.
+/// gone, and the statement's promise with them), so the caller would wait forever. Seen in CI: the node's heartbeat
+/// waited so, which would have left the node's devices offline on every other node, and the node could not shut down.
+/// A transaction holds its connection across awaits, so when PostgreSQL ends it (a restart, a failover) its next
+/// statement is the one that would hang. The check runs on the connection's own event loop, where the channel closes,
+/// so no statement slips in after it.
 struct TransactionConnection: Database, SQLDatabase {
     let base: any Database & SQLDatabase
     let connection: PostgresConnection
