@@ -86,6 +86,9 @@ public protocol BindingGuardRepository: Sendable {
 public protocol ResetRequestRepository: Sendable {
     /// Inside a transaction, the request stays locked until it commits: a change made from it loses no concurrent one.
     func find(id: UUID) async throws -> PasswordResetRequest?
+    /// In one read: the device, the site and the two people `request` names; nil if any of them is gone. Inside a
+    /// transaction the device stays locked until it commits, as `DeviceRepository.find(serial:)` locks it.
+    func parties(of request: PasswordResetRequest) async throws -> (device: Device, site: Site, owner: Account, installer: Account)?
     /// Requests stored as pending or approved for the device.
     func open(deviceSerial: String) async throws -> [PasswordResetRequest]
     func open(siteId: UUID, installerId: UUID) async throws -> [PasswordResetRequest]

@@ -10,14 +10,10 @@ struct ResetParties: Sendable {
     var installer: Account
 
     static func load(_ request: PasswordResetRequest, in session: any StoreSession) async throws -> ResetParties {
-        let gone = LatchkeyError.notFound("Password reset request \(request.id) refers to records that no longer exist.")
-        guard let device = try await session.devices.find(serial: request.deviceSerial),
-            let site = try await session.sites.find(id: request.siteId)
-        else { throw gone }
-        // Both people in one read (one, for the owner's own reset).
-        let people = try await session.accounts.find(ids: [request.ownerId, request.installerId])
-        guard let owner = people[request.ownerId], let installer = people[request.installerId] else { throw gone }
-        return ResetParties(request: request, device: device, site: site, owner: owner, installer: installer)
+        guard let found = try await session.resetRequests.parties(of: request) else {
+            throw LatchkeyError.notFound("Password reset request \(request.id) refers to records that no longer exist.")
+        }
+        return ResetParties(request: request, device: found.device, site: found.site, owner: found.owner, installer: found.installer)
     }
 
     var deviceName: String { "\(device.model) (\(device.serial))" }

@@ -7,11 +7,11 @@ struct FluentAccountRepository: AccountRepository {
     let database: any Database
 
     func find(id: UUID) async throws -> Account? {
-        try await database.sql.raw("SELECT \(unsafeRaw: Rows.account) FROM accounts WHERE id = \(bind: id)").first().map(Rows.account)
+        try await database.sql.raw("SELECT \(unsafeRaw: Rows.account) FROM accounts WHERE id = \(bind: id)").first().map { try Rows.account($0) }
     }
 
     func find(email: String) async throws -> Account? {
-        try await database.sql.raw("SELECT \(unsafeRaw: Rows.account) FROM accounts WHERE email = \(bind: email)").first().map(Rows.account)
+        try await database.sql.raw("SELECT \(unsafeRaw: Rows.account) FROM accounts WHERE email = \(bind: email)").first().map { try Rows.account($0) }
     }
 
     func insert(_ account: Account) async throws {
@@ -29,7 +29,7 @@ struct FluentAccountRepository: AccountRepository {
     func find(ids: Set<UUID>) async throws -> [UUID: Account] {
         guard !ids.isEmpty else { return [:] }
         let rows = try await database.sql.raw("SELECT \(unsafeRaw: Rows.account) FROM accounts WHERE id IN (\(binds: Array(ids)))").all()
-        return Dictionary(try rows.map(Rows.account).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        return Dictionary(try rows.map { try Rows.account($0) }.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     func setLanguage(_ language: Language, accountId: UUID) async throws {

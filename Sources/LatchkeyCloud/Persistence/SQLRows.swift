@@ -31,13 +31,14 @@ enum Rows {
     }
 
     static let account = "id, email, name, role, language, password_hash, created_at"
-    static func account(_ row: any SQLRow) throws -> Account {
+    static func account(_ row: any SQLRow, prefix: String = "") throws -> Account {
         Account(
-            id: try row.decode(column: "id", as: UUID.self), email: try row.decode(column: "email", as: String.self),
-            name: try row.decode(column: "name", as: String.self),
-            role: try decodeStored(AccountRole.self, try row.decode(column: "role", as: String.self)),
-            language: try decodeStored(Language.self, try row.decode(column: "language", as: String.self)),
-            passwordHash: try row.decode(column: "password_hash", as: String.self), createdAt: try row.decode(column: "created_at", as: Date.self))
+            id: try row.decode(column: prefix + "id", as: UUID.self), email: try row.decode(column: prefix + "email", as: String.self),
+            name: try row.decode(column: prefix + "name", as: String.self),
+            role: try decodeStored(AccountRole.self, try row.decode(column: prefix + "role", as: String.self)),
+            language: try decodeStored(Language.self, try row.decode(column: prefix + "language", as: String.self)),
+            passwordHash: try row.decode(column: prefix + "password_hash", as: String.self),
+            createdAt: try row.decode(column: prefix + "created_at", as: Date.self))
     }
 
     static let site = "id, owner_id, name, address, created_at"
