@@ -46,9 +46,9 @@ struct Bench: AsyncParsableCommand {
             eventLoopGroupProvider: .singleton,
             configuration: .init(connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)))
         let servers: [MeasuredServer] = backends.flatMap { name, location in
-            [MeasuredServer(name: name, location: location)]
-                + (compareExecutors ? [MeasuredServer(name: "\(name), separate threads", location: location, serveArguments: ["--separate-executor"])] : [])
-                + (compareServer.map { [MeasuredServer(name: "\(name), \($0)", location: location, executable: URL(fileURLWithPath: $0))] } ?? [])
+            let separate = MeasuredServer(name: "\(name), separate threads", location: location, serveArguments: ["--separate-executor"])
+            let other = compareServer.map { MeasuredServer(name: "\(name), \($0)", location: location, executable: URL(fileURLWithPath: $0)) }
+            return [MeasuredServer(name: name, location: location)] + (compareExecutors ? [separate] : []) + (other.map { [$0] } ?? [])
         }
         var hot: [String: [HotRead: Load.CPUMeasure]] = [:]
         if runs(.hotReads) {
@@ -67,7 +67,8 @@ struct Bench: AsyncParsableCommand {
         }
         var fleets: [ChannelScale.Result] = []
         for (index, (name, location)) in backends.enumerated() where runs(.channels) {
-            let builds: [(name: String, executable: URL?)] = [(name, nil)] + (compareServer.map { [("\(name), \($0)", URL(fileURLWithPath: $0))] } ?? [])
+            let builds: [(name: String, executable: URL?)] =
+                [(name, nil)] + (compareServer.map { [("\(name), \($0)", URL(fileURLWithPath: $0))] } ?? [])
             for (round, (transport, build)) in channelTransport.flatMap({ transport in builds.map { (transport, $0) } }).enumerated() {
                 fleets.append(try await ChannelScale(client: client, channels: channels, idleSeconds: idleSeconds, transport: transport,
                                                      executable: build.executable)

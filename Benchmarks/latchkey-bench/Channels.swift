@@ -43,7 +43,8 @@ struct ChannelScale {
 
     /// On one backend; PostgreSQL starts from the devices the database already holds (each run adds its own).
     func run(backend name: String, location: DatabaseLocation, directory: URL, port: Int) async throws -> Result {
-        let data = try BenchData(location, folder: directory.appendingPathComponent("channels-\(name.replacingOccurrences(of: "/", with: "_"))-\(transport.rawValue)"))
+        let folder = "channels-\(name.replacingOccurrences(of: "/", with: "_"))-\(transport.rawValue)"
+        let data = try BenchData(location, folder: directory.appendingPathComponent(folder))
         let authority = try ManufacturerAuthority.create(name: "Latchkey Bench Fleet")
         let front = try FleetFront(transport, folder: data.folder, port: port)
         defer { front.stop() }

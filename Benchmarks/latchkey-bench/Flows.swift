@@ -36,7 +36,8 @@ struct CompleteFlows {
         var results: [String: [Path: Result]] = [:]
         for (index, measured) in servers.enumerated() {
             print("Measuring complete flows on \(measured.name) (server in its own process, \(concurrency) devices per path)…")
-            results[measured.name] = try await run(measured, directory: directory.appendingPathComponent("flows-\(index)"), port: port + index)
+            results[measured.name] = try await run(
+                measured, directory: directory.appendingPathComponent("flows-\(index)"), port: port + index)
         }
         return results
     }

@@ -87,7 +87,8 @@ struct HotReads {
             print("Measuring hot reads on \(name) (server in its own process)…")
             let data = try BenchData(target.location, folder: directory.appendingPathComponent("hot-\(index)"))
             let fixture = try await data.writeFixture(port: port + index, client: client, HotReadFixture.make)
-            let server = try ServerProcess(port: port + 20 + index, data: data, arguments: target.serveArguments, executable: target.executable)
+            let server = try ServerProcess(
+                port: port + 20 + index, data: data, arguments: target.serveArguments, executable: target.executable)
             defer { server.stop() }
             let load = Load(client: client, base: server.base, seconds: seconds, concurrency: concurrency)
             try await load.waitUntilUp()

@@ -51,7 +51,9 @@ struct Reset: AsyncParsableCommand {
                 is shown now, valid 2 minutes. Type the presence code: 
                 """.utf8))
             guard let code = readLine(strippingNewline: true)?.trimmingCharacters(in: .whitespaces), !code.isEmpty else {
-                throw CLIError("No presence code given. The request stays approved: run `latchkey reset approve \(request.id) --presence` again.")
+                throw CLIError("""
+                    No presence code given. The request stays approved: run `latchkey reset approve \(request.id) --presence` again.
+                    """)
             }
             return code
         }

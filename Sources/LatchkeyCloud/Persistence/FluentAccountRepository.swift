@@ -7,11 +7,13 @@ struct FluentAccountRepository: AccountRepository {
     let database: any Database
 
     func find(id: UUID) async throws -> Account? {
-        try await database.sql.raw("SELECT \(unsafeRaw: Rows.account) FROM accounts WHERE id = \(bind: id)").first().map { try Rows.account($0) }
+        try await database.sql.raw("SELECT \(unsafeRaw: Rows.account) FROM accounts WHERE id = \(bind: id)").first()
+            .map { try Rows.account($0) }
     }
 
     func find(email: String) async throws -> Account? {
-        try await database.sql.raw("SELECT \(unsafeRaw: Rows.account) FROM accounts WHERE email = \(bind: email)").first().map { try Rows.account($0) }
+        try await database.sql.raw("SELECT \(unsafeRaw: Rows.account) FROM accounts WHERE email = \(bind: email)").first()
+            .map { try Rows.account($0) }
     }
 
     func insert(_ account: Account) async throws {

@@ -26,7 +26,8 @@ struct FluentResetRequestRepository: ResetRequestRepository {
             WHERE d.serial = \(bind: request.deviceSerial)\(unsafeRaw: forUpdate(database, when: locksRows, of: "d"))
             """).first()
         guard let row else { return nil }
-        return (try Rows.device(row), try Rows.site(row, prefix: "s_"), try Rows.account(row, prefix: "o_"), try Rows.account(row, prefix: "i_"))
+        return (try Rows.device(row), try Rows.site(row, prefix: "s_"),
+                try Rows.account(row, prefix: "o_"), try Rows.account(row, prefix: "i_"))
     }
 
     func open(deviceSerial: String) async throws -> [PasswordResetRequest] {
@@ -94,10 +95,11 @@ struct FluentResetRequestRepository: ResetRequestRepository {
     func insert(_ request: PasswordResetRequest) async throws {
         try await insertChecked(.requestAlreadyOpen(serial: request.deviceSerial)) {
             try await database.sql.raw("""
-                INSERT INTO password_reset_requests (\(unsafeRaw: Rows.request)) VALUES (\(bind: request.id), \(bind: request.deviceSerial), \
-                \(bind: request.siteId), \(bind: request.ownerId), \(bind: request.installerId), \(bind: request.mode.rawValue), \
-                \(bind: request.storedStatus.rawValue), \(bind: request.createdAt), \(bind: request.expiresAt), \(bind: request.updatedAt), \
-                \(bind: request.sealedPassword), \(bind: request.completedAt))
+                INSERT INTO password_reset_requests (\(unsafeRaw: Rows.request))
+                VALUES (\(bind: request.id), \(bind: request.deviceSerial), \(bind: request.siteId), \(bind: request.ownerId), \
+                \(bind: request.installerId), \(bind: request.mode.rawValue), \(bind: request.storedStatus.rawValue), \
+                \(bind: request.createdAt), \(bind: request.expiresAt), \(bind: request.updatedAt), \(bind: request.sealedPassword), \
+                \(bind: request.completedAt))
                 """).run()
         }
     }
@@ -106,8 +108,9 @@ struct FluentResetRequestRepository: ResetRequestRepository {
         let updated = try await database.sql.raw("""
             UPDATE password_reset_requests SET device_serial = \(bind: request.deviceSerial), site_id = \(bind: request.siteId), \
             owner_id = \(bind: request.ownerId), installer_id = \(bind: request.installerId), mode = \(bind: request.mode.rawValue), \
-            status = \(bind: request.storedStatus.rawValue), created_at = \(bind: request.createdAt), expires_at = \(bind: request.expiresAt), \
-            updated_at = \(bind: request.updatedAt), sealed_password = \(bind: request.sealedPassword), \
+            status = \(bind: request.storedStatus.rawValue), created_at = \(bind: request.createdAt), \
+            expires_at = \(bind: request.expiresAt), updated_at = \(bind: request.updatedAt), \
+            sealed_password = \(bind: request.sealedPassword), \
             completed_at = \(bind: request.completedAt)
             WHERE id = \(bind: request.id) RETURNING id
             """).first()

@@ -143,7 +143,8 @@ struct FluentDeviceRepository: DeviceRepository {
 
     func save(_ device: Device) async throws {
         // One upsert, where FluentKit's model read the row and then wrote it: a channel's handshake saves its device.
-        let lanAddresses = device.lanAddresses.isEmpty ? nil : String(decoding: try JSONEncoder().encode(device.lanAddresses), as: UTF8.self)
+        let lanAddresses = device.lanAddresses.isEmpty
+            ? nil : String(decoding: try JSONEncoder().encode(device.lanAddresses), as: UTF8.self)
         try await database.sql.raw("""
             INSERT INTO devices (serial, model, device_type, firmware, site_id, online, last_seen_at, signing_key, agreement_key, \
             certificate_chain, lan_addresses, connection_id, channel_address, keys_pinned, node_id)

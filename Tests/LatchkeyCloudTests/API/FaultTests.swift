@@ -100,7 +100,8 @@ struct FaultTests {
                 do {
                     try await app.platform.store.transaction { session in
                         let sql = try #require((session as? FluentSession)?.database as? any SQLDatabase)
-                        let pid = try #require(try await sql.raw("SELECT pg_backend_pid() AS pid").first()?.decode(column: "pid", as: Int32.self))
+                        let pid = try #require(
+                            try await sql.raw("SELECT pg_backend_pid() AS pid").first()?.decode(column: "pid", as: Int32.self))
                         try await pooled.raw("SELECT pg_terminate_backend(\(bind: pid))").run()
                         // Long enough for the client to see the connection close and take it apart.
                         try await Task.sleep(for: .milliseconds(300))
@@ -125,7 +126,8 @@ struct FaultTests {
                 do {
                     try await app.platform.store.transaction { session in
                         let sql = try #require((session as? FluentSession)?.database as? any SQLDatabase)
-                        let pid = try #require(try await sql.raw("SELECT pg_backend_pid() AS pid").first()?.decode(column: "pid", as: Int32.self))
+                        let pid = try #require(
+                            try await sql.raw("SELECT pg_backend_pid() AS pid").first()?.decode(column: "pid", as: Int32.self))
                         let killer = Task {
                             try await Task.sleep(for: .milliseconds(300))
                             try await pooled.raw("SELECT pg_terminate_backend(\(bind: pid))").run()
