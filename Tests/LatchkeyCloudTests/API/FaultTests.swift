@@ -94,25 +94,13 @@ struct FaultTests {
     /// 1.33 drops a statement written to a connection that has already closed, and never answers it.
     @Test(.enabled(if: TestDatabase.postgresURL != nil, "needs PostgreSQL"))
     func aTransactionWhoseConnectionIsEndedFailsInsteadOfWaitingForever() async throws {
-        try await TestPlatform.run { app in
-            let pooled = try #require(app.platform.database as? any SQLDatabase)
-            let outcome = try await finishing(within: .seconds(20)) {
-                do {
-                    try await app.platform.store.transaction { session in
-                        let sql = try #require((session as? FluentSession)?.database as? any SQLDatabase)
-                        let pid = try #require(
-                            try await sql.raw("SELECT pg_backend_pid() AS pid").first()?.decode(column: "pid", as: Int32.self))
-                        try await pooled.raw("SELECT pg_terminate_backend(\(bind: pid))").run()
-                        // Long enough for the client to see the connection close and take it apart.
-                        try await Task.sleep(for: .milliseconds(300))
-                        try await sql.raw("SELECT 1").run()
-                    }
-                    return "committed"
-                } catch {
-                    return DatabaseReachability.isUnreachable(error) ? "unreachable" : "\(String(reflecting: error))"
-                }
-            }
-            #expect(outcome == "unreachable", "nil: the statement after the connection ended was never answered")
+        try await Self.expectUnreachable(
+            "nil: the statement after the connection ended was never answered"
+        ) { sql, end in
+            try await end()
+            // Long enough for the client to see the connection close and take it apart.
+            try await Task.sleep(for: .milliseconds(300))
+            try await sql.raw("SELECT 1").run()
         }
     }
 
@@ -120,6 +108,23 @@ struct FaultTests {
     /// follows it must not be sent into the closed connection and waited for.
     @Test(.enabled(if: TestDatabase.postgresURL != nil, "needs PostgreSQL"))
     func aTransactionWhoseStatementIsCutOffFailsInsteadOfWaitingForever() async throws {
+        try await Self.expectUnreachable("nil: the transaction never ended") { sql, end in
+            let killer = Task {
+                try await Task.sleep(for: .milliseconds(300))
+                try await end()
+            }
+            defer { killer.cancel() }
+            try await sql.raw("SELECT pg_sleep(5)").run()
+        }
+    }
+
+    /// Runs `body` in a store transaction on PostgreSQL, with the transaction's own connection and a way to have
+    /// PostgreSQL end it (`pg_terminate_backend`, from another connection), and expects the transaction to end as
+    /// "unreachable" within 20 s. `failure`: what a nil outcome (not ended) means.
+    private static func expectUnreachable(
+        _ failure: Comment,
+        _ body: @escaping @Sendable (any SQLDatabase, @escaping @Sendable () async throws -> Void) async throws -> Void
+    ) async throws {
         try await TestPlatform.run { app in
             let pooled = try #require(app.platform.database as? any SQLDatabase)
             let outcome = try await finishing(within: .seconds(20)) {
@@ -128,19 +133,14 @@ struct FaultTests {
                         let sql = try #require((session as? FluentSession)?.database as? any SQLDatabase)
                         let pid = try #require(
                             try await sql.raw("SELECT pg_backend_pid() AS pid").first()?.decode(column: "pid", as: Int32.self))
-                        let killer = Task {
-                            try await Task.sleep(for: .milliseconds(300))
-                            try await pooled.raw("SELECT pg_terminate_backend(\(bind: pid))").run()
-                        }
-                        defer { killer.cancel() }
-                        try await sql.raw("SELECT pg_sleep(5)").run()
+                        try await body(sql) { try await pooled.raw("SELECT pg_terminate_backend(\(bind: pid))").run() }
                     }
                     return "committed"
                 } catch {
                     return DatabaseReachability.isUnreachable(error) ? "unreachable" : "\(String(reflecting: error))"
                 }
             }
-            #expect(outcome == "unreachable", "nil: the transaction never ended")
+            #expect(outcome == "unreachable", failure)
         }
     }
 
