@@ -47,8 +47,7 @@ struct Bench: AsyncParsableCommand {
             configuration: .init(connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)))
         let servers: [MeasuredServer] = backends.flatMap { name, location in
             let separate = MeasuredServer(name: "\(name), separate threads", location: location, serveArguments: ["--separate-executor"])
-            let other = compareServer.map { MeasuredServer(name: "\(name), \($0)", location: location, executable: URL(fileURLWithPath: $0)) }
-            return [MeasuredServer(name: name, location: location)] + (compareExecutors ? [separate] : []) + (other.map { [$0] } ?? [])
+            return [MeasuredServer(name: name, location: location)] + (compareExecutors ? [separate] : []) + compared(name, location)
         }
         var hot: [String: [HotRead: Load.CPUMeasure]] = [:]
         if runs(.hotReads) {
@@ -67,8 +66,7 @@ struct Bench: AsyncParsableCommand {
         }
         var fleets: [ChannelScale.Result] = []
         for (index, (name, location)) in backends.enumerated() where runs(.channels) {
-            let builds: [(name: String, executable: URL?)] =
-                [(name, nil)] + (compareServer.map { [("\(name), \($0)", URL(fileURLWithPath: $0))] } ?? [])
+            let builds = [MeasuredServer(name: name, location: location)] + compared(name, location)
             for (round, (transport, build)) in channelTransport.flatMap({ transport in builds.map { (transport, $0) } }).enumerated() {
                 fleets.append(try await ChannelScale(client: client, channels: channels, idleSeconds: idleSeconds, transport: transport,
                                                      executable: build.executable)
@@ -120,6 +118,11 @@ struct Bench: AsyncParsableCommand {
     }
 
     /// A `latchkey serve` to measure: its name in the tables, its database, and the flags that make it differ.
+    /// The other build (`--compare-server`) on a backend, if one was given.
+    func compared(_ name: String, _ location: DatabaseLocation) -> [MeasuredServer] {
+        compareServer.map { [MeasuredServer(name: "\(name), \($0)", location: location, executable: URL(fileURLWithPath: $0))] } ?? []
+    }
+
     /// One server the hot reads and flows measure: a backend, and how `latchkey serve` is started on it.
     struct MeasuredServer {
         var name: String
