@@ -184,15 +184,15 @@ struct DeviceChannel: Sendable {
     private func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, address: String?) async throws {
         var messages = inbound.messages(maxSize: 64 * 1024).makeAsyncIterator()
         guard let greeting = try await greet(&messages, outbound: outbound, address: address) else { return }
-        let serial = greeting.hello.serial
+        let serial = greeting.serial
         let registration = await hub.register(serial: serial, outbound: outbound)
         do {
             // Inside the `do`: a channel that fails here is still unregistered and written offline below.
-            let welcome = try PlatformWelcome.sign(deviceNonce: greeting.hello.deviceNonce, serial: serial, bound: greeting.bound,
+            let welcome = try PlatformWelcome.sign(deviceNonce: greeting.deviceNonce, serial: serial, bound: greeting.bound,
                                                    with: signingKey, rotation: rotation)
             try await Self.send(.welcome(welcome), on: outbound)
             // Approvals given while it was away: its page may show a presence code for them.
-            for notice in (try? await resets.approvalNotices(serial: serial)) ?? [] {
+            for notice in (try? await Self.apart { [resets] in try await resets.approvalNotices(serial: serial) }) ?? [] {
                 try await Self.send(.approvalNotice(notice), on: outbound)
             }
             // A service shutting down closes its device channels rather than wait for the devices to leave.
@@ -207,7 +207,9 @@ struct DeviceChannel: Sendable {
                     }
                     guard case .receipt(let receipt) = decoded else { continue }
                     do {
-                        _ = try await resets.complete(with: receipt, from: .deviceChannel(serial: serial))
+                        _ = try await Self.apart { [resets] in
+                            try await resets.complete(with: receipt, from: .deviceChannel(serial: serial))
+                        }
                         try await Self.send(.receiptAccepted(requestId: receipt.requestId), on: outbound)
                     } catch let error as LatchkeyError {
                         try await Self.send(.refused(code: error.code, message: error.message), on: outbound)
@@ -223,9 +225,11 @@ struct DeviceChannel: Sendable {
         try? await devices.disconnect(serial: serial, connectionId: greeting.connection)
     }
 
-    /// A device that proved its certified identity, written down as connected on `connection`.
+    /// A device that proved its certified identity, written down as connected on `connection`. Only what the channel
+    /// needs after the handshake: the hello's certificate chain is not held for as long as the device stays connected.
     private struct Greeting {
-        let hello: DeviceHello
+        let serial: String
+        let deviceNonce: String
         let connection: UUID
         let bound: Bool
     }
@@ -254,17 +258,31 @@ struct DeviceChannel: Sendable {
         }
         let connection = UUID()
         do {
-            guard let bound = try await handshakes.ifAdmitted({
-                try await devices.connect(hello, challenge: nonce, connectionId: connection, from: address)
+            guard let bound = try await Self.apart({ [handshakes, devices] in
+                try await handshakes.ifAdmitted {
+                    try await devices.connect(hello, challenge: nonce, connectionId: connection, from: address)
+                }
             }) else {
                 try await Self.refuse(.rateLimited(retryAfter: 5), on: outbound)
                 return nil
             }
-            return Greeting(hello: hello, connection: connection, bound: bound)
+            return Greeting(serial: hello.serial, deviceNonce: hello.deviceNonce, connection: connection, bound: bound)
         } catch let error as LatchkeyError {
             logger.warning("Device channel refused", metadata: ["serial": "\(hello.serial.prefix(64))", "code": "\(error.code.rawValue)"])
             try await Self.refuse(error, on: outbound)
             return nil
+        }
+    }
+
+    /// Runs `work` in a child task and waits for it. A task keeps every piece of stack it ever grew until it ends, and a
+    /// channel's task lasts as long as its device stays connected: the handshake's chain verification alone needs about
+    /// 50 KiB of stack, and the database writes under it several more. Done in the channel's own task, that stayed with
+    /// every idle channel (heaptrack, issue 13); done here, it is freed as soon as the work is.
+    private static func apart<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask(operation: work)
+            guard let value = try await group.next() else { throw CancellationError() }
+            return value
         }
     }
 
