@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import LatchkeyCloud
+import LatchkeyDevice
 import LatchkeyProtocol
 import NIOCore
 import NIOHTTP1
@@ -21,6 +22,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "The part to run: \(Part.allCases.map(\.rawValue).joined(separator: ", ")).") var only: Part = .all
     @Option(help: "Device channels to hold (channels).") var channels: Int = 15_000
     @Option(help: "Seconds the channels stay idle while measured (channels).") var idleSeconds: Double = 60
+    @Option(help: "Seconds between a device's pings (channels; default: the device's own, 60).") var deviceHeartbeat: Double?
     @Option(parsing: .upToNextOption,
             help: "How the devices reach the node (channels), one run each: ws, wss (TLS at the node), proxy (plain ws through nginx).")
     var channelTransport: [ChannelScale.Transport] = [.ws]
@@ -68,8 +70,9 @@ struct Bench: AsyncParsableCommand {
         for (index, (name, location)) in backends.enumerated() where runs(.channels) {
             let builds = [MeasuredServer(name: name, location: location)] + compared(name, location)
             for (round, (transport, build)) in channelTransport.flatMap({ transport in builds.map { (transport, $0) } }).enumerated() {
+                let heartbeat = deviceHeartbeat.map { Duration.milliseconds(Int($0 * 1000)) } ?? DeviceRunner.defaultHeartbeat
                 fleets.append(try await ChannelScale(client: client, channels: channels, idleSeconds: idleSeconds, transport: transport,
-                                                     executable: build.executable)
+                                                     heartbeat: heartbeat, executable: build.executable)
                     .run(backend: build.name, location: location, directory: directory, port: port + 90 + index + 200 * round))
             }
         }

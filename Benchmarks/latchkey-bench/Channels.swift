@@ -17,6 +17,8 @@ struct ChannelScale {
     let channels: Int
     let idleSeconds: Double
     let transport: Transport
+    /// How often each device pings the node.
+    let heartbeat: Duration
     /// nil: the `latchkey` built beside this benchmark.
     var executable: URL?
     static let openChannels = "latchkey_device_channels"
@@ -26,6 +28,7 @@ struct ChannelScale {
     struct Result {
         var backend: String
         var transport: Transport
+        var heartbeat: Duration
         var channels: Int
         var issueSeconds: Double
         var connectSeconds: Double
@@ -63,7 +66,7 @@ struct ChannelScale {
                 cloudURL: front.deviceURL, listenHost: "127.0.0.1", listenPort: 0,
                 stateDirectory: data.folder.appendingPathComponent("devices/\(serial)").path, adminPassword: "Vecchia2023",
                 caFile: front.caFile)
-            runners.append(try DeviceRunner(configuration: configuration, logger: logger))
+            runners.append(try DeviceRunner(configuration: configuration, logger: logger, heartbeat: heartbeat))
         }
         let issueSeconds = (ContinuousClock.now - issueStarted).seconds
 
@@ -108,7 +111,7 @@ struct ChannelScale {
         let marks = try await waitForChannels(channels, load: restarted, since: upAt)
         let reconnectCPU = server.cpuSeconds - reconnectCPUBefore
         return Result(
-            backend: name, transport: transport, channels: channels, issueSeconds: issueSeconds, connectSeconds: connectSeconds,
+            backend: name, transport: transport, heartbeat: heartbeat, channels: channels, issueSeconds: issueSeconds, connectSeconds: connectSeconds,
             handshakeMilliseconds: handshakeCPU * 1000 / Double(channels), memoryBeforeMiB: memoryBefore, memoryAfterMiB: memoryAfter,
             idleMicrosecondsPerChannelMinute: idleCPU * 1e6 / Double(channels) * (60 / idleSeconds), idleCoreShare: idleCPU / idleSeconds,
             reconnect: marks, reconnectHandshakeMilliseconds: reconnectCPU * 1000 / Double(channels),
@@ -149,7 +152,7 @@ struct ChannelScale {
             server CPU \(String(format: "%.2f", result.handshakeMilliseconds)) ms per handshake
             server memory: \(String(format: "%.0f", result.memoryBeforeMiB)) MiB before, \(String(format: "%.0f", result.memoryAfterMiB)) MiB \
             holding them: \(String(format: "%.1f", (result.memoryAfterMiB - result.memoryBeforeMiB) * 1024 / Double(result.channels))) KiB per channel
-            idle (\(Int(idleSeconds)) s, pings at their defaults both ways): \(String(format: "%.1f", result.idleMicrosecondsPerChannelMinute)) µs CPU \
+            idle (\(Int(idleSeconds)) s, devices ping every \(result.heartbeat.seconds.formatted()) s): \(String(format: "%.1f", result.idleMicrosecondsPerChannelMinute)) µs CPU \
             per channel per minute = \(String(format: "%.1f", result.idleCoreShare * 100)) % of a core for all
             extrapolated to 100,000 channels: \(String(format: "%.1f", (result.memoryAfterMiB - result.memoryBeforeMiB) / Double(result.channels) * 100_000 / 1024)) GiB, \
             \(String(format: "%.1f", result.idleCoreShare * 100_000 / Double(result.channels) * 100)) % of a core at rest (goal ≤ 4 GiB, ≤ 10 %)
@@ -255,7 +258,7 @@ final class FleetFront: @unchecked Sendable {
                         proxy_set_header Connection $connection_upgrade;
                         proxy_set_header Host $host;
                         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-                        proxy_read_timeout 60s;
+                        proxy_read_timeout 120s;
                     }
                 }
             }

@@ -16,11 +16,12 @@ public struct LatchkeyConfiguration: Sendable {
     public var keepAliveInterval: Duration = .seconds(15)
     /// How often this node writes that it is alive: what keeps the devices it holds online on every node.
     public var deviceHeartbeatInterval: Duration = .seconds(10)
-    /// A device channel silent this long is pinged, and closed (its device written offline) when nothing comes back
-    /// within as long again: a device that lost power reads offline within two of these. Longer than the device's own
-    /// heartbeat (30 s), so a healthy device is never pinged: its pings, answered on the event loop
-    /// (`ChannelHeartbeat`), are all an idle channel costs.
-    public var channelPingInterval: Duration = .seconds(40)
+    /// A device channel silent this long is pinged. Longer than the device's own heartbeat (60 s), so a healthy device
+    /// is never pinged: its pings, answered on the event loop (`ChannelHeartbeat`), are all an idle channel costs.
+    public var channelPingInterval: Duration = .seconds(75)
+    /// A pinged channel that answers nothing within this is closed and its device written offline: a device that lost
+    /// power reads offline within 90 s (75 + 15).
+    public var channelPingAnswerTimeout: Duration = .seconds(15)
     public var logLevel: Logger.Level = .info
     /// The manufacturer roots a device's certificate chain must verify to; none trusted, no device connects.
     public var manufacturerRoots = ManufacturerRoots(certificates: [])

@@ -2,8 +2,8 @@ import NIOCore
 import NIOWebSocket
 
 /// Keeps a device channel alive and notices a device gone silent, on the connection's event loop: it answers the
-/// device's pings, pings only a device it has not heard from for `interval`, and closes the channel when a ping finds
-/// nothing heard for another `interval` (a device hung with its socket open, as a frozen process is).
+/// device's pings, pings only a device it has not heard from for `silence`, and closes the channel when nothing is heard
+/// within `answerWithin` of that ping (a device hung with its socket open, as a frozen process is).
 ///
 /// Why not the WebSocket library's automatic ping: that pings every channel every interval whatever it heard, from a
 /// task per channel sleeping on a timer, and every ping and pong woke the channel's task on another thread. Holding
@@ -15,27 +15,31 @@ final class ChannelHeartbeat: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
-    let interval: TimeAmount
+    let silence: TimeAmount
+    let answerWithin: TimeAmount
     private var lastHeard = NIODeadline.distantPast
     /// A ping went out and nothing has been heard since.
     private var pingUnanswered = false
     private var check: Scheduled<Void>?
 
-    init(interval: TimeAmount) { self.interval = interval }
+    init(silence: TimeAmount, answerWithin: TimeAmount) {
+        self.silence = silence
+        self.answerWithin = answerWithin
+    }
 
     /// Puts the heartbeat between the frame decoder and the channel's handler, on an upgraded WebSocket connection.
-    static func install(on channel: any Channel, interval: Duration) async throws {
-        let amount = TimeAmount(interval)
+    static func install(on channel: any Channel, silence: Duration, answerWithin: Duration) async throws {
+        let (silence, answerWithin) = (TimeAmount(silence), TimeAmount(answerWithin))
         try await channel.eventLoop.submit {
             let pipeline = channel.pipeline.syncOperations
             let decoder = try pipeline.context(handlerType: ByteToMessageHandler<WebSocketFrameDecoder>.self)
-            try pipeline.addHandler(ChannelHeartbeat(interval: amount), position: .after(decoder.handler))
+            try pipeline.addHandler(ChannelHeartbeat(silence: silence, answerWithin: answerWithin), position: .after(decoder.handler))
         }.get()
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        lastHeard = .now()
-        schedule(context, at: lastHeard + interval)
+        lastHeard = context.eventLoop.now
+        schedule(context, at: lastHeard + silence)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -49,7 +53,7 @@ final class ChannelHeartbeat: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        lastHeard = .now()
+        lastHeard = context.eventLoop.now
         pingUnanswered = false
         switch frame.opcode {
         case .ping where frame.fin && frame.length < 126:
@@ -71,15 +75,15 @@ final class ChannelHeartbeat: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func due(_ context: ChannelHandlerContext) {
-        let now = NIODeadline.now()
+        let now = context.eventLoop.now
         if pingUnanswered {
             context.close(promise: nil)
-        } else if now - lastHeard < interval {
-            schedule(context, at: lastHeard + interval)
+        } else if now - lastHeard < silence {
+            schedule(context, at: lastHeard + silence)
         } else {
             pingUnanswered = true
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer())), promise: nil)
-            schedule(context, at: now + interval)
+            schedule(context, at: now + answerWithin)
         }
     }
 }

@@ -84,6 +84,7 @@ struct MultiNodeTests {
             configuration.manufacturerRoots = TestManufacturer.trusted.roots
             configuration.deviceHeartbeatInterval = .milliseconds(500)
             configuration.channelPingInterval = .milliseconds(500)
+            configuration.channelPingAnswerTimeout = .milliseconds(500)
             configuration.deviceAnswerTimeout = .seconds(1)
             let clock = ManualClock()
             let nodeA = try await buildPlatform(configuration, clock: clock.clock)

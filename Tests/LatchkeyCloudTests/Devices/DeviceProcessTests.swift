@@ -47,7 +47,10 @@ struct DeviceProcessTests {
     }
 
     @Test func aFrozenDeviceGoesOfflineWithoutClosingItsChannel() async throws {
-        try await TestPlatform.run(.live, configure: { $0.channelPingInterval = .milliseconds(500) }) { app in
+        try await TestPlatform.run(.live, configure: {
+            $0.channelPingInterval = .milliseconds(500)
+            $0.channelPingAnswerTimeout = .milliseconds(500)
+        }) { app in
             let device = try await DeviceProcess.start(cloudPort: try #require(app.client.port), discoveryPort: 0, now: app.clock.now)
             defer { device.stop() }
             func online() async throws -> Bool {
@@ -60,7 +63,7 @@ struct DeviceProcessTests {
             let frozenAt = ContinuousClock.now
             while try await online(), ContinuousClock.now - frozenAt < .seconds(10) { try await Task.sleep(for: .milliseconds(50)) }
             #expect(try await !online())
-            // The tests ping every 500 ms; the service's default 30 s makes the same fall within a minute.
+            // This node pings after 500 ms of silence; the service's defaults (75 s, then 15 s) make the same fall within 90 s.
             #expect(ContinuousClock.now - frozenAt < .seconds(5))
         }
     }

@@ -30,6 +30,7 @@ struct TestPlatform {
             // 2 cores, on PostgreSQL) answered a 500 ms ping late, the channel was closed, and a bind that followed
             // found the device "offline" while it redialled.
             configuration.channelPingInterval = .seconds(5)
+            configuration.channelPingAnswerTimeout = .seconds(5)
             configure(&configuration)
             let clock = ManualClock()
             var configured = configuration
