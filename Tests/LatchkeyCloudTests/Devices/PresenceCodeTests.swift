@@ -89,6 +89,25 @@ struct PresenceCodeTests {
         }
     }
 
+    /// The owner approves while the device is away: the approval reaches it when its channel comes back, and its page
+    /// shows the code then.
+    @Test func anApprovalGivenWhileTheDeviceWasAwayReachesItWhenItComesBack() async throws {
+        try await TestPlatform.run(.live) { app in
+            let scene = try await BoundDeviceScene.start(on: app)
+            let pending: API.PasswordReset = try await app.call(
+                .post, "/api/v1/devices/\(scene.device.serial)/password-resets", token: scene.installer.token,
+                body: API.RequestPasswordReset(mode: .offSite)).decode()
+            await scene.device.stop(removingState: false)
+            let request = try await scene.approvedRequest(on: app, mode: .offSite, existing: pending)
+            let back = try await DeviceHarness.start(on: app, serial: scene.device.serial, stateDirectory: scene.device.stateDirectory,
+                                                     identity: scene.device.identity)
+            let shown: LocalAPI.PresenceCode = try await waitForCode(
+                BoundDeviceScene(owner: scene.owner, installer: scene.installer, site: scene.site, device: back))
+            #expect(shown.requestId == request.id)
+            await back.stop()
+        }
+    }
+
     /// The device's own page, as a person opens it in a browser on the LAN.
     @Test func theDevicesPageShowsTheCodeWithWhoAskedAndAWarning() async throws {
         try await TestPlatform.run(.live) { app in
