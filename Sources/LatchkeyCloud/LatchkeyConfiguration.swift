@@ -20,7 +20,7 @@ public struct LatchkeyConfiguration: Sendable {
     /// is never pinged: its pings, answered on the event loop (`ChannelHeartbeat`), are all an idle channel costs.
     public var channelPingInterval: Duration = .seconds(75)
     /// A pinged channel that answers nothing within this is closed and its device written offline: a device that lost
-    /// power reads offline within 90 s (75 + 15).
+    /// power reads offline within 100 s (75 + 15, each up to a third of this late: `ChannelSilenceWatch`).
     public var channelPingAnswerTimeout: Duration = .seconds(15)
     public var logLevel: Logger.Level = .info
     /// The manufacturer roots a device's certificate chain must verify to; none trusted, no device connects.

@@ -174,9 +174,9 @@ func buildRouters(_ services: PlatformServices, metrics: PrometheusMetricsFactor
     let webSocket = Router(context: AppRequestContext.self)
     webSocket.add(middleware: RequestMetricsMiddleware(factory: metrics))
     webSocket.add(middleware: ClientAddressMiddleware(trustedProxies: configuration.trustedProxies))
-    webSocket.ws(RouterPath(DeviceChannel.path)) { [silence = configuration.channelPingInterval,
-                                                    answerWithin = configuration.channelPingAnswerTimeout] inbound, outbound, context in
-        try await ChannelHeartbeat.install(on: context.requestContext.connection, silence: silence, answerWithin: answerWithin)
+    let silenceWatch = ChannelSilenceWatch(silence: configuration.channelPingInterval, answerWithin: configuration.channelPingAnswerTimeout)
+    webSocket.ws(RouterPath(DeviceChannel.path)) { inbound, outbound, context in
+        try await ChannelHeartbeat.install(on: context.requestContext.connection, watch: silenceWatch)
         try await channel.run(inbound: inbound, outbound: outbound, address: context.requestContext.clientAddress)
     }
     return (router, webSocket)

@@ -8,19 +8,24 @@ import Testing
 /// answered and never pinged, a silent one is pinged after `silence` and closed when nothing comes back in time.
 @Suite(.timeLimit(.minutes(1)))
 struct ChannelHeartbeatTests {
-    /// The service's defaults: a device pings every 60 s.
-    static let silence = TimeAmount.seconds(75)
-    static let answerWithin = TimeAmount.seconds(15)
+    /// The service's defaults: a device pings every 60 s. The watch looks every 5 s, which divides both.
+    static let silence = Duration.seconds(75)
+    static let answerWithin = Duration.seconds(15)
 
     static func channel() throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
-        try channel.pipeline.syncOperations.addHandler(ChannelHeartbeat(silence: silence, answerWithin: answerWithin))
+        let watch = ChannelSilenceWatch(silence: silence, answerWithin: answerWithin)
+        try channel.pipeline.syncOperations.addHandler(ChannelHeartbeat(watch: watch))
         return channel
     }
 
     static func frame(_ opcode: WebSocketOpcode, _ text: String = "") -> WebSocketFrame {
         WebSocketFrame(fin: true, opcode: opcode, data: ByteBuffer(string: text))
+    }
+
+    func advance(_ channel: EmbeddedChannel, _ duration: Duration) {
+        channel.embeddedEventLoop.advanceTime(by: TimeAmount(duration))
     }
 
     static func written(_ channel: EmbeddedChannel) throws -> [WebSocketOpcode] {
@@ -32,7 +37,7 @@ struct ChannelHeartbeatTests {
     @Test func aDevicePingingEveryMinuteIsAnsweredAndNeverPingedNorClosed() throws {
         let channel = try Self.channel()
         for _ in 0..<10 {
-            channel.embeddedEventLoop.advanceTime(by: .seconds(60))
+            advance(channel, .seconds(60))
             try channel.writeInbound(Self.frame(.ping, "beat"))
             #expect(try Self.written(channel) == [.pong])
         }
@@ -45,29 +50,49 @@ struct ChannelHeartbeatTests {
 
     @Test func aSilentDeviceIsPingedAfterTheSilenceAndClosedWhenItDoesNotAnswerInTime() throws {
         let channel = try Self.channel()
-        channel.embeddedEventLoop.advanceTime(by: Self.silence - .seconds(1))
+        advance(channel, Self.silence - .seconds(1))
         #expect(try Self.written(channel).isEmpty)
-        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        advance(channel, .seconds(1))
         #expect(try Self.written(channel) == [.ping])
-        channel.embeddedEventLoop.advanceTime(by: Self.answerWithin - .seconds(1))
+        advance(channel, Self.answerWithin - .seconds(1))
         #expect(channel.isActive)
-        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        advance(channel, .seconds(1))
         #expect(!channel.isActive, "a device that lost power reads offline 90 s after it was last heard")
     }
 
     @Test func aSilentDeviceThatAnswersThePingStaysConnected() throws {
         let channel = try Self.channel()
-        channel.embeddedEventLoop.advanceTime(by: Self.silence)
+        advance(channel, Self.silence)
         #expect(try Self.written(channel) == [.ping])
-        channel.embeddedEventLoop.advanceTime(by: .seconds(5))
+        advance(channel, .seconds(5))
         try channel.writeInbound(Self.frame(.pong))
-        channel.embeddedEventLoop.advanceTime(by: Self.answerWithin)
+        advance(channel, Self.answerWithin)
         #expect(channel.isActive)
         #expect(try Self.written(channel).isEmpty)
         // Heard 5 s after the ping: the next ping is due a whole silence after that.
-        channel.embeddedEventLoop.advanceTime(by: Self.silence - Self.answerWithin - .seconds(1))
+        advance(channel, Self.silence - Self.answerWithin - .seconds(1))
         #expect(try Self.written(channel).isEmpty)
-        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        advance(channel, .seconds(1))
         #expect(try Self.written(channel) == [.ping])
+    }
+
+    /// One round looks at every channel of a loop: the silent one is closed while it walks them, the other stays.
+    @Test func oneRoundWatchesEveryChannelOfALoop() throws {
+        let loop = EmbeddedEventLoop()
+        let watch = ChannelSilenceWatch(silence: Self.silence, answerWithin: Self.answerWithin)
+        let silent = EmbeddedChannel(loop: loop)
+        let talking = EmbeddedChannel(loop: loop)
+        for channel in [silent, talking] {
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
+            try channel.pipeline.syncOperations.addHandler(ChannelHeartbeat(watch: watch))
+        }
+        for _ in 0..<3 {
+            loop.advanceTime(by: .seconds(30))
+            try talking.writeInbound(Self.frame(.ping, "beat"))
+        }
+        #expect(!silent.isActive)
+        #expect(talking.isActive)
+        #expect(try Self.written(silent) == [.ping])
+        #expect(try Self.written(talking) == [.pong, .pong, .pong])
     }
 }
