@@ -60,7 +60,7 @@ public protocol DeviceRepository: Sendable {
     func onSites(_ siteIds: [UUID], perSite: Int) async throws -> [UUID: (devices: [Device], more: Bool)]
     func save(_ device: Device) async throws
     /// Marks offline, in one statement, every device still marked online whose node (or, without one, the device
-    /// itself) has not been heard from since `cutoff`.
+    /// itself) has not been heard from since `cutoff`, and forgets nodes gone for a day.
     func markOffline(silentSince cutoff: Date) async throws
     /// This node is alive: one row per node, whatever number of channels it holds.
     func nodeHeard(_ node: String, at now: Date) async throws

@@ -129,16 +129,20 @@ struct DeviceChannelTests {
 
     /// A node that stops being heard (it died, or lost the database) has its devices read offline at once past the
     /// limit, and written offline by the next sweep on any node; a node heard from keeps its devices online, however
-    /// long ago they connected.
+    /// long ago they connected. A device written before presence was by node (no node) goes by its own time.
     @Test func theSweepWritesTheDevicesOfASilentNodeOffline() async throws {
         try await TestPlatform.run { app in
             let now = app.clock.now
             try await app.platform.store.transaction { session in
                 try await session.devices.nodeHeard("dead-node", at: now - Device.silenceLimit - 1)
                 try await session.devices.nodeHeard("live-node", at: now - 5)
-                for (serial, node) in [("ON-DEAD-NODE", "dead-node"), ("ON-LIVE-NODE", "live-node")] {
+                let devices: [(String, String?, Date)] = [
+                    ("ON-DEAD-NODE", "dead-node", now - 3600), ("ON-LIVE-NODE", "live-node", now - 3600),
+                    ("NO-NODE-SILENT", nil, now - Device.silenceLimit - 1), ("NO-NODE-HEARD", nil, now - 5),
+                ]
+                for (serial, node, lastSeen) in devices {
                     try await session.devices.save(Device(serial: serial, model: "DS-7608NI-K2", deviceType: .nvr, firmware: "V4.62.200",
-                                                          siteId: nil, online: true, lastSeenAt: now - 3600, nodeId: node))
+                                                          siteId: nil, online: true, lastSeenAt: lastSeen, nodeId: node))
                 }
             }
             func device(_ serial: String) async throws -> Device? { try await app.platform.store.read { try await $0.devices.find(serial: serial) } }
@@ -147,6 +151,8 @@ struct DeviceChannelTests {
             try await app.platform.devices.markSilentDevicesOffline()
             #expect(try await device("ON-DEAD-NODE")?.online == false)
             #expect(try await device("ON-LIVE-NODE")?.online == true)
+            #expect(try await device("NO-NODE-SILENT")?.online == false)
+            #expect(try await device("NO-NODE-HEARD")?.online == true)
         }
     }
 

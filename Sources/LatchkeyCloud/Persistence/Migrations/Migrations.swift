@@ -30,5 +30,7 @@ enum LatchkeyMigrations {
         AddLookupIndexes(),
         // 008: lists a page at a time
         AddPageIndexes(),
+        // 009: presence swept by node
+        IndexDevicesByNode(),
     ]
 }
