@@ -2,7 +2,7 @@
 import re
 import time
 
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import JavascriptException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -34,20 +34,28 @@ def body(driver):
     return driver.find_element(By.TAG_NAME, "body").text
 
 
+def shown_text(driver, script):
+    """Text read in one script call, or empty while the page is being replaced. Found first and read after, an element
+    can be replaced in between by the page reloading itself: Chromium then answers a stale element or, at times, an
+    inspector error ("Node with given id does not belong to the document"), which failed a wait in CI."""
+    try:
+        return driver.execute_script(script) or ""
+    except JavascriptException:
+        return ""
+    except WebDriverException as error:
+        if "document" in str(error):
+            return ""
+        raise
+
+
 def page_text(driver):
     """What the page shows; empty while it is being replaced (a form just posted, a page reloading itself)."""
-    try:
-        return driver.find_element(By.TAG_NAME, "body").text
-    except (StaleElementReferenceException, NoSuchElementException):
-        return ""
+    return shown_text(driver, "return document.body ? document.body.innerText : '';")
 
 
 def status_text(driver):
     """The request's status; empty while the page reloads itself (it follows the request live)."""
-    try:
-        return driver.find_element(By.ID, "status").text
-    except (StaleElementReferenceException, NoSuchElementException):
-        return ""
+    return shown_text(driver, "const status = document.getElementById('status'); return status ? status.innerText : '';")
 
 
 def test_offsite_request_and_the_owner_declining_from_the_web(service, people, make_browser):
