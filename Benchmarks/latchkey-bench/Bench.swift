@@ -67,10 +67,10 @@ struct Bench: AsyncParsableCommand {
                 .run(backends: backends, directory: directory, port: port + 80)
         }
         var fleets: [ChannelScale.Result] = []
+        let heartbeat = deviceHeartbeat.map { Duration.milliseconds(Int($0 * 1000)) } ?? DeviceRunner.defaultHeartbeat
         for (index, (name, location)) in backends.enumerated() where runs(.channels) {
             let builds = [MeasuredServer(name: name, location: location)] + compared(name, location)
             for (round, (transport, build)) in channelTransport.flatMap({ transport in builds.map { (transport, $0) } }).enumerated() {
-                let heartbeat = deviceHeartbeat.map { Duration.milliseconds(Int($0 * 1000)) } ?? DeviceRunner.defaultHeartbeat
                 fleets.append(try await ChannelScale(client: client, channels: channels, idleSeconds: idleSeconds, transport: transport,
                                                      heartbeat: heartbeat, executable: build.executable)
                     .run(backend: build.name, location: location, directory: directory, port: port + 90 + index + 200 * round))
@@ -120,13 +120,12 @@ struct Bench: AsyncParsableCommand {
         if !floods.isEmpty { report(floods) }
     }
 
-    /// A `latchkey serve` to measure: its name in the tables, its database, and the flags that make it differ.
     /// The other build (`--compare-server`) on a backend, if one was given.
     func compared(_ name: String, _ location: DatabaseLocation) -> [MeasuredServer] {
         compareServer.map { [MeasuredServer(name: "\(name), \($0)", location: location, executable: URL(fileURLWithPath: $0))] } ?? []
     }
 
-    /// One server the hot reads and flows measure: a backend, and how `latchkey serve` is started on it.
+    /// One server the hot reads, flows and channels measure: a backend, and how `latchkey serve` is started on it.
     struct MeasuredServer {
         var name: String
         var location: DatabaseLocation

@@ -17,11 +17,6 @@ struct CertifiedKeyTests {
         LatchkeyClient(server: "http://127.0.0.1:\(try #require(app.client.port))", token: scene.owner.token, manufacturerRoots: roots)
     }
 
-    func requestReset(_ app: TestPlatform, _ scene: BoundDeviceScene) async throws -> API.PasswordReset {
-        try await app.call(.post, "/api/v1/devices/\(scene.device.serial)/password-resets", token: scene.installer.token,
-                           body: API.RequestPasswordReset(mode: .offSite)).decode()
-    }
-
     /// A dishonest operator rewrites what the platform says of the device.
     func lie(_ app: TestPlatform, about serial: String, _ change: @escaping @Sendable (inout DeviceIdentity) throws -> Void) async throws {
         try await app.platform.store.transaction { session in
@@ -35,7 +30,7 @@ struct CertifiedKeyTests {
     @Test func aPlatformThatLiesAboutTheKeyGetsNothingItCanOpen() async throws {
         try await TestPlatform.run(.live) { app in
             let scene = try await BoundDeviceScene.start(on: app)
-            let request = try await requestReset(app, scene)
+            let request = try await scene.requestReset(on: app, mode: .offSite)
             let attacker = Curve25519.KeyAgreement.PrivateKey()
             try await lie(app, about: scene.device.serial) { $0.agreementKey = Base64URL.encode(attacker.publicKey.rawRepresentation) }
             let approved = try await ownersApp(app, scene).approveReset(request.id, newPassword: "Onesta2026")
@@ -55,7 +50,7 @@ struct CertifiedKeyTests {
         try await TestPlatform.run(.live) { app in
             let scene = try await BoundDeviceScene.start(on: app)
             let serial = scene.device.serial
-            let request = try await requestReset(app, scene)
+            let request = try await scene.requestReset(on: app, mode: .offSite)
             let lies: [(String, String?)] = [
                 ("a chain from a manufacturer the app does not trust", try TestManufacturer.stranger.issue(serial: serial, model: "DS-7608NI-K2").chain),
                 ("a trusted chain for another device", try TestManufacturer.trusted.issue(serial: "OTHER-1", model: "DS-7608NI-K2", now: min(Date(), app.clock.now)).chain),
@@ -78,7 +73,7 @@ struct CertifiedKeyTests {
     @Test func theCourierDeliversOnlyToTheDeviceThatProvesTheCertifiedKey() async throws {
         try await TestPlatform.run(.live) { app in
             let scene = try await BoundDeviceScene.start(on: app)
-            let request = try await requestReset(app, scene)
+            let request = try await scene.requestReset(on: app, mode: .offSite)
             let client = try ownersApp(app, scene)
             let approved = try await client.approveReset(request.id, newPassword: "Onesta2026")
             let clone = try await DeviceHarness.start(

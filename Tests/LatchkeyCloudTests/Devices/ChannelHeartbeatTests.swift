@@ -12,10 +12,13 @@ struct ChannelHeartbeatTests {
     static let silence = Duration.seconds(75)
     static let answerWithin = Duration.seconds(15)
 
-    static func channel() throws -> EmbeddedChannel {
-        let channel = EmbeddedChannel()
+    /// A connected channel with the heartbeat, on `loop` and watched by `watch` (each its own unless given).
+    static func channel(
+        on loop: EmbeddedEventLoop = EmbeddedEventLoop(),
+        watchedBy watch: ChannelSilenceWatch = ChannelSilenceWatch(silence: silence, answerWithin: answerWithin)
+    ) throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel(loop: loop)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
-        let watch = ChannelSilenceWatch(silence: silence, answerWithin: answerWithin)
         try channel.pipeline.syncOperations.addHandler(ChannelHeartbeat(watch: watch))
         return channel
     }
@@ -24,7 +27,7 @@ struct ChannelHeartbeatTests {
         WebSocketFrame(fin: true, opcode: opcode, data: ByteBuffer(string: text))
     }
 
-    func advance(_ channel: EmbeddedChannel, _ duration: Duration) {
+    static func advance(_ channel: EmbeddedChannel, _ duration: Duration) {
         channel.embeddedEventLoop.advanceTime(by: TimeAmount(duration))
     }
 
@@ -37,7 +40,7 @@ struct ChannelHeartbeatTests {
     @Test func aDevicePingingEveryMinuteIsAnsweredAndNeverPingedNorClosed() throws {
         let channel = try Self.channel()
         for _ in 0..<10 {
-            advance(channel, .seconds(60))
+            Self.advance(channel, .seconds(60))
             try channel.writeInbound(Self.frame(.ping, "beat"))
             #expect(try Self.written(channel) == [.pong])
         }
@@ -50,29 +53,29 @@ struct ChannelHeartbeatTests {
 
     @Test func aSilentDeviceIsPingedAfterTheSilenceAndClosedWhenItDoesNotAnswerInTime() throws {
         let channel = try Self.channel()
-        advance(channel, Self.silence - .seconds(1))
+        Self.advance(channel, Self.silence - .seconds(1))
         #expect(try Self.written(channel).isEmpty)
-        advance(channel, .seconds(1))
+        Self.advance(channel, .seconds(1))
         #expect(try Self.written(channel) == [.ping])
-        advance(channel, Self.answerWithin - .seconds(1))
+        Self.advance(channel, Self.answerWithin - .seconds(1))
         #expect(channel.isActive)
-        advance(channel, .seconds(1))
+        Self.advance(channel, .seconds(1))
         #expect(!channel.isActive, "a device that lost power reads offline 90 s after it was last heard")
     }
 
     @Test func aSilentDeviceThatAnswersThePingStaysConnected() throws {
         let channel = try Self.channel()
-        advance(channel, Self.silence)
+        Self.advance(channel, Self.silence)
         #expect(try Self.written(channel) == [.ping])
-        advance(channel, .seconds(5))
+        Self.advance(channel, .seconds(5))
         try channel.writeInbound(Self.frame(.pong))
-        advance(channel, Self.answerWithin)
+        Self.advance(channel, Self.answerWithin)
         #expect(channel.isActive)
         #expect(try Self.written(channel).isEmpty)
         // Heard 5 s after the ping: the next ping is due a whole silence after that.
-        advance(channel, Self.silence - Self.answerWithin - .seconds(1))
+        Self.advance(channel, Self.silence - Self.answerWithin - .seconds(1))
         #expect(try Self.written(channel).isEmpty)
-        advance(channel, .seconds(1))
+        Self.advance(channel, .seconds(1))
         #expect(try Self.written(channel) == [.ping])
     }
 
@@ -80,12 +83,8 @@ struct ChannelHeartbeatTests {
     @Test func oneRoundWatchesEveryChannelOfALoop() throws {
         let loop = EmbeddedEventLoop()
         let watch = ChannelSilenceWatch(silence: Self.silence, answerWithin: Self.answerWithin)
-        let silent = EmbeddedChannel(loop: loop)
-        let talking = EmbeddedChannel(loop: loop)
-        for channel in [silent, talking] {
-            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
-            try channel.pipeline.syncOperations.addHandler(ChannelHeartbeat(watch: watch))
-        }
+        let silent = try Self.channel(on: loop, watchedBy: watch)
+        let talking = try Self.channel(on: loop, watchedBy: watch)
         for _ in 0..<3 {
             loop.advanceTime(by: .seconds(30))
             try talking.writeInbound(Self.frame(.ping, "beat"))

@@ -37,13 +37,16 @@ struct BoundDeviceScene: Sendable {
         return BoundDeviceScene(owner: owner, installer: installer, site: site, device: device)
     }
 
+    /// The installer asks for a reset of the device.
+    func requestReset(on app: TestPlatform, mode: ResetMode) async throws -> API.PasswordReset {
+        try await app.call(.post, "/api/v1/devices/\(device.serial)/password-resets", token: installer.token,
+                           body: API.RequestPasswordReset(mode: mode)).decode()
+    }
+
     /// The installer asks, the owner's app seals the new password to the device key and approves.
     func approvedRequest(on app: TestPlatform, mode: ResetMode, existing: API.PasswordReset? = nil,
                          newPassword: String = "NuovaPass2025") async throws -> API.PasswordReset {
-        let request: API.PasswordReset = if let existing { existing } else {
-            try await app.call(.post, "/api/v1/devices/\(device.serial)/password-resets", token: installer.token,
-                               body: API.RequestPasswordReset(mode: mode)).decode()
-        }
+        let request = if let existing { existing } else { try await requestReset(on: app, mode: mode) }
         let detail: API.DeviceDetail = try await app.call(.get, "/api/v1/devices/\(device.serial)", token: owner.token).decode()
         let key = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: try #require(Base64URL.decode(detail.agreementKey)))
         let sealed = try PasswordSeal.seal(newPassword, to: key, requestId: request.id, serial: device.serial)

@@ -9,8 +9,8 @@ import Testing
 /// The browser path: a presence code the device shows only for an approved request, compares itself, and spends once.
 @Suite("Presence codes and delivery over the device's channel", .timeLimit(.minutes(3)))
 struct PresenceCodeTests {
-    func presenceCode(_ scene: BoundDeviceScene) async throws -> DeviceHarness.LocalAnswer {
-        try await scene.device.local(.POST, "presence-code")
+    func presenceCode(_ device: DeviceHarness) async throws -> DeviceHarness.LocalAnswer {
+        try await device.local(.POST, "presence-code")
     }
 
     func deliver(_ app: TestPlatform, _ request: API.PasswordReset, code: String, by person: TestPlatform.Person)
@@ -23,16 +23,14 @@ struct PresenceCodeTests {
     @Test func theInstallerFinishesOnSiteWithTheCodeTheDeviceShows() async throws {
         try await TestPlatform.run(.live) { app in
             let scene = try await BoundDeviceScene.start(on: app)
-            let pending: API.PasswordReset = try await app.call(
-                .post, "/api/v1/devices/\(scene.device.serial)/password-resets", token: scene.installer.token,
-                body: API.RequestPasswordReset(mode: .onSite)).decode()
+            let pending = try await scene.requestReset(on: app, mode: .onSite)
             // Before the owner approves, the device has no code to give.
-            let early = try await presenceCode(scene)
+            let early = try await presenceCode(scene.device)
             #expect(early.status == 409)
             #expect(try await deliver(app, pending, code: "123456", by: scene.installer).errorCode != nil)
 
             let request = try await scene.approvedRequest(on: app, mode: .onSite, existing: pending, newPassword: "Presente2026")
-            let shown: LocalAPI.PresenceCode = try await waitForCode(scene)
+            let shown: LocalAPI.PresenceCode = try await waitForCode(scene.device)
             #expect(shown.requestId == request.id)
             #expect(shown.requestedBy == "Ivan Installa")
             #expect(shown.expiresAt <= app.clock.now + 120)
@@ -53,7 +51,7 @@ struct PresenceCodeTests {
         try await TestPlatform.run(.live) { app in
             let scene = try await BoundDeviceScene.start(on: app)
             let request = try await scene.approvedRequest(on: app, mode: .offSite)
-            let shown: LocalAPI.PresenceCode = try await waitForCode(scene)
+            let shown: LocalAPI.PresenceCode = try await waitForCode(scene.device)
             let wrong = shown.code == "000000" ? "111111" : "000000"
             for attempt in 1...3 {
                 let answer = try await deliver(app, request, code: wrong, by: scene.owner)
@@ -61,7 +59,7 @@ struct PresenceCodeTests {
             }
             // The code is spent: even the right one no longer works.
             #expect(try await deliver(app, request, code: shown.code, by: scene.owner).errorCode == .presenceCodeInvalid)
-            let fresh: LocalAPI.PresenceCode = try await presenceCode(scene).decode()
+            let fresh: LocalAPI.PresenceCode = try await presenceCode(scene.device).decode()
             app.clock.advance(by: 121)
             try await scene.device.waitUntilConnected(to: app, freshAt: app.clock.now)
             #expect(try await deliver(app, request, code: fresh.code, by: scene.owner).errorCode == .presenceCodeInvalid)
@@ -76,7 +74,7 @@ struct PresenceCodeTests {
         try await TestPlatform.run(.live) { app in
             let scene = try await BoundDeviceScene.start(on: app)
             let request = try await scene.approvedRequest(on: app, mode: .offSite)
-            let shown: LocalAPI.PresenceCode = try await waitForCode(scene)
+            let shown: LocalAPI.PresenceCode = try await waitForCode(scene.device)
             await scene.device.stop(removingState: false)
             var answer = try await deliver(app, request, code: shown.code, by: scene.owner)
             for _ in 0..<50 where answer.errorCode != .deviceOffline {
@@ -94,15 +92,12 @@ struct PresenceCodeTests {
     @Test func anApprovalGivenWhileTheDeviceWasAwayReachesItWhenItComesBack() async throws {
         try await TestPlatform.run(.live) { app in
             let scene = try await BoundDeviceScene.start(on: app)
-            let pending: API.PasswordReset = try await app.call(
-                .post, "/api/v1/devices/\(scene.device.serial)/password-resets", token: scene.installer.token,
-                body: API.RequestPasswordReset(mode: .offSite)).decode()
+            let pending = try await scene.requestReset(on: app, mode: .offSite)
             await scene.device.stop(removingState: false)
             let request = try await scene.approvedRequest(on: app, mode: .offSite, existing: pending)
             let back = try await DeviceHarness.start(on: app, serial: scene.device.serial, stateDirectory: scene.device.stateDirectory,
                                                      identity: scene.device.identity)
-            let shown: LocalAPI.PresenceCode = try await waitForCode(
-                BoundDeviceScene(owner: scene.owner, installer: scene.installer, site: scene.site, device: back))
+            let shown: LocalAPI.PresenceCode = try await waitForCode(back)
             #expect(shown.requestId == request.id)
             await back.stop()
         }
@@ -135,9 +130,9 @@ struct PresenceCodeTests {
     }
 
     /// The notice reaches the device over its channel just after approval: ask until the code shows.
-    func waitForCode(_ scene: BoundDeviceScene) async throws -> LocalAPI.PresenceCode {
+    func waitForCode(_ device: DeviceHarness) async throws -> LocalAPI.PresenceCode {
         for _ in 0..<100 {
-            let answer = try await presenceCode(scene)
+            let answer = try await presenceCode(device)
             if answer.status == 200 { return try answer.decode() }
             try await Task.sleep(for: .milliseconds(20))
         }
