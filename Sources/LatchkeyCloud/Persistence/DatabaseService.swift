@@ -31,6 +31,8 @@ public enum DatabaseLocation: Sendable, Equatable {
 /// There is no hummingbird-fluent package here: this is the small glue it would have been.
 public final class DatabaseService: Service, Sendable {
     public let databases: Databases
+    /// On a SQLite file, the connections reads run on (`SQLiteReaders`); nil in memory and on PostgreSQL.
+    let readers: SQLiteReaders?
     let logger: Logger
 
     public var database: any Database {
@@ -43,6 +45,7 @@ public final class DatabaseService: Service, Sendable {
         var logger = logger
         logger.logLevel = max(logger.logLevel, .info)
         self.logger = logger
+        if case .sqliteFile(let path) = location { readers = SQLiteReaders(path: path) } else { readers = nil }
         switch location {
         case .sqliteInMemory, .sqliteFile:
             // One event loop gives SQLite one connection: its writers are serialized instead of failing busy.
@@ -100,6 +103,7 @@ public final class DatabaseService: Service, Sendable {
     }
 
     func close() async {
+        readers?.close()
         await databases.shutdownAsync()
     }
 }

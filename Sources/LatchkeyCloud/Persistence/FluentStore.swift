@@ -15,6 +15,8 @@ import SQLiteNIO
 /// aborts as a deadlock is run again. SQLite has one connection and runs transactions one after another anyway.
 struct FluentStore: LatchkeyStore {
     let database: any Database
+    /// Where reads run on a SQLite file; without them, reads share `database` with the writes.
+    var readers: SQLiteReaders? = nil
     static let attempts = 5
 
     func transaction<T: Sendable>(_ work: @escaping @Sendable (any StoreSession) async throws -> T) async throws -> T {
@@ -59,7 +61,10 @@ struct FluentStore: LatchkeyStore {
 
     func read<T: Sendable>(_ work: @escaping @Sendable (any StoreSession) async throws -> T) async throws -> T {
         // Reads change nothing, so they lock nothing.
-        try await work(FluentSession(database: database, locksRows: false))
+        guard let readers, let base = database as? any Database & SQLDatabase else {
+            return try await work(FluentSession(database: database, locksRows: false))
+        }
+        return try await work(FluentSession(database: SQLiteReadingDatabase(base: base, readers: readers), locksRows: false))
     }
 }
 
@@ -123,6 +128,8 @@ enum DatabaseReachability {
             return state.hasPrefix("08") || state.hasPrefix("57P") || state == "3D000" || state == "53300"
         case is ConnectionPoolTimeoutError, is ConnectionPoolError, is NIOConnectionError, is ConnectionClosedError:
             return true
+        case let error as SQLiteReadError:
+            return error.isUnreachable
         case let error as SQLiteError:
             return [.cantOpen, .ioError, .full, .busy, .locked, .readOnly, .notADatabase].contains(error.reason)
         default:

@@ -99,12 +99,8 @@ struct OperationsAPITests {
     }
 
     @Test func thePlatformKeyIsCreatedOnceAndKept() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("latchkey-key-\(UUID())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
         try await TestDatabase.with { location in
-            var configuration = LatchkeyConfiguration.testing(database: location)
-            if location == .sqliteInMemory { configuration.database = .sqliteFile(path: directory.appendingPathComponent("db.sqlite").path) }
+            let configuration = LatchkeyConfiguration.testing(database: location)
             var keySets: [API.KeySet] = []
             for _ in 0..<2 {
                 let platform = try await buildPlatform(configuration)

@@ -6,15 +6,20 @@ import Logging
 import NIOPosix
 import SQLKit
 
-/// A database of the test's own: in-memory SQLite, or — when `DATABASE_URL` is set — a fresh PostgreSQL database
-/// created for the test and dropped after it, so tests stay isolated and may run in parallel.
+/// A database of the test's own: a SQLite file in a folder of its own, as `latchkey serve` keeps it (write-ahead log,
+/// reads on their own connections), or — when `DATABASE_URL` is set — a fresh PostgreSQL database created for the test
+/// and dropped after it, so tests stay isolated and may run in parallel.
 enum TestDatabase {
     static var postgresURL: String? {
         ProcessInfo.processInfo.environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     static func with<T>(_ body: (DatabaseLocation) async throws -> T) async throws -> T {
-        guard let baseURL = postgresURL else { return try await body(.sqliteInMemory) }
+        guard let baseURL = postgresURL else {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("latchkey-test-\(UUID())")
+            defer { try? FileManager.default.removeItem(at: folder) }
+            return try await body(.sqliteFile(path: folder.appendingPathComponent("latchkey.sqlite").path))
+        }
         let name = "latchkey_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
         // PostgreSQL refuses a CREATE DATABASE while another one copies template1: several tests start at once, so retry.
         for attempt in 1...10 {

@@ -1,0 +1,268 @@
+import FluentKit
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import SQLKit
+import SQLiteKit
+import SQLiteNIO
+// SQLiteNIO's own build of SQLite, so the process holds one copy of the library: two copies opening one file would
+// each drop the other's POSIX locks when they close a descriptor (sqlite.org/howtocorrupt.html, 2.2.1).
+import VaporCSQLite
+
+/// Reads on a SQLite file, run where the caller's task runs, on connections of their own with their statements kept.
+///
+/// Measured with `perf` on `GET /sites/{id}/devices` (issue 13's note): through SQLiteNIO, every statement was parsed
+/// again (a prepare cost twice its step), ran on NIO's thread pool and came back row by row through futures, and every
+/// read queued behind the one connection that also writes. In write-ahead-log mode readers never wait for the writer
+/// and see the last commit, so a read takes a read-only connection from here, runs its statement kept from last time,
+/// and gives the connection back. The statements are short, indexed and paged, so running them on an event loop costs
+/// it less than the trips to the thread pool did. Writes and transactions stay on SQLiteNIO's connection.
+final class SQLiteReaders: Sendable {
+    private let path: String
+    private let idle = NIOLockedValueBox<[ReadConnection]>([])
+    /// Connections kept for the next read; more may be open while reads overlap, and are closed when given back.
+    private let kept: Int
+
+    init(path: String, kept: Int = max(4, System.coreCount * 2)) {
+        self.path = path
+        self.kept = kept
+    }
+
+    /// Runs `body` on a connection no one else is using, then keeps the connection for the next read.
+    func withConnection<T>(_ body: (ReadConnection) throws -> T) throws -> T {
+        let connection = try idle.withLockedValue { $0.popLast() } ?? ReadConnection(path: path)
+        defer {
+            let surplus: ReadConnection? = idle.withLockedValue { connections in
+                guard connections.count < kept else { return connection }
+                connections.append(connection)
+                return nil
+            }
+            surplus?.close()
+        }
+        return try body(connection)
+    }
+
+    func close() {
+        for connection in idle.withLockedValue({ connections in defer { connections = [] }; return connections }) { connection.close() }
+    }
+}
+
+/// One read-only SQLite connection and the statements it has prepared, used by one thread at a time: a read takes it
+/// from `SQLiteReaders` and gives it back, so nothing else can reach it meanwhile.
+final class ReadConnection: @unchecked Sendable {
+    private var handle: OpaquePointer?
+    private var statements: [String: PreparedRead] = [:]
+    /// Distinct statements kept; past it they are all finalized and kept anew (lists with `IN (…)` vary in length).
+    static let statementsKept = 128
+
+    init(path: String) throws {
+        // Read-only: a read cannot change anything, whatever SQL reaches it.
+        let flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
+        let opened = sqlite_nio_sqlite3_open_v2(path, &handle, flags, nil)
+        guard opened == SQLITE_OK else {
+            let error = SQLiteReadError(code: opened, message: handle.map { String(cString: sqlite_nio_sqlite3_errmsg($0)) } ?? "cannot open")
+            sqlite_nio_sqlite3_close(handle)
+            throw error
+        }
+        // A checkpoint resetting the log can hold readers back for a moment: wait for it rather than fail the read.
+        sqlite_nio_sqlite3_busy_timeout(handle, 5_000)
+    }
+
+    /// Runs one statement, calling `onRow` for each row it returns.
+    func rows(_ sql: String, _ binds: [SQLiteData], decoder: SQLiteDataDecoder, _ onRow: (any SQLRow) -> Void) throws {
+        let statement = try prepared(sql)
+        // Reset at once however the statement ends: a statement left stepped holds its read snapshot open, and the log
+        // could then never be checkpointed.
+        defer {
+            sqlite_nio_sqlite3_reset(statement.handle)
+            sqlite_nio_sqlite3_clear_bindings(statement.handle)
+        }
+        for (index, bind) in binds.enumerated() { try check(statement.bind(bind, at: Int32(index + 1))) }
+        while true {
+            let step = sqlite_nio_sqlite3_step(statement.handle)
+            guard step == SQLITE_ROW else {
+                try check(step == SQLITE_DONE ? SQLITE_OK : step)
+                return
+            }
+            onRow(ReadRow(columns: statement.columns, values: try statement.values(), decoder: decoder))
+        }
+    }
+
+    private func prepared(_ sql: String) throws -> PreparedRead {
+        if let statement = statements[sql] { return statement }
+        if statements.count >= Self.statementsKept { finalizeAll() }
+        var statement: OpaquePointer?
+        try check(sqlite_nio_sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil))
+        guard let statement else { throw SQLiteReadError(code: SQLITE_MISUSE, message: "an empty statement") }
+        let prepared = PreparedRead(handle: statement)
+        statements[sql] = prepared
+        return prepared
+    }
+
+    private func check(_ code: Int32) throws {
+        guard code == SQLITE_OK else {
+            throw SQLiteReadError(code: code, message: String(cString: sqlite_nio_sqlite3_errmsg(handle)))
+        }
+    }
+
+    private func finalizeAll() {
+        for statement in statements.values { sqlite_nio_sqlite3_finalize(statement.handle) }
+        statements = [:]
+    }
+
+    func close() {
+        finalizeAll()
+        sqlite_nio_sqlite3_close(handle)
+        handle = nil
+    }
+}
+
+/// A statement kept on its connection, with the names of the columns it returns.
+private struct PreparedRead {
+    let handle: OpaquePointer
+    let columns: ReadColumns
+
+    init(handle: OpaquePointer) {
+        self.handle = handle
+        columns = ReadColumns((0..<sqlite_nio_sqlite3_column_count(handle)).map { String(cString: sqlite_nio_sqlite3_column_name(handle, $0)) })
+    }
+
+    /// Binds as SQLiteNIO does, so a value means the same on either path.
+    func bind(_ value: SQLiteData, at index: Int32) -> Int32 {
+        switch value {
+        case .blob(let bytes):
+            bytes.withUnsafeReadableBytes { sqlite_nio_sqlite3_bind_blob64(handle, index, $0.baseAddress, UInt64($0.count), transient) }
+        case .float(let number): sqlite_nio_sqlite3_bind_double(handle, index, number)
+        case .integer(let number): sqlite_nio_sqlite3_bind_int64(handle, index, Int64(number))
+        case .null: sqlite_nio_sqlite3_bind_null(handle, index)
+        case .text(let text): sqlite_nio_sqlite3_bind_text64(handle, index, text, UInt64(text.utf8.count), transient, UInt8(SQLITE_UTF8))
+        }
+    }
+
+    /// The current row's values, read as SQLiteNIO reads them.
+    func values() throws -> [SQLiteData] {
+        try (0..<Int32(columns.names.count)).map { column in
+            switch sqlite_nio_sqlite3_column_type(handle, column) {
+            case SQLITE_INTEGER: return .integer(Int(sqlite_nio_sqlite3_column_int64(handle, column)))
+            case SQLITE_FLOAT: return .float(sqlite_nio_sqlite3_column_double(handle, column))
+            case SQLITE_TEXT:
+                guard let text = sqlite_nio_sqlite3_column_text(handle, column) else {
+                    throw SQLiteReadError(code: SQLITE_NOMEM, message: "no text for column \(column)")
+                }
+                return .text(String(cString: text))
+            case SQLITE_BLOB:
+                let count = Int(sqlite_nio_sqlite3_column_bytes(handle, column))
+                var buffer = ByteBufferAllocator().buffer(capacity: count)
+                if let bytes = sqlite_nio_sqlite3_column_blob(handle, column) { buffer.writeBytes(UnsafeRawBufferPointer(start: bytes, count: count)) }
+                return .blob(buffer)
+            default: return .null
+            }
+        }
+    }
+}
+
+/// SQLite's `SQLITE_TRANSIENT`: it copies a bound value before the call returns.
+private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+/// A statement's column names and where each is, shared by all the rows it returns.
+final class ReadColumns: Sendable {
+    let names: [String]
+    let positions: [String: Int]
+
+    init(_ names: [String]) {
+        self.names = names
+        positions = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+}
+
+/// A row read by a `ReadConnection`, decoded by SQLiteKit's own decoder as a row from SQLiteNIO would be.
+struct ReadRow: SQLRow {
+    let columns: ReadColumns
+    let values: [SQLiteData]
+    let decoder: SQLiteDataDecoder
+
+    var allColumns: [String] { columns.names }
+    func contains(column: String) -> Bool { columns.positions[column] != nil }
+
+    func decodeNil(column: String) throws -> Bool {
+        columns.positions[column].map { values[$0] == .null } ?? true
+    }
+
+    func decode<D: Decodable>(column: String, as type: D.Type) throws -> D {
+        guard let position = columns.positions[column] else { throw MissingReadColumn(column: column) }
+        return try decoder.decode(D.self, from: values[position])
+    }
+}
+
+struct MissingReadColumn: Error, CustomStringConvertible {
+    let column: String
+    var description: String { "The read has no column '\(column)'." }
+}
+
+/// SQLite refused or failed a read; `code` is its (extended) result code.
+struct SQLiteReadError: Error, CustomStringConvertible {
+    let code: Int32
+    let message: String
+    var description: String { "SQLite read failed (\(code)): \(message)" }
+
+    /// Whether the file itself is out of reach (gone, unreadable, locked past the wait), rather than the statement wrong.
+    var isUnreachable: Bool {
+        [SQLITE_CANTOPEN, SQLITE_IOERR, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_NOTADB, SQLITE_FULL, SQLITE_CORRUPT].contains(code & 0xff)
+    }
+}
+
+/// The database a read session uses on a SQLite file: its SQL goes to `SQLiteReaders`, and anything asked of it through
+/// FluentKit's models goes to the service's own connection as before.
+struct SQLiteReadingDatabase: FluentKit.Database, SQLDatabase {
+    let base: any FluentKit.Database & SQLDatabase
+    let readers: SQLiteReaders
+    private static let encoder = SQLiteDataEncoder()
+    private static let decoder = SQLiteDataDecoder()
+
+    // MARK: FluentKit.Database
+
+    var context: DatabaseContext { base.context }
+    var inTransaction: Bool { false }
+
+    func execute(query: DatabaseQuery, onOutput: @escaping @Sendable (any DatabaseOutput) -> Void) -> EventLoopFuture<Void> {
+        base.execute(query: query, onOutput: onOutput)
+    }
+
+    func execute(schema: DatabaseSchema) -> EventLoopFuture<Void> { base.execute(schema: schema) }
+    func execute(enum: DatabaseEnum) -> EventLoopFuture<Void> { base.execute(enum: `enum`) }
+    func transaction<T>(_ closure: @escaping @Sendable (any FluentKit.Database) -> EventLoopFuture<T>) -> EventLoopFuture<T> {
+        base.transaction(closure)
+    }
+    func withConnection<T>(_ closure: @escaping @Sendable (any FluentKit.Database) -> EventLoopFuture<T>) -> EventLoopFuture<T> {
+        closure(self)
+    }
+
+    // MARK: SQLDatabase
+
+    var logger: Logger { base.context.logger }
+    var eventLoop: any EventLoop { MultiThreadedEventLoopGroup.currentEventLoop ?? base.context.eventLoop }
+    var version: (any SQLDatabaseReportedVersion)? { base.version }
+    var dialect: any SQLDialect { base.dialect }
+    var queryLogLevel: Logger.Level? { nil }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) -> EventLoopFuture<Void> {
+        do {
+            try run(query, onRow)
+            return eventLoop.makeSucceededVoidFuture()
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
+    }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
+        try run(query, onRow)
+    }
+
+    private func run(_ query: any SQLExpression, _ onRow: (any SQLRow) -> Void) throws {
+        let (sql, binds) = serialize(query)
+        let values = try binds.map { try Self.encoder.encode($0) }
+        try readers.withConnection { try $0.rows(sql, values, decoder: Self.decoder, onRow) }
+    }
+}

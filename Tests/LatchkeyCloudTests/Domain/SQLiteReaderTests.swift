@@ -1,0 +1,101 @@
+import FluentKit
+import Foundation
+@testable import LatchkeyCloud
+import LatchkeyProtocol
+import Logging
+import SQLKit
+import Testing
+
+/// Reads on a SQLite file run on connections of their own (`SQLiteReaders`), beside the one connection that writes.
+@Suite("Reads on a SQLite file", .timeLimit(.minutes(3)))
+struct SQLiteReaderTests {
+    /// A SQLite file in a folder of its own, its service and its store, closed and removed after `body`.
+    private func withStore(_ body: (DatabaseService, FluentStore) async throws -> Void) async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("latchkey-readers-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let service = try await DatabaseService(
+            location: .sqliteFile(path: folder.appendingPathComponent("latchkey.sqlite").path), logger: Logger(label: "test"))
+        do {
+            try await body(service, FluentStore(database: service.database, readers: service.readers))
+        } catch {
+            await service.close()
+            throw error
+        }
+        await service.close()
+    }
+
+    private func account(_ email: String) -> Account {
+        Account(id: UUID(), email: email, name: "Giulia", role: .owner, passwordHash: "not a hash", createdAt: Date(timeIntervalSince1970: 1_800_000_000))
+    }
+
+    /// With one connection for everything, a read queued behind any transaction in progress: a screen waited for a
+    /// device's handshake or a reset's commit. Now it does not wait, and sees the last commit, never a write in progress.
+    @Test func aReadDoesNotWaitForAWriteInProgressAndSeesOnlyWhatWasCommitted() async throws {
+        try await withStore { _, store in
+            let stored = account("giulia@example.com")
+            try await store.transaction { try await $0.accounts.insert(stored) }
+            let (written, wrote) = AsyncStream.makeStream(of: Void.self)
+            let (commit, commitNow) = AsyncStream.makeStream(of: Void.self)
+            let writing = Task {
+                try await store.transaction { session in
+                    try await session.accounts.insert(account("marco@example.com"))
+                    wrote.yield()
+                    for await _ in commit { break }
+                }
+            }
+            for await _ in written { break }
+
+            let during = try await finishing(within: .seconds(5)) {
+                (try await store.read { try await $0.accounts.find(email: "marco@example.com") },
+                 try await store.read { try await $0.accounts.find(email: "giulia@example.com") })
+            }
+            commitNow.yield()
+            try await writing.value
+            let (uncommitted, committed) = try #require(during, "the read waited for the transaction")
+            #expect(uncommitted == nil)
+            #expect(committed == stored)
+            #expect(try await store.read { try await $0.accounts.find(email: "marco@example.com") }?.name == "Giulia")
+        }
+    }
+
+    /// The reading connections are opened read-only: nothing that reaches them can change the data.
+    @Test func aReadCannotWrite() async throws {
+        try await withStore { service, _ in
+            try await FluentStore(database: service.database).transaction { try await $0.accounts.insert(account("giulia@example.com")) }
+            let readers = try #require(service.readers)
+            let reading = SQLiteReadingDatabase(base: try #require(service.database as? any FluentKit.Database & SQLDatabase), readers: readers)
+            await #expect(throws: SQLiteReadError.self) { try await reading.sql.raw("DELETE FROM accounts").run() }
+            let left = try await reading.sql.raw("SELECT COUNT(*) AS n FROM accounts").first()?.decode(column: "n", as: Int.self)
+            #expect(left == 1)
+        }
+    }
+
+    /// A kept statement answers each call with that call's binds, a failed statement leaves its connection usable, and
+    /// past the statements a connection keeps, the next ones still answer.
+    @Test func keptStatementsAnswerEachCallWithItsOwnValues() async throws {
+        try await withStore { _, store in
+            let emails = (0..<(ReadConnection.statementsKept + 10)).map { "person\($0)@example.com" }
+            try await store.transaction { session in for email in emails { try await session.accounts.insert(account(email)) } }
+            for email in emails.prefix(3) {
+                #expect(try await store.read { try await $0.accounts.find(email: email) }?.email == email)
+            }
+            // A statement that fails while it runs, then the same statement again: it is kept, and answers.
+            let sql = try #require(try await store.read { session in (session as? FluentSession)?.database }).sql
+            let path = "$.a"
+            await #expect(throws: SQLiteReadError.self) {
+                try await sql.raw("SELECT json_extract(\(bind: "not json"), \(bind: path)) AS a").run()
+            }
+            let a = try await sql.raw("SELECT json_extract(\(bind: #"{"a": 7}"#), \(bind: path)) AS a").first()
+            #expect(try a?.decode(column: "a", as: Int.self) == 7)
+            // Distinct statements, one per length of the IN list, more than a connection keeps.
+            for count in 1...emails.count {
+                let found = try await store.read { session in
+                    try await (session as! FluentSession).database.sql
+                        .raw("SELECT email FROM accounts WHERE email IN (\(SQLList(emails.prefix(count).map { SQLBind($0) })))").all()
+                }
+                #expect(found.count == count)
+            }
+            #expect(try await store.read { try await $0.accounts.find(email: emails.last!) }?.email == emails.last)
+        }
+    }
+}
