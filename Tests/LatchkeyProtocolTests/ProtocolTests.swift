@@ -24,6 +24,12 @@ struct FirmwareVersionTests {
     func garbageIsNotAVersion(text: String) {
         #expect(FirmwareVersion(text) == nil)
     }
+
+    /// The spaces taken off a model or a version are the ones Foundation's `.whitespaces` names, no more, no fewer.
+    @Test(arguments: ["  V5.7.3 ", "\tDS-2CD2143G2-I\t", "\u{00A0}V5.7\u{2003}", "\nV5.7\n", "   ", "", "DS 7608", "\u{00A0}"])
+    func spacesAroundAreThoseFoundationTrims(text: String) {
+        #expect(String(text.withoutSurroundingSpaces) == text.trimmingCharacters(in: .whitespaces))
+    }
 }
 
 @Suite("Device password policy", .timeLimit(.minutes(3)))

@@ -48,6 +48,6 @@ public struct CompatibilityList: Sendable {
     }
 
     private static func key(_ model: String) -> String {
-        model.trimmingCharacters(in: .whitespaces).uppercased()
+        model.withoutSurroundingSpaces.uppercased()
     }
 }

@@ -313,7 +313,7 @@ struct EmulatedDeviceTests {
         var refusals: [Int] = []
         for _ in 0..<500 {
             do { _ = try await device.challenge(from: "192.0.2.66") } catch {
-                if case .busy(let retryAfter)? = error as? DeviceError { refusals.append(retryAfter) }
+                if case .busy(let retryAfter) = error { refusals.append(retryAfter) }
             }
         }
         #expect(refusals.count == 500 - EmulatedDevice.challengesPerSourcePerMinute)

@@ -99,3 +99,22 @@ struct SQLiteReaderTests {
         }
     }
 }
+
+@Suite("Identifiers read back from SQLite", .timeLimit(.minutes(3)))
+struct StoredUUIDTests {
+    /// Reading a stored identifier gives what Foundation's parser gives, for any identifier and either case.
+    @Test func storedTextReadsAsFoundationReadsIt() {
+        for _ in 0..<1_000 {
+            let uuid = UUID()
+            #expect(UUID(storedText: uuid.uuidString) == uuid)
+            #expect(UUID(storedText: uuid.uuidString.lowercased()) == uuid)
+        }
+    }
+
+    @Test(arguments: ["", "E621E1F8-C36C-495A-93FC-0C247A3E6E5", "E621E1F8-C36C-495A-93FC-0C247A3E6E5FF", "E621E1F8C36C-495A-93FC-0C247A3E6E5FF",
+                      "G621E1F8-C36C-495A-93FC-0C247A3E6E5F", "E621E1F8-C36C-495A-93FC+0C247A3E6E5F", "E621E1F8-C36C-495A-93FC-0C247A3E6E5é"])
+    func anythingElseIsNotAnIdentifier(text: String) {
+        #expect(UUID(storedText: text) == nil)
+        #expect(UUID(uuidString: text) == nil)
+    }
+}
