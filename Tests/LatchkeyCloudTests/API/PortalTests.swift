@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 @testable import LatchkeyCloud
 import LatchkeyProtocol
+import Mustache
 import Testing
 
 @Suite("Web portal", .timeLimit(.minutes(3)))
@@ -27,6 +28,34 @@ struct PortalTests {
                 #expect(catalog.strings[language]?["error_\(code.rawValue)"] != nil, "error_\(code.rawValue) in \(language.rawValue)")
             }
         }
+    }
+
+    /// Every template, in each language, with its texts written in at start reads exactly as it did looking each text up
+    /// while rendering: signed out, and signed in as either role, with a text that needs escaping among them.
+    @Test func templatesWithTheirTextsWrittenInRenderAsTheLookupsDid() throws {
+        let directory = try #require(PortalCatalog.templatesDirectory)
+        var catalog = try PortalCatalog.bundled().strings
+        catalog[.it]?["nav_sites"] = #"Siti <"tutti"> & 'altri'"#
+        let looked = try MustacheLibrary(templates: Dictionary(uniqueKeysWithValues: FileManager.default.contentsOfDirectory(atPath: directory.path)
+            .filter { $0.hasSuffix(".mustache") }
+            .map { (String($0.dropLast(".mustache".count)), try MustacheTemplate(string: String(contentsOf: directory.appendingPathComponent($0), encoding: .utf8))) }))
+        let written = try TranslatedTemplates.libraries(from: directory, catalog: PortalCatalog(strings: catalog))
+        let users: [[String: Any]?] = [nil, ["name": "Giulia", "is_owner": true, "is_installer": false], ["name": "Marco", "is_owner": false, "is_installer": true]]
+        var compared = 0
+        for language in Language.allCases {
+            for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) where name.hasSuffix(".mustache") {
+                let template = String(name.dropLast(".mustache".count))
+                for user in users {
+                    var context: [String: Any] = ["lang": language.rawValue, "csrf": "c"]
+                    context["user"] = user
+                    let expected = try #require(looked.render(context.merging(["t": catalog[language] ?? [:]]) { $1 }, withTemplate: template))
+                    #expect(written[language]?.render(context, withTemplate: template) == expected, "\(template) in \(language.rawValue)")
+                    compared += 1
+                }
+            }
+        }
+        #expect(compared > 30)
+        #expect(written[.it]?.render(["user": users[1]!], withTemplate: "layout")?.contains("Siti &lt;&quot;tutti&quot;&gt; &amp; &#39;altri&#39;") == true)
     }
 
     /// The fixed-pattern times read the same as Foundation's formatters wrote them, across years, leap days and the
