@@ -197,6 +197,15 @@ struct ReadRow: SQLRow {
         if case .text(let text) = value, D.self == UUID.self || D.self == UUID?.self, let uuid = UUID(storedText: text) {
             return uuid as! D
         }
+        // A time exactly as it was written. SQLiteNIO rounds it to the microsecond, so a list's next page, which starts
+        // after the time its last row was read with, skipped or repeated the rows written at that instant.
+        if D.self == Date.self || D.self == Date?.self {
+            switch value {
+            case .float(let seconds): return Date(timeIntervalSince1970: seconds) as! D
+            case .integer(let seconds): return Date(timeIntervalSince1970: Double(seconds)) as! D
+            default: break
+            }
+        }
         return try decoder.decode(D.self, from: value)
     }
 }

@@ -10,12 +10,13 @@ protocol PortalPage: Sendable {
     static var template: String { get }
 }
 
-/// What every template may also read beside its page: the catalogue (`t`), the language, the CSRF token, who is
-/// signed in. Mustache looks names up here, then in the page's properties.
+/// What every template may also read beside its page: the language, the CSRF token, who is signed in (the catalogue's
+/// texts are written into the templates: `TranslatedTemplates`). Mustache looks names up here, then in the page's
+/// properties.
 struct PortalPageContext: MustacheParent {
     let common: [String: Any]
-    /// The page model as dictionaries, read once: swift-mustache reflects over a struct (Mirror) at every lookup, and
-    /// every `{{t.…}}` inside a row looked through the row first; measured, that was half a portal page's CPU.
+    /// The page model as dictionaries, read once: swift-mustache reflects over a struct (Mirror) at every lookup;
+    /// measured, that was half a portal page's CPU.
     let page: [String: Any]
 
     init(common: [String: Any], page: any PortalPage) {

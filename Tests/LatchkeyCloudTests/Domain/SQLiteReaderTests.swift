@@ -100,6 +100,60 @@ struct SQLiteReaderTests {
     }
 }
 
+@Suite("Pages of a list on SQLite", .timeLimit(.minutes(3)))
+struct SQLitePageBoundaryTests {
+    /// Rows written at one instant (a reset step notifies at one `now`), with a page boundary among them. The next page
+    /// starts after the time the last row was read with; SQLiteNIO reads a time rounded to the microsecond, so a time
+    /// the clock gave with more digits came back a little later (the rest of that instant was skipped) or a little
+    /// earlier (the whole instant came again, the last row included).
+    @Test(arguments: [1_795_820_860.0593128, 1_795_820_860.0593122, 1_795_820_860.5])
+    func everyRowWrittenAtOneInstantIsListedOnceAcrossPages(written: Double) async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("latchkey-pages-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let service = try await DatabaseService(
+            location: .sqliteFile(path: folder.appendingPathComponent("latchkey.sqlite").path), logger: Logger(label: "test"))
+        let store = FluentStore(database: service.database, readers: service.readers)
+        let account = Account(id: UUID(), email: "giulia@example.com", name: "Giulia", role: .owner, passwordHash: "-",
+                              createdAt: Date(timeIntervalSince1970: written))
+        let written = (0..<7).map { _ in
+            AccountNotification(accountId: account.id, category: .services, kind: .resetRequested, title: "Reset", body: "A reset",
+                                requestId: nil, createdAt: Date(timeIntervalSince1970: written))
+        }
+        var listed: [UUID] = []
+        do {
+            try await store.transaction { session in
+                try await session.accounts.insert(account)
+                try await session.notifications.insert(written)
+            }
+            var page = PageRequest(limit: 3)
+            for _ in 0..<5 {
+                let asked = page
+                let read = try await store.read { try await $0.notifications.list(accountId: account.id, category: nil, page: asked) }
+                listed += read.items.map(\.id)
+                guard let next = read.next else { break }
+                page = PageRequest(limit: 3, after: next)
+            }
+        } catch {
+            await service.close()
+            throw error
+        }
+        await service.close()
+        #expect(listed.count == written.count)
+        #expect(Set(listed) == Set(written.map(\.id)))
+    }
+
+    /// A cursor carries the time as read, bit for bit, and a time read back exactly is the time that was written.
+    @Test func aTimeSurvivesTheCursorBitForBit() throws {
+        for _ in 0..<10_000 {
+            let seconds = Double.random(in: 1_600_000_000...2_100_000_000)
+            #expect(Date(timeIntervalSince1970: seconds).timeIntervalSince1970 == seconds)
+            let cursor = PageCursor.time(Date(timeIntervalSince1970: seconds), UUID())
+            guard case .time(let at, _) = try PageCursor.given(cursor.text) else { Issue.record("not a time cursor"); return }
+            #expect(at.timeIntervalSince1970 == seconds)
+        }
+    }
+}
+
 @Suite("Identifiers read back from SQLite", .timeLimit(.minutes(3)))
 struct StoredUUIDTests {
     /// Reading a stored identifier gives what Foundation's parser gives, for any identifier and either case.
