@@ -58,6 +58,23 @@ struct PortalTests {
         #expect(written[.it]?.render(["user": users[1]!], withTemplate: "layout")?.contains("Siti &lt;&quot;tutti&quot;&gt; &amp; &#39;altri&#39;") == true)
     }
 
+    /// A page model reads as dictionaries: text, flags and numbers as they are, an optional as its value or not at all
+    /// (so `{{#x}}` hides its section), rows element by element.
+    @Test func aPageModelReadsAsDictionaries() throws {
+        struct Row { let name: String; let note: String?; let gone: String?; let on: Bool; let count: Int; let flag: Bool? }
+        struct Model { let title: String; let rows: [Row]; let more: String? }
+        let plain = try #require(PortalPageContext.plain(Model(
+            title: "Bar <Centrale>", rows: [Row(name: "NVR", note: "nota", gone: nil, on: true, count: 3, flag: false)], more: nil)) as? [String: Any])
+        #expect(plain.keys.sorted() == ["rows", "title"])
+        #expect(plain["title"] as? String == "Bar <Centrale>")
+        let row = try #require((plain["rows"] as? [Any])?.first as? [String: Any])
+        #expect(row.keys.sorted() == ["count", "flag", "name", "note", "on"])
+        #expect(row["name"] as? String == "NVR" && row["note"] as? String == "nota")
+        #expect(row["on"] as? Bool == true && row["flag"] as? Bool == false && row["count"] as? Int == 3)
+        #expect(try type(of: #require(row["note"])) == String.self, "an optional is unwrapped")
+        #expect(try type(of: #require(row["flag"])) == Bool.self, "an optional is unwrapped")
+    }
+
     /// The fixed-pattern times read the same as Foundation's formatters wrote them, across years, leap days and the
     /// last second of a minute (a fraction of a second never rounds up). Random times are whole milliseconds: ICU, under
     /// DateFormatter, rounds a time to the millisecond first, so 59.9996 s reads as the next minute there (a moment not
