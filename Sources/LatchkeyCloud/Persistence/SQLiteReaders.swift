@@ -260,9 +260,10 @@ struct SQLiteReadError: Error, CustomStringConvertible {
     let message: String
     var description: String { "SQLite read failed (\(code)): \(message)" }
 
-    /// Whether the file itself is out of reach (gone, unreadable, locked past the wait), rather than the statement wrong.
+    /// Whether the file itself is out of reach (gone, unreadable, locked past the wait), rather than the statement wrong:
+    /// the same primary codes as `DatabaseReachability` takes from SQLiteNIO's errors.
     var isUnreachable: Bool {
-        [SQLITE_CANTOPEN, SQLITE_IOERR, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_NOTADB, SQLITE_FULL, SQLITE_CORRUPT].contains(code & 0xff)
+        [SQLITE_CANTOPEN, SQLITE_IOERR, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_NOTADB, SQLITE_FULL].contains(code & 0xff)
     }
 }
 

@@ -95,22 +95,33 @@ enum TranslatedTemplates {
     static func translated(_ source: String, _ texts: [String: String], in name: String) throws -> String {
         // Only the plain form is written in; any other use of a text (unescaped, as a section) would silently change.
         for form in ["{{{t.", "{{&t.", "{{#t.", "{{^t.", "{{ t."] where source.contains(form) {
-            throw LatchkeyError.invalidRequest("Template \(name): write a text as {{t.key}}, not \(form)…")
+            throw TemplateTextError(template: name, problem: "write a text as {{t.key}}, not \(form)…")
         }
         var result = ""
         var rest = source[...]
         while let open = rest.range(of: "{{t.") {
             guard let close = rest[open.upperBound...].range(of: "}}") else { break }
+            let key = rest[open.upperBound..<close.lowerBound]
+            guard key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                throw TemplateTextError(template: name, problem: "'\(key)' is not a text's key")
+            }
             result += rest[..<open.lowerBound]
-            let text = (texts[String(rest[open.upperBound..<close.lowerBound])] ?? "").htmlEscaped
+            let text = (texts[String(key)] ?? "").htmlEscaped
             guard !text.contains("{{"), !text.contains("}}") else {
-                throw LatchkeyError.invalidRequest("Template \(name): a text holds braces a template would read as a tag.")
+                throw TemplateTextError(template: name, problem: "the text of \(key) holds braces a template would read as a tag")
             }
             result += text
             rest = rest[close.upperBound...]
         }
         return result + rest
     }
+}
+
+/// A template or a text that cannot be written in as it is: our failure, found as the service starts.
+struct TemplateTextError: Error, CustomStringConvertible {
+    let template: String
+    let problem: String
+    var description: String { "Portal template \(template): \(problem)." }
 }
 
 extension String {

@@ -58,6 +58,14 @@ struct PortalTests {
         #expect(written[.it]?.render(["user": users[1]!], withTemplate: "layout")?.contains("Siti &lt;&quot;tutti&quot;&gt; &amp; &#39;altri&#39;") == true)
     }
 
+    /// What cannot be written in as it was looked up stops the service at start, naming the template, instead of
+    /// rendering something else.
+    @Test(arguments: [("{{{t.app_name}}}", ["app_name": "Latchkey"]), ("{{#t.app_name}}x{{/t.app_name}}", ["app_name": "Latchkey"]),
+                      ("{{t.app name}}", ["app name": "Latchkey"]), ("{{t.app_name}}", ["app_name": "{{user}}"])])
+    func aTextThatCannotBeWrittenInIsRefused(source: String, texts: [String: String]) {
+        #expect(throws: TemplateTextError.self) { try TranslatedTemplates.translated(source, texts, in: "page.mustache") }
+    }
+
     /// A page model reads as dictionaries: text, flags and numbers as they are, an optional as its value or not at all
     /// (so `{{#x}}` hides its section), rows element by element.
     @Test func aPageModelReadsAsDictionaries() throws {
