@@ -83,6 +83,28 @@ struct PortalTests {
         #expect(try type(of: #require(row["flag"])) == Bool.self, "an optional is unwrapped")
     }
 
+    /// The rows that answer their template's lookups themselves answer every field they have, as reflecting over them
+    /// read it: the value, an optional's value, or missing when it holds nothing.
+    @Test func rowsAnswerEveryFieldTheyHave() throws {
+        let device = DeviceRow(serial: "NVR-1", model: "DS-7608NI-K2", firmware: "V4.62.200", type_label: "NVR", online: true,
+                               compatible: false, reason: "too old", history_link: true, own_reset: false)
+        let rows: [any MustacheParent] = [
+            device,
+            SiteRow(id: "s1", name: "Bar Centrale", address: "Via Roma 1", owned: true, devices: [device], has_devices: true,
+                    more_devices: "/sites/s1"),
+            SiteRow(id: "s2", name: "Negozio", address: "", owned: false, devices: [], has_devices: false, more_devices: nil),
+        ]
+        for row in rows {
+            for child in Mirror(reflecting: row).children {
+                let label = try #require(child.label)
+                #expect(String(describing: row.child(named: label)) == String(describing: PortalPageContext.plain(child.value)),
+                        "\(type(of: row)).\(label)")
+            }
+            #expect(row.child(named: "no_such_field") == nil)
+        }
+        #expect(PortalPageContext.plain(device) is DeviceRow, "a row is kept as it is")
+    }
+
     /// The fixed-pattern times read the same as Foundation's formatters wrote them, across years, leap days and the
     /// last second of a minute (a fraction of a second never rounds up). Random times are whole milliseconds: ICU, under
     /// DateFormatter, rounds a time to the millisecond first, so 59.9996 s reads as the next minute there (a moment not
