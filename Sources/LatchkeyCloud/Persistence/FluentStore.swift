@@ -15,9 +15,18 @@ import SQLiteNIO
 /// aborts as a deadlock is run again. SQLite has one connection and runs transactions one after another anyway.
 struct FluentStore: LatchkeyStore {
     let database: any Database
-    /// Where reads run on a SQLite file; without them, reads share `database` with the writes.
-    var readers: SQLiteReaders? = nil
+    /// What reads run on: `SQLiteReaders` on a SQLite file, made once; `database` otherwise.
+    private let reading: any Database
     static let attempts = 5
+
+    init(database: any Database, readers: SQLiteReaders? = nil) {
+        self.database = database
+        if let readers, let base = database as? any Database & SQLDatabase {
+            reading = SQLiteReadingDatabase(base: base, readers: readers)
+        } else {
+            reading = database
+        }
+    }
 
     func transaction<T: Sendable>(_ work: @escaping @Sendable (any StoreSession) async throws -> T) async throws -> T {
         var attempt = 1
@@ -61,10 +70,7 @@ struct FluentStore: LatchkeyStore {
 
     func read<T: Sendable>(_ work: @escaping @Sendable (any StoreSession) async throws -> T) async throws -> T {
         // Reads change nothing, so they lock nothing.
-        guard let readers, let base = database as? any Database & SQLDatabase else {
-            return try await work(FluentSession(database: database, locksRows: false))
-        }
-        return try await work(FluentSession(database: SQLiteReadingDatabase(base: base, readers: readers), locksRows: false))
+        try await work(FluentSession(database: reading, locksRows: false))
     }
 }
 

@@ -77,13 +77,14 @@ struct PortalRenderer: Sendable {
 /// written in, escaped as swift-mustache escapes a `{{…}}`, once at start.
 enum TranslatedTemplates {
     static func libraries(from directory: URL, catalog: PortalCatalog) throws -> [Language: MustacheLibrary] {
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".mustache") }
+        let sources = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".mustache") }
+            .map { (name: $0, text: try String(contentsOf: directory.appendingPathComponent($0), encoding: .utf8)) }
         var libraries: [Language: MustacheLibrary] = [:]
         for language in Language.allCases {
             var library = MustacheLibrary()
-            for name in names {
-                let source = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
-                try library.register(translated(source, catalog.strings[language] ?? [:], in: name), named: String(name.dropLast(".mustache".count)))
+            for source in sources {
+                try library.register(translated(source.text, catalog.strings[language] ?? [:], in: source.name),
+                                     named: String(source.name.dropLast(".mustache".count)))
             }
             libraries[language] = library
         }
