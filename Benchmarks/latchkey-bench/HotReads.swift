@@ -45,6 +45,8 @@ extension Load {
     struct CPUMeasure {
         var requestsPerSecond: Double
         var serverMicrosecondsPerRequest: Double
+        /// This read's CPU over the plain route's, measured in the same round.
+        var timesHealth: Double = 1
     }
 
     /// Requests per second and the server's CPU per request over `seconds`.
@@ -79,7 +81,7 @@ struct HotReads {
     let rounds: Int
     let concurrency: Int
 
-    /// Per backend, per read: the median round by server CPU.
+    /// Per backend, per read: the median round by its ratio to the plain route.
     func run(servers: [Bench.MeasuredServer], directory: URL, port: Int) async throws -> [String: [HotRead: Load.CPUMeasure]] {
         var results: [String: [HotRead: Load.CPUMeasure]] = [:]
         for (index, target) in servers.enumerated() {
@@ -92,10 +94,20 @@ struct HotReads {
             defer { server.stop() }
             let load = Load(client: client, base: server.base, seconds: seconds, concurrency: concurrency)
             try await load.waitUntilUp()
-            for read in HotRead.allCases {
-                var measured: [Load.CPUMeasure] = []
-                for _ in 0..<rounds { measured.append(try await load.measure(read, fixture: fixture, server: server)) }
-                results[name, default: [:]][read] = measured.sorted { $0.serverMicrosecondsPerRequest < $1.serverMicrosecondsPerRequest }[rounds / 2]
+            // Rounds take every read in turn, and each read is set against the plain route of its own round: this
+            // machine's speed drifts over minutes, which would otherwise skew reads measured early against late.
+            var measured: [HotRead: [Load.CPUMeasure]] = [:]
+            for _ in 0..<rounds {
+                var round: [HotRead: Load.CPUMeasure] = [:]
+                for read in HotRead.allCases { round[read] = try await load.measure(read, fixture: fixture, server: server) }
+                let health = round[.health]?.serverMicrosecondsPerRequest ?? 0
+                for (read, var measure) in round {
+                    measure.timesHealth = health > 0 ? measure.serverMicrosecondsPerRequest / health : 0
+                    measured[read, default: []].append(measure)
+                }
+            }
+            for (read, rounds) in measured {
+                results[name, default: [:]][read] = rounds.sorted { $0.timesHealth < $1.timesHealth }[rounds.count / 2]
             }
             server.stop()
         }
@@ -103,15 +115,14 @@ struct HotReads {
     }
 
     static func report(_ results: [String: [HotRead: Load.CPUMeasure]], backends: [String]) {
-        print("\nhot reads: server CPU per request (latchkey serve in its own process, /proc/<pid>/stat), gate ≤ 2× GET /healthz")
+        print("\nhot reads: server CPU per request (latchkey serve in its own process, /proc/<pid>/stat), gate ≤ 2× GET /healthz; rounds interleaved, the median round by its ratio to /healthz in that round")
         print((["read"] + backends.flatMap { ["\($0) µs CPU/req", "\($0) × healthz", "\($0) req/s"] }).joined(separator: " | "))
         for read in HotRead.allCases {
             var row = [read.rawValue]
             for name in backends {
                 let measure = results[name]?[read]
-                let health = results[name]?[.health]?.serverMicrosecondsPerRequest ?? 0
                 row += [String(format: "%.0f", measure?.serverMicrosecondsPerRequest ?? 0),
-                        health > 0 ? String(format: "%.1f", (measure?.serverMicrosecondsPerRequest ?? 0) / health) : "-",
+                        measure.map { String(format: "%.2f", $0.timesHealth) } ?? "-",
                         String(format: "%.0f", measure?.requestsPerSecond ?? 0)]
             }
             print(row.joined(separator: " | "))

@@ -1,10 +1,12 @@
 import Foundation
 import LatchkeyProtocol
+import Synchronization
 
 /// The models Latchkey can reset and the first firmware of each that supports it, shipped as data.
 public struct CompatibilityList: Sendable {
     public let entries: [API.CompatibilityEntry]
     private let minimumByModel: [String: FirmwareVersion]
+    private let verdicts = Verdicts()
 
     public init(entries: [API.CompatibilityEntry]) throws {
         var minimumByModel: [String: FirmwareVersion] = [:]
@@ -35,16 +37,46 @@ public struct CompatibilityList: Sendable {
 
     /// Throws `deviceNotCompatible` naming the model, its firmware and the minimum needed.
     public func checkSupports(model: String, firmware: String) throws(LatchkeyError) {
-        guard let minimum = minimumByModel[Self.key(model)] else {
-            throw .deviceNotCompatible(model: model, firmware: firmware, minimumFirmware: nil)
-        }
-        guard let version = FirmwareVersion(firmware), version >= minimum else {
-            throw .deviceNotCompatible(model: model, firmware: firmware, minimumFirmware: minimum.description)
+        switch verdict(model: model, firmware: firmware) {
+        case .supported: return
+        case .unknownModel: throw .deviceNotCompatible(model: model, firmware: firmware, minimumFirmware: nil)
+        case .tooOld(let minimum): throw .deviceNotCompatible(model: model, firmware: firmware, minimumFirmware: minimum)
         }
     }
 
     public func supports(model: String, firmware: String) -> Bool {
-        (try? checkSupports(model: model, firmware: firmware)) != nil
+        verdict(model: model, firmware: firmware) == .supported
+    }
+
+    private func verdict(model: String, firmware: String) -> Verdict {
+        verdicts.remembered(model: model, firmware: firmware) {
+            guard let minimum = minimumByModel[Self.key(model)] else { return .unknownModel }
+            guard let version = FirmwareVersion(firmware), version >= minimum else { return .tooOld(minimum: minimum.description) }
+            return .supported
+        }
+    }
+
+    enum Verdict: Equatable, Sendable {
+        case supported, unknownModel, tooOld(minimum: String)
+    }
+
+    /// Each model and firmware the service has judged, with its verdict: every device of a list says whether it can be
+    /// reset, and reading a firmware version character by character was 3 % of the CPU of listing a site's devices (perf,
+    /// issue 13). The list never changes while the service runs; the verdicts kept are bounded, as devices write the text.
+    final class Verdicts: Sendable {
+        static let limit = 4_096
+        private let known = Mutex<[String: Verdict]>([:])
+
+        func remembered(model: String, firmware: String, judge: () -> Verdict) -> Verdict {
+            let key = model + "\u{0}" + firmware
+            if let verdict = known.withLock({ $0[key] }) { return verdict }
+            let verdict = judge()
+            known.withLock { known in
+                if known.count >= Self.limit { known.removeAll(keepingCapacity: true) }
+                known[key] = verdict
+            }
+            return verdict
+        }
     }
 
     private static func key(_ model: String) -> String {

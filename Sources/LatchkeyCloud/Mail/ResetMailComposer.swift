@@ -12,8 +12,8 @@ struct ResetMailComposer: Sendable {
 
     static func bundled(from: MailAddress, publicURL: URL) async throws -> ResetMailComposer {
         guard let directory = PortalCatalog.templatesDirectory else { throw LatchkeyError.notFound("The mail templates are missing.") }
-        return ResetMailComposer(catalog: try .bundled(), library: try await MustacheLibrary(directory: directory.path), from: from,
-                                 publicURL: publicURL)
+        let library = MustacheLibrary(templates: try TranslatedTemplates.sources(in: directory).mapValues { try PortalHTML.template($0.text) })
+        return ResetMailComposer(catalog: try .bundled(), library: library, from: from, publicURL: publicURL)
     }
 
     /// What the message says, before it is laid out as text and as HTML.

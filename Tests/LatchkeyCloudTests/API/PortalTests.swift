@@ -192,6 +192,23 @@ struct PortalTests {
         }
     }
 
+    /// A quote with a combining mark on it is one Character to Swift, and swift-mustache's escaping, which looks each
+    /// Character up, let it through: a search typed into the compatibility page closed the `value="…"` it is shown in
+    /// and wrote attributes of its own onto the field. Every `{{value}}` is escaped byte by byte now.
+    @Test func aQuoteWithAMarkOnItStaysInsideItsAttribute() async throws {
+        try await TestPlatform.run { app in
+            // "́ autofocus data-x="
+            let page = try await app.client.execute(uri: "/compatibility?model=%22%CC%81%20autofocus%20data-x%3D%22", method: .get) { $0 }
+            let html = Data(String(buffer: page.body).utf8)
+            #expect(html.range(of: Data("\"\u{301} autofocus".utf8)) == nil, "the quote ended the attribute")
+            #expect(html.range(of: Data("value=\"&quot;\u{301} autofocus data-x=&quot;\"".utf8)) != nil)
+        }
+        for (raw, escaped) in [("\"\u{301}", "&quot;\u{301}"), ("<\u{338}", "&lt;\u{338}"), (">\u{338}", "&gt;\u{338}"),
+                               ("&\u{301}", "&amp;\u{301}"), ("'\u{301}", "&#39;\u{301}"), ("Città è <b>", "Città è &lt;b&gt;")] {
+            #expect(PortalHTML().escapeText(raw).utf8.elementsEqual(escaped.utf8), "\(escaped)")
+        }
+    }
+
     /// Following a link never changes anything: a notification is marked read by the list's form (a POST), not by
     /// opening its page, which a prefetching browser or a mail scanner could do.
     @Test func aGetNeverMarksANotificationRead() async throws {

@@ -1,5 +1,5 @@
 import Foundation
-import LatchkeyCloud
+@testable import LatchkeyCloud
 import LatchkeyProtocol
 import Testing
 
@@ -109,6 +109,24 @@ struct DomainRuleTests {
         }
         #expect(throws: LatchkeyError.deviceNotCompatible(model: "XYZ", firmware: "V9", minimumFirmware: nil)) {
             try list.checkSupports(model: "XYZ", firmware: "V9")
+        }
+    }
+
+    /// Verdicts are remembered: asked again, and past the number kept, each still answers as first judged.
+    @Test func rememberedVerdictsAnswerAsTheFirst() throws {
+        let list = try CompatibilityList(entries: [.init(model: "DS-2CD2143G2-I", deviceType: .camera, minFirmware: "V5.9.2")])
+        for round in 0..<2 {
+            for minor in 0..<(CompatibilityList.Verdicts.limit + 100) {
+                let firmware = "V5.\(minor % 20).\(minor)"
+                #expect(list.supports(model: "DS-2CD2143G2-I", firmware: firmware) == (minor % 20 >= 10 || (minor % 20 == 9 && minor >= 2)),
+                        "\(firmware), round \(round)")
+            }
+            #expect(throws: LatchkeyError.deviceNotCompatible(model: "DS-2CD2143G2-I", firmware: "V5.5.0", minimumFirmware: "V5.9.2")) {
+                try list.checkSupports(model: "DS-2CD2143G2-I", firmware: "V5.5.0")
+            }
+            #expect(throws: LatchkeyError.deviceNotCompatible(model: "XYZ", firmware: "V9", minimumFirmware: nil)) {
+                try list.checkSupports(model: "XYZ", firmware: "V9")
+            }
         }
     }
 
