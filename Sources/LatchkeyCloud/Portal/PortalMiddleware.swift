@@ -10,13 +10,15 @@ struct PortalSessionMiddleware: RouterMiddleware {
     let renderer: PortalRenderer
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let token = request.cookies[PortalVisit.sessionCookie]?.value
+        // Read once: Hummingbird parses the Cookie header again at each `request.cookies`.
+        let cookies = request.cookies
+        let token = cookies[PortalVisit.sessionCookie]?.value
         // A stale cookie simply means nobody; a database that does not answer is not "nobody".
         var account: Account?
         if let token {
             do { account = try await accounts.authenticate(token: token) } catch LatchkeyError.unauthenticated {}
         }
-        let visit = PortalVisit(request: request, account: account, sessionToken: account == nil ? nil : token)
+        let visit = PortalVisit(request: request, cookies: cookies, account: account, sessionToken: account == nil ? nil : token)
         var context = context
         context.portalVisit = visit
         context.account = account

@@ -188,18 +188,18 @@ struct PortalVisit: Sendable {
     /// Cookies to set on the answer: a new CSRF token, a language chosen with the switch.
     var newCookies: [Cookie] = []
 
-    init(request: Request, account: Account?, sessionToken: String?) {
+    init(request: Request, cookies: Cookies, account: Account?, sessionToken: String?) {
         self.account = account
         self.sessionToken = sessionToken
         if let chosen = request.uri.queryParameters.get("lang").flatMap(Language.init(rawValue:)) {
             language = chosen
             newCookies.append(Cookie(name: Self.languageCookie, value: chosen.rawValue, maxAge: 365 * 86400, path: "/", sameSite: .lax))
-        } else if let remembered = request.cookies[Self.languageCookie].flatMap({ Language(rawValue: $0.value) }) {
+        } else if let remembered = cookies[Self.languageCookie].flatMap({ Language(rawValue: $0.value) }) {
             language = remembered
         } else {
             language = Language.negotiate(request.headers[.acceptLanguage])
         }
-        if let token = request.cookies[Self.csrfCookie]?.value, token.count >= 32 {
+        if let token = cookies[Self.csrfCookie]?.value, token.count >= 32 {
             csrf = token
         } else {
             csrf = Base64URL.random()

@@ -93,6 +93,13 @@ struct PortalTests {
             SiteRow(id: "s1", name: "Bar Centrale", address: "Via Roma 1", owned: true, devices: [device], has_devices: true,
                     more_devices: "/sites/s1"),
             SiteRow(id: "s2", name: "Negozio", address: "", owned: false, devices: [], has_devices: false, more_devices: nil),
+            AuthorizationRow(installer_id: "i1", installer_name: "Marco", installer_email: "marco@example.com", site_id: "s1",
+                             permissions: "view", until: "—"),
+            SitePage(site_id: "s1", site_name: "Bar Centrale", devices: [device], has_devices: true, next_page: "/sites/s1?cursor=x",
+                     authorizations: []),
+            SitePage(site_id: "s1", site_name: "Bar Centrale", devices: [], has_devices: false, next_page: nil, authorizations: []),
+            SitesPage(sites: [], next_page: nil),
+            SitesPage(sites: [], next_page: "/sites?cursor=y"),
         ]
         for row in rows {
             for child in Mirror(reflecting: row).children {
