@@ -33,7 +33,7 @@ public struct AppRequestContext: RequestContext, WebSocketRequestContext {
     public var maxUploadSize: Int { Self.bodyLimit }
 
     public var requestDecoder: JSONDecoder { WireCoding.makeDecoder() }
-    public var responseEncoder: JSONEncoder { WireCoding.makeEncoder() }
+    public var responseEncoder: ResponseJSON { ResponseJSON() }
 
     func requireAccount() throws -> Account {
         guard let account else { throw LatchkeyError.unauthenticated("Sign in first: send 'Authorization: Bearer <token>'.") }
