@@ -36,7 +36,7 @@ public struct ResponseJSON: ResponseEncoder {
     /// The value's JSON; throws `JSONStream.OnePassImpossible` for a value only Foundation's encoder can write.
     static func bytes(_ value: some Encodable) throws -> [UInt8] {
         let stream = JSONStream()
-        try stream.write(value, at: [])
+        try stream.write(value, in: nil, at: nil)
         guard !stream.impossible else { throw JSONStream.OnePassImpossible() }
         return stream.bytes
     }
@@ -55,17 +55,14 @@ final class JSONStream {
 
     init() { bytes.reserveCapacity(1024) }
 
-    func write<T: Encodable>(_ value: T, at codingPath: [any CodingKey]) throws {
-        if T.self == Date.self {
-            return string((value as! Date).formatted(.iso8601))
-        }
-        if T.self == URL.self {
-            return string((value as! URL).absoluteString)
-        }
-        if T.self == Data.self {
-            return string((value as! Data).base64EncodedString())
-        }
-        let encoder = JSONValueEncoder(stream: self, codingPath: codingPath, depth: depth + 1)
+    /// Writes `value`, a member of `parent` under `key` (both nil for the value answered).
+    func write<T: Encodable>(_ value: T, in parent: JSONValueEncoder?, at key: (any CodingKey)?) throws {
+        if T.self == String.self { return string(value as! String) }
+        if T.self == UUID.self { return string((value as! UUID).uuidString) }
+        if T.self == Date.self { return string((value as! Date).formatted(.iso8601)) }
+        if T.self == URL.self { return string((value as! URL).absoluteString) }
+        if T.self == Data.self { return string((value as! Data).base64EncodedString()) }
+        let encoder = JSONValueEncoder(stream: self, parent: parent, key: key, depth: depth + 1)
         depth += 1
         defer { depth -= 1 }
         try value.encode(to: encoder)
@@ -86,6 +83,10 @@ final class JSONStream {
 
     func string(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
+        defer { bytes.append(UInt8(ascii: "\"")) }
+        guard text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+            return bytes.append(contentsOf: text.utf8)
+        }
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "\""): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
@@ -101,14 +102,13 @@ final class JSONStream {
             default: bytes.append(byte)
             }
         }
-        bytes.append(UInt8(ascii: "\""))
     }
 
     func number(_ text: String) { bytes += Array(text.utf8) }
 
-    func double(_ value: Double, at codingPath: [any CodingKey]) throws {
+    func double(_ value: Double, at codingPath: @autoclosure () -> [any CodingKey]) throws {
         guard value.isFinite else {
-            throw EncodingError.invalidValue(value, .init(codingPath: codingPath, debugDescription: "\(value) is not a JSON number."))
+            throw EncodingError.invalidValue(value, .init(codingPath: codingPath(), debugDescription: "\(value) is not a JSON number."))
         }
         number("\(value)")
     }
@@ -121,18 +121,23 @@ final class JSONValueEncoder: Encoder {
     enum Shape { case nothing, object, array, single(wrote: Bool) }
 
     let stream: JSONStream
-    let codingPath: [any CodingKey]
+    /// The value this one is a member of, and under which key: the coding path, put together only when asked for.
+    let parent: JSONValueEncoder?
+    let key: (any CodingKey)?
     let depth: Int
     var shape = Shape.nothing
     /// Whether the object or array written has a first member yet (a comma goes before every other).
     var hasMembers = false
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
-    init(stream: JSONStream, codingPath: [any CodingKey], depth: Int) {
+    init(stream: JSONStream, parent: JSONValueEncoder?, key: (any CodingKey)?, depth: Int) {
         self.stream = stream
-        self.codingPath = codingPath
+        self.parent = parent
+        self.key = key
         self.depth = depth
     }
+
+    var codingPath: [any CodingKey] { (parent?.codingPath ?? []) + (key.map { [$0] } ?? []) }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         switch shape {
@@ -215,7 +220,7 @@ struct JSONObjectWriter<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: UInt64, forKey key: Key) throws { try self.key(key); encoder.stream.number(String(value)) }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         try self.key(key)
-        try encoder.stream.write(value, at: codingPath + [key])
+        try encoder.stream.write(value, in: encoder, at: key)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
@@ -263,7 +268,7 @@ struct JSONArrayWriter: UnkeyedEncodingContainer {
     mutating func encode(_ value: UInt64) throws { try element(); encoder.stream.number(String(value)) }
     mutating func encode<T: Encodable>(_ value: T) throws {
         try element()
-        try encoder.stream.write(value, at: codingPath + [ArrayIndex(count - 1)])
+        try encoder.stream.write(value, in: encoder, at: ArrayIndex(count - 1))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
@@ -309,6 +314,6 @@ struct JSONSingleWriter: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt64) throws { try encoder.single(); encoder.stream.number(String(value)) }
     mutating func encode<T: Encodable>(_ value: T) throws {
         try encoder.single()
-        try encoder.stream.write(value, at: codingPath)
+        try encoder.stream.write(value, in: encoder.parent, at: encoder.key)
     }
 }

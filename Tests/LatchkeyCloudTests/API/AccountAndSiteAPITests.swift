@@ -11,6 +11,13 @@ struct AccountAPITests {
             let owner = try await app.signUp(.owner, email: "Laura@Example.COM")
             #expect(owner.account.email == "laura@example.com")
             #expect(try await app.call(.get, "/api/v1/sites", token: owner.token).status == .ok)
+            // The scheme in any case, spaces around the token; nothing else stands for a bearer token.
+            for (header, status) in [("BEARER \(owner.token)", HTTPResponse.Status.ok), ("bearer   \(owner.token) ", .ok),
+                                     ("Basic \(owner.token)", .unauthorized), ("Bearer", .unauthorized), ("Bearer \(owner.token)x", .unauthorized),
+                                     ("Bearer\t\(owner.token)", .unauthorized)] {
+                let answer = try await app.client.execute(uri: "/api/v1/sites", method: .get, headers: [.authorization: header]) { $0.status }
+                #expect(answer == status, "\(header)")
+            }
 
             let again = try await app.call(.post, "/api/v1/accounts",
                                            body: API.SignUp(email: "laura@example.com", password: "another one 2", name: "L", role: .owner))

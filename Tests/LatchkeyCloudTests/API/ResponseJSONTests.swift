@@ -52,6 +52,16 @@ struct ResponseJSONTests {
         try expectSameJSON([nil, "x"] as [String?])
     }
 
+    /// A number JSON cannot hold is refused, as Foundation refuses it, naming where it was.
+    @Test func aNumberJSONCannotHoldIsRefusedWithItsPlace() throws {
+        do {
+            _ = try ResponseJSON.bytes(["readings": [1, Double.nan]])
+            Issue.record("NaN was written")
+        } catch EncodingError.invalidValue(_, let context) {
+            #expect(context.codingPath.map(\.stringValue) == ["readings", "Index 1"])
+        }
+    }
+
     /// Times as `.iso8601` writes them, fractions of a second included.
     @Test func timesAsFoundationWritesThem() throws {
         var dates = [Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: 1_709_164_799.999), Date(timeIntervalSince1970: 1_795_000_000.5)]
