@@ -206,7 +206,14 @@ struct ReadRow: SQLRow {
             default: break
             }
         }
-        return try decoder.decode(D.self, from: value)
+        // Text, numbers and flags as they are stored, without a Decoder for each (a fifth of a device row's decoding).
+        switch value {
+        case .text(let text) where D.self == String.self || D.self == String?.self: return text as! D
+        case .integer(let number) where D.self == Int.self || D.self == Int?.self: return Int(number) as! D
+        case .integer(let number) where (D.self == Bool.self || D.self == Bool?.self) && (number == 0 || number == 1):
+            return (number == 1) as! D
+        default: return try decoder.decode(D.self, from: value)
+        }
     }
 }
 

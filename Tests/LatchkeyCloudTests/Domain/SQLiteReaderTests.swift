@@ -3,6 +3,9 @@ import Foundation
 @testable import LatchkeyCloud
 import LatchkeyProtocol
 import Logging
+import NIOCore
+import SQLiteKit
+import SQLiteNIO
 import SQLKit
 import Testing
 
@@ -151,6 +154,35 @@ struct SQLitePageBoundaryTests {
             guard case .time(let at, _) = try PageCursor.given(cursor.text) else { Issue.record("not a time cursor"); return }
             #expect(at.timeIntervalSince1970 == seconds)
         }
+    }
+}
+
+/// Text, numbers and flags read without SQLiteKit's decoder give what it gives, and what it refuses is still refused.
+@Suite("Values read back from SQLite", .timeLimit(.minutes(3)))
+struct ReadValueTests {
+    let values: [SQLiteData] = [.text("Bar Centrale"), .text(""), .text("5"), .integer(0), .integer(1), .integer(2), .integer(-7),
+                                .float(1.5), .null, .blob(ByteBuffer(string: "x"))]
+
+    func expectSame<D: Decodable & Equatable>(_ type: D.Type) {
+        for value in values {
+            let row = ReadRow(columns: ReadColumns(["v"]), values: [value], decoder: SQLiteDataDecoder())
+            let expected = Result { try SQLiteDataDecoder().decode(D.self, from: value) }
+            let read = Result { try row.decode(column: "v", as: D.self) }
+            switch (read, expected) {
+            case (.success(let read), .success(let expected)): #expect(read == expected, "\(value) as \(D.self)")
+            case (.failure, .failure): break
+            default: Issue.record("\(value) as \(D.self): read \(read), SQLiteKit \(expected)")
+            }
+        }
+    }
+
+    @Test func asSQLiteKitReadsThem() {
+        expectSame(String.self)
+        expectSame(String?.self)
+        expectSame(Int.self)
+        expectSame(Int?.self)
+        expectSame(Bool.self)
+        expectSame(Bool?.self)
     }
 }
 
