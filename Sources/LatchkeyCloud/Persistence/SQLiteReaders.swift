@@ -176,6 +176,10 @@ final class ReadColumns: Sendable {
     }
 }
 
+/// What a NULL column reads as without a decoder: nothing.
+private protocol NullableColumn { static var nothing: Self { get } }
+extension Optional: NullableColumn { fileprivate static var nothing: Self { nil } }
+
 /// A row read by a `ReadConnection`, decoded by SQLiteKit's own decoder as a row from SQLiteNIO would be.
 struct ReadRow: SQLRow {
     let columns: ReadColumns
@@ -206,8 +210,10 @@ struct ReadRow: SQLRow {
             default: break
             }
         }
-        // Text, numbers and flags as they are stored, without a Decoder for each (a fifth of a device row's decoding).
+        // Text, numbers and flags as they are stored, and NULL as nothing, without a Decoder for each (a fifth of a
+        // device row's decoding).
         switch value {
+        case .null where D.self is any NullableColumn.Type: return (D.self as! any NullableColumn.Type).nothing as! D
         case .text(let text) where D.self == String.self || D.self == String?.self: return text as! D
         case .integer(let number) where D.self == Int.self || D.self == Int?.self: return Int(number) as! D
         case .integer(let number) where (D.self == Bool.self || D.self == Bool?.self) && (number == 0 || number == 1):

@@ -183,6 +183,9 @@ struct ReadValueTests {
         expectSame(Int?.self)
         expectSame(Bool.self)
         expectSame(Bool?.self)
+        expectSame(UUID?.self)
+        expectSame(Date?.self)
+        expectSame(Double?.self)
     }
 }
 
