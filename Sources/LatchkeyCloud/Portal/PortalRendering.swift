@@ -74,7 +74,7 @@ struct PortalRenderer: Sendable {
 /// A text looked up at render time cost the most of any lookup: swift-mustache splits the name and tries each level of
 /// the context, row first, with dynamic casts at each, and a table row holds eight of them (`perf` of the site page:
 /// lookups were 28 % of its CPU and escaping 11 %). The texts are the same for every reader of a language, so they are
-/// written in, escaped as swift-mustache escapes a `{{…}}`, once at start.
+/// written in, escaped as every `{{…}}` is (`PortalHTML`), once at start.
 enum TranslatedTemplates {
     static func libraries(from directory: URL, catalog: PortalCatalog) throws -> [Language: MustacheLibrary] {
         let sources = try sources(in: directory)
@@ -147,9 +147,9 @@ struct TemplateTextError: Error, CustomStringConvertible {
 }
 
 extension String {
-    /// The text for HTML, the five characters that can end a text or an attribute written as entities (those
-    /// swift-mustache writes), byte by byte: a quote with a combining mark after it is one `Character`, and a walk over
-    /// Characters leaves it, and its attribute, open.
+    /// The text for HTML: the five characters that mean something in HTML text or a quoted attribute written as the
+    /// entities swift-mustache writes, byte by byte. A quote with a combining mark after it is one `Character`, and a
+    /// walk over Characters left it, and its attribute, open.
     var htmlEscaped: String {
         func entity(_ byte: UInt8) -> StaticString? {
             switch byte {
