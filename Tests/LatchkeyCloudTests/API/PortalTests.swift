@@ -102,13 +102,20 @@ struct PortalTests {
             SitesPage(sites: [], next_page: "/sites?cursor=y"),
         ]
         for row in rows {
+            // What the page model read as dictionaries gave: each field as `plain` reads it, a nil left out.
+            var reflected: [String: Any] = [:]
+            for child in Mirror(reflecting: row).children { reflected[child.label!] = PortalPageContext.plain(child.value) }
             for child in Mirror(reflecting: row).children {
                 let label = try #require(child.label)
-                #expect(String(describing: row.child(named: label)) == String(describing: PortalPageContext.plain(child.value)),
-                        "\(type(of: row)).\(label)")
+                // As a value, escaped and not, and as a section either way round.
+                let template = try MustacheTemplate(string: "{{\(label)}}|{{{\(label)}}}|{{#\(label)}}yes{{/\(label)}}{{^\(label)}}no{{/\(label)}}")
+                #expect(template.render(row) == template.render(reflected), "\(type(of: row)).\(label)")
             }
             #expect(row.child(named: "no_such_field") == nil)
         }
+        #expect(try MustacheTemplate(string: "{{serial}}").render(DeviceRow(
+            serial: "<b>\"x\"</b>", model: "", firmware: "", type_label: "", online: true, compatible: true, reason: "", history_link: false,
+            own_reset: false)) == "&lt;b&gt;&quot;x&quot;&lt;/b&gt;", "a row's text is escaped")
         #expect(PortalPageContext.plain(device) is DeviceRow, "a row is kept as it is")
     }
 
