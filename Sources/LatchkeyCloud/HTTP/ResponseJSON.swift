@@ -70,7 +70,7 @@ final class JSONStream {
         case .nothing: bytes += [UInt8(ascii: "{"), UInt8(ascii: "}")]  // as Foundation writes a value that encodes nothing
         case .object: bytes.append(UInt8(ascii: "}"))
         case .array: bytes.append(UInt8(ascii: "]"))
-        case .single(let wrote): if !wrote { bytes += Array("null".utf8) }
+        case .single(let wrote): if !wrote { literal("null") }
         }
     }
 
@@ -104,16 +104,17 @@ final class JSONStream {
         }
     }
 
-    func number(_ text: String) { bytes += Array(text.utf8) }
+    /// A number, `null`, `true` or `false`, as written.
+    func literal(_ text: String) { bytes.append(contentsOf: text.utf8) }
 
     func double(_ value: Double, at codingPath: @autoclosure () -> [any CodingKey]) throws {
         guard value.isFinite else {
             throw EncodingError.invalidValue(value, .init(codingPath: codingPath(), debugDescription: "\(value) is not a JSON number."))
         }
-        number("\(value)")
+        literal("\(value)")
     }
 
-    func bool(_ value: Bool) { bytes += Array((value ? "true" : "false").utf8) }
+    func bool(_ value: Bool) { literal(value ? "true" : "false") }
 }
 
 /// The encoder one value writes itself through.
@@ -140,34 +141,30 @@ final class JSONValueEncoder: Encoder {
     var codingPath: [any CodingKey] { (parent?.codingPath ?? []) + (key.map { [$0] } ?? []) }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        switch shape {
-        case .nothing:
-            shape = .object
-            stream.bytes.append(UInt8(ascii: "{"))
-        case .object: break
-        case .array, .single: stream.impossible = true
-        }
+        begin(.object, with: UInt8(ascii: "{"))
         return KeyedEncodingContainer(JSONObjectWriter<Key>(encoder: self))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
-        switch shape {
-        case .nothing:
-            shape = .array
-            stream.bytes.append(UInt8(ascii: "["))
-        case .array: break
-        case .object, .single: stream.impossible = true
-        }
+        begin(.array, with: UInt8(ascii: "["))
         return JSONArrayWriter(encoder: self)
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer {
-        switch shape {
-        case .nothing: shape = .single(wrote: false)
-        case .single: break
-        case .object, .array: stream.impossible = true
-        }
+        begin(.single(wrote: false), with: nil)
         return JSONSingleWriter(encoder: self)
+    }
+
+    /// The value starts as `shape`, with its opening bracket; asked again for the same shape, it goes on with it; asked
+    /// for another, it cannot be written in one pass.
+    private func begin(_ wanted: Shape, with bracket: UInt8?) {
+        switch (shape, wanted) {
+        case (.nothing, _):
+            shape = wanted
+            if let bracket { stream.bytes.append(bracket) }
+        case (.object, .object), (.array, .array), (.single, .single): break
+        default: stream.impossible = true
+        }
     }
 
     /// Before each member of an object or an array.
@@ -197,7 +194,7 @@ struct JSONObjectWriter<Key: CodingKey>: KeyedEncodingContainerProtocol {
         encoder.stream.bytes.append(UInt8(ascii: ":"))
     }
 
-    mutating func encodeNil(forKey key: Key) throws { try self.key(key); encoder.stream.number("null") }
+    mutating func encodeNil(forKey key: Key) throws { try self.key(key); encoder.stream.literal("null") }
     mutating func encode(_ value: Bool, forKey key: Key) throws { try self.key(key); encoder.stream.bool(value) }
     mutating func encode(_ value: String, forKey key: Key) throws { try self.key(key); encoder.stream.string(value) }
     mutating func encode(_ value: Double, forKey key: Key) throws {
@@ -208,16 +205,16 @@ struct JSONObjectWriter<Key: CodingKey>: KeyedEncodingContainerProtocol {
         try self.key(key)
         try encoder.stream.double(Double(value), at: codingPath + [key])
     }
-    mutating func encode(_ value: Int, forKey key: Key) throws { try self.key(key); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: Int8, forKey key: Key) throws { try self.key(key); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: Int16, forKey key: Key) throws { try self.key(key); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: Int32, forKey key: Key) throws { try self.key(key); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: Int64, forKey key: Key) throws { try self.key(key); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: UInt, forKey key: Key) throws { try self.key(key); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: UInt8, forKey key: Key) throws { try self.key(key); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: UInt16, forKey key: Key) throws { try self.key(key); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: UInt32, forKey key: Key) throws { try self.key(key); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: UInt64, forKey key: Key) throws { try self.key(key); encoder.stream.number(String(value)) }
+    mutating func encode(_ value: Int, forKey key: Key) throws { try self.key(key); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: Int8, forKey key: Key) throws { try self.key(key); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: Int16, forKey key: Key) throws { try self.key(key); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: Int32, forKey key: Key) throws { try self.key(key); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { try self.key(key); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: UInt, forKey key: Key) throws { try self.key(key); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws { try self.key(key); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws { try self.key(key); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws { try self.key(key); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws { try self.key(key); encoder.stream.literal(String(value)) }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         try self.key(key)
         try encoder.stream.write(value, in: encoder, at: key)
@@ -251,21 +248,21 @@ struct JSONArrayWriter: UnkeyedEncodingContainer {
         count += 1
     }
 
-    mutating func encodeNil() throws { try element(); encoder.stream.number("null") }
+    mutating func encodeNil() throws { try element(); encoder.stream.literal("null") }
     mutating func encode(_ value: Bool) throws { try element(); encoder.stream.bool(value) }
     mutating func encode(_ value: String) throws { try element(); encoder.stream.string(value) }
     mutating func encode(_ value: Double) throws { try element(); try encoder.stream.double(value, at: codingPath) }
     mutating func encode(_ value: Float) throws { try element(); try encoder.stream.double(Double(value), at: codingPath) }
-    mutating func encode(_ value: Int) throws { try element(); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: Int8) throws { try element(); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: Int16) throws { try element(); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: Int32) throws { try element(); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: Int64) throws { try element(); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: UInt) throws { try element(); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: UInt8) throws { try element(); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: UInt16) throws { try element(); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: UInt32) throws { try element(); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: UInt64) throws { try element(); encoder.stream.number(String(value)) }
+    mutating func encode(_ value: Int) throws { try element(); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: Int8) throws { try element(); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: Int16) throws { try element(); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: Int32) throws { try element(); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: Int64) throws { try element(); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: UInt) throws { try element(); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: UInt8) throws { try element(); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: UInt16) throws { try element(); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: UInt32) throws { try element(); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: UInt64) throws { try element(); encoder.stream.literal(String(value)) }
     mutating func encode<T: Encodable>(_ value: T) throws {
         try element()
         try encoder.stream.write(value, in: encoder, at: ArrayIndex(count - 1))
@@ -297,21 +294,21 @@ struct JSONSingleWriter: SingleValueEncodingContainer {
     let encoder: JSONValueEncoder
     var codingPath: [any CodingKey] { encoder.codingPath }
 
-    mutating func encodeNil() throws { try encoder.single(); encoder.stream.number("null") }
+    mutating func encodeNil() throws { try encoder.single(); encoder.stream.literal("null") }
     mutating func encode(_ value: Bool) throws { try encoder.single(); encoder.stream.bool(value) }
     mutating func encode(_ value: String) throws { try encoder.single(); encoder.stream.string(value) }
     mutating func encode(_ value: Double) throws { try encoder.single(); try encoder.stream.double(value, at: codingPath) }
     mutating func encode(_ value: Float) throws { try encoder.single(); try encoder.stream.double(Double(value), at: codingPath) }
-    mutating func encode(_ value: Int) throws { try encoder.single(); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: Int8) throws { try encoder.single(); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: Int16) throws { try encoder.single(); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: Int32) throws { try encoder.single(); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: Int64) throws { try encoder.single(); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: UInt) throws { try encoder.single(); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: UInt8) throws { try encoder.single(); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: UInt16) throws { try encoder.single(); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: UInt32) throws { try encoder.single(); encoder.stream.number(String(value)) }
-    mutating func encode(_ value: UInt64) throws { try encoder.single(); encoder.stream.number(String(value)) }
+    mutating func encode(_ value: Int) throws { try encoder.single(); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: Int8) throws { try encoder.single(); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: Int16) throws { try encoder.single(); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: Int32) throws { try encoder.single(); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: Int64) throws { try encoder.single(); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: UInt) throws { try encoder.single(); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: UInt8) throws { try encoder.single(); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: UInt16) throws { try encoder.single(); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: UInt32) throws { try encoder.single(); encoder.stream.literal(String(value)) }
+    mutating func encode(_ value: UInt64) throws { try encoder.single(); encoder.stream.literal(String(value)) }
     mutating func encode<T: Encodable>(_ value: T) throws {
         try encoder.single()
         try encoder.stream.write(value, in: encoder.parent, at: encoder.key)

@@ -196,30 +196,27 @@ struct ReadRow: SQLRow {
     func decode<D: Decodable>(column: String, as type: D.Type) throws -> D {
         guard let position = columns.positions[column] else { throw MissingReadColumn(column: column) }
         let value = values[position]
-        // Identifiers are stored as text, and Foundation reads a UUID's text with `sscanf`: most of a row's decoding
-        // (measured), and a row has two or three of them.
-        if case .text(let text) = value, D.self == UUID.self || D.self == UUID?.self, let uuid = UUID(storedText: text) {
-            return uuid as! D
-        }
-        // A time exactly as it was written. SQLiteNIO rounds it to the microsecond, so a list's next page, which starts
-        // after the time its last row was read with, skipped or repeated the rows written at that instant.
-        if D.self == Date.self || D.self == Date?.self {
-            switch value {
-            case .float(let seconds): return Date(timeIntervalSince1970: seconds) as! D
-            case .integer(let seconds): return Date(timeIntervalSince1970: Double(seconds)) as! D
-            default: break
-            }
-        }
-        // Text, numbers and flags as they are stored, and NULL as nothing, without a Decoder for each (a fifth of a
-        // device row's decoding).
+        // Text, numbers, flags and NULL as they are stored, without a Decoder for each (a fifth of a device row's
+        // decoding); what is not one of these, or does not read as the type asked for, goes to SQLiteKit's decoder.
         switch value {
-        case .null where D.self is any NullableColumn.Type: return (D.self as! any NullableColumn.Type).nothing as! D
-        case .text(let text) where D.self == String.self || D.self == String?.self: return text as! D
-        case .integer(let number) where D.self == Int.self || D.self == Int?.self: return Int(number) as! D
-        case .integer(let number) where (D.self == Bool.self || D.self == Bool?.self) && (number == 0 || number == 1):
-            return (number == 1) as! D
-        default: return try decoder.decode(D.self, from: value)
+        case .null:
+            if let nullable = D.self as? any NullableColumn.Type { return nullable.nothing as! D }
+        case .text(let text):
+            if D.self == String.self || D.self == String?.self { return text as! D }
+            // Identifiers are stored as text, and Foundation reads a UUID's text with `sscanf`: most of a row's decoding
+            // (measured), and a row has two or three of them.
+            if D.self == UUID.self || D.self == UUID?.self, let uuid = UUID(storedText: text) { return uuid as! D }
+        case .integer(let number):
+            if D.self == Int.self || D.self == Int?.self { return Int(number) as! D }
+            if D.self == Bool.self || D.self == Bool?.self, number == 0 || number == 1 { return (number == 1) as! D }
+            if D.self == Date.self || D.self == Date?.self { return Date(timeIntervalSince1970: Double(number)) as! D }
+        case .float(let seconds):
+            // A time exactly as it was written. SQLiteNIO rounds it to the microsecond, so a list's next page, which
+            // starts after the time its last row was read with, skipped or repeated the rows written at that instant.
+            if D.self == Date.self || D.self == Date?.self { return Date(timeIntervalSince1970: seconds) as! D }
+        case .blob: break
         }
+        return try decoder.decode(D.self, from: value)
     }
 }
 
