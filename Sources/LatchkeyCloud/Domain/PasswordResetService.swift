@@ -96,10 +96,8 @@ public struct PasswordResetService: Sendable {
     public func get(id: UUID, for account: Account) async throws -> ResetRequestView {
         let now = clock.now()
         return try await store.read { session in
-            let request = try await Self.visibleRequest(id: id, to: account, in: session)
-            let people = try await session.accounts.find(ids: [request.ownerId, request.installerId])
-            guard let owner = people[request.ownerId], let installer = people[request.installerId]
-            else { throw LatchkeyError.notFound("No password reset request with id \(id).") }
+            guard let (request, owner, installer) = try await session.resetRequests.findWithPeople(id: id), request.involves(account.id)
+            else { throw Self.notVisible(id) }
             return self.view(request, owner: owner, installer: installer, at: now)
         }
     }
@@ -296,9 +294,11 @@ public struct PasswordResetService: Sendable {
     }
 
     static func visibleRequest(id: UUID, to account: Account, in session: any StoreSession) async throws -> PasswordResetRequest {
-        guard let request = try await session.resetRequests.find(id: id), request.involves(account.id) else {
-            throw LatchkeyError.notFound("No password reset request with id \(id) is visible to you.")
-        }
+        guard let request = try await session.resetRequests.find(id: id), request.involves(account.id) else { throw notVisible(id) }
         return request
+    }
+
+    private static func notVisible(_ id: UUID) -> LatchkeyError {
+        .notFound("No password reset request with id \(id) is visible to you.")
     }
 }

@@ -54,8 +54,9 @@ public protocol SiteRepository: Sendable {
 public protocol DeviceRepository: Sendable {
     /// Inside a transaction, the device stays locked until it commits.
     func find(serial: String) async throws -> Device?
-    /// A site's devices by serial.
-    func onSite(_ siteId: UUID, page: PageRequest) async throws -> Page<Device>
+    /// A site's devices by serial, read in one statement with the site and the installer's authorization on it (the
+    /// checks that decide whether the caller sees the site at all); nil when there is no such site.
+    func onSite(_ siteId: UUID, authorizationOf installerId: UUID, page: PageRequest) async throws -> SiteDevices?
     /// The first `perSite` devices (by serial) of each site, in one query, and whether each site has more.
     func onSites(_ siteIds: [UUID], perSite: Int) async throws -> [UUID: (devices: [Device], more: Bool)]
     func save(_ device: Device) async throws
@@ -86,6 +87,8 @@ public protocol BindingGuardRepository: Sendable {
 public protocol ResetRequestRepository: Sendable {
     /// Inside a transaction, the request stays locked until it commits: a change made from it loses no concurrent one.
     func find(id: UUID) async throws -> PasswordResetRequest?
+    /// The request with the owner and installer it names, in one statement (reading a request shows both); not locked.
+    func findWithPeople(id: UUID) async throws -> (request: PasswordResetRequest, owner: Account, installer: Account)?
     /// In one read: the device, the site and the two people `request` names; nil if any of them is gone. Inside a
     /// transaction the device stays locked until it commits, as `DeviceRepository.find(serial:)` locks it.
     func parties(of request: PasswordResetRequest) async throws -> (device: Device, site: Site, owner: Account, installer: Account)?

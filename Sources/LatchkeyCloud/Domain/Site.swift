@@ -16,6 +16,20 @@ public struct Site: Sendable, Equatable {
         self.address = address
         self.createdAt = createdAt
     }
+
+    /// Its owner sees a site, and so does an installer while the owner's authorization on it lasts; nobody else.
+    func isVisible(to account: Account, through authorization: SiteAuthorization?, at now: Date) -> Bool {
+        if ownerId == account.id { return true }
+        guard account.role == .installer, let authorization, authorization.installerId == account.id else { return false }
+        return authorization.isActive(at: now)
+    }
+}
+
+/// A page of a site's devices with what decides who may read it: the site and the reader's authorization on it.
+public struct SiteDevices: Sendable {
+    public var site: Site
+    public var authorization: SiteAuthorization?
+    public var devices: Page<Device>
 }
 
 /// What an owner lets one installer do on one site, and until when.

@@ -76,8 +76,8 @@ public struct SiteService: Sendable {
     {
         let now = clock.now()
         return try await store.read { session in
-            let (site, installers) = try await Self.site(id: id, visibleTo: account, at: now, in: session)
-            return (site, installers, try await session.devices.onSite(site.id, page: page))
+            let (site, devices) = try await Self.visibleSiteWithDevices(id: id, to: account, at: now, page: page, in: session)
+            return (site, site.ownerId == account.id ? try await Self.installers(on: site.id, in: session) : nil, devices)
         }
     }
 
@@ -140,8 +140,7 @@ public struct SiteService: Sendable {
     public func devices(siteId: UUID, visibleTo account: Account, page: PageRequest = PageRequest()) async throws -> Page<Device> {
         let now = clock.now()
         return try await store.read { session in
-            let site = try await Self.visibleSite(id: siteId, to: account, at: now, in: session)
-            return try await session.devices.onSite(site.id, page: page)
+            try await Self.visibleSiteWithDevices(id: siteId, to: account, at: now, page: page, in: session).1
         }
     }
 
@@ -179,11 +178,24 @@ public struct SiteService: Sendable {
     /// The site, if the account owns it or holds a live authorization on it; otherwise `notFound`, so that
     /// other tenants cannot even learn that the id exists.
     static func visibleSite(id: UUID, to account: Account, at now: Date, in session: any StoreSession) async throws -> Site {
-        if let (site, authorization) = try await session.sites.find(id: id, authorizationOf: account.id) {
-            if site.ownerId == account.id { return site }
-            if account.role == .installer, let authorization, authorization.isActive(at: now) { return site }
-        }
-        throw LatchkeyError.notFound("No site with id \(id) is visible to you.")
+        guard let (site, authorization) = try await session.sites.find(id: id, authorizationOf: account.id),
+            site.isVisible(to: account, through: authorization, at: now)
+        else { throw notVisible(id) }
+        return site
+    }
+
+    /// A visible site and a page of its devices, in one statement (the reads of a site's screen).
+    static func visibleSiteWithDevices(id: UUID, to account: Account, at now: Date, page: PageRequest, in session: any StoreSession)
+        async throws -> (Site, Page<Device>)
+    {
+        guard let read = try await session.devices.onSite(id, authorizationOf: account.id, page: page),
+            read.site.isVisible(to: account, through: read.authorization, at: now)
+        else { throw notVisible(id) }
+        return (read.site, read.devices)
+    }
+
+    private static func notVisible(_ id: UUID) -> LatchkeyError {
+        .notFound("No site with id \(id) is visible to you.")
     }
 
     static func ownedSite(id: UUID, by account: Account, in session: any StoreSession) async throws -> Site {

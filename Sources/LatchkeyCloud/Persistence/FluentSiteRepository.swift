@@ -33,7 +33,7 @@ struct FluentSiteRepository: SiteRepository {
         // rows, however many sites the installer has or the platform holds (ordered by the sites' own time, PostgreSQL
         // read every site to find the installer's 500: 20 ms on 100,000 sites).
         let rows = try await database.sql.raw("""
-            SELECT \(unsafeRaw: Rows.columns(Rows.site, of: "s")), a.created_at AS authorized_at
+            SELECT \(unsafeRaw: Rows.siteAsS), a.created_at AS authorized_at
             FROM site_authorizations a JOIN sites s ON s.id = a.site_id
             WHERE a.installer_id = \(bind: installerId) AND (a.expires_at IS NULL OR a.expires_at > \(bind: now))\
             \(try Keyset.page(page, time: "a.created_at", id: "a.site_id"))
@@ -113,11 +113,20 @@ struct FluentDeviceRepository: DeviceRepository {
             """).first().map(Rows.device)
     }
 
-    func onSite(_ siteId: UUID, page: PageRequest) async throws -> Page<Device> {
+    func onSite(_ siteId: UUID, authorizationOf installerId: UUID, page: PageRequest) async throws -> SiteDevices? {
+        // From the site outwards, so that a site without devices (or none past the cursor) still answers its one row.
         let rows = try await database.sql.raw("""
-            SELECT \(unsafeRaw: Rows.device) WHERE d.site_id = \(bind: siteId)\(try Keyset.page(page, key: "d.serial"))
-            """).all().map(Rows.device)
-        return Page(reading: rows, limit: page.limit) { .key($0.serial) }
+            SELECT \(unsafeRaw: Rows.siteAndAuthorization), \(unsafeRaw: Rows.deviceColumns)
+            FROM sites s LEFT JOIN site_authorizations a ON a.site_id = s.id AND a.installer_id = \(bind: installerId)
+            LEFT JOIN devices d ON d.site_id = s.id\(try Keyset.after(page, key: "d.serial"))
+            LEFT JOIN nodes n ON n.id = d.node_id
+            WHERE s.id = \(bind: siteId)\(Keyset.order(page, key: "d.serial"))
+            """).all()
+        guard let first = rows.first else { return nil }
+        let authorization = try first.decodeNil(column: "a_site_id") ? nil : try Rows.authorization(first, prefix: "a_")
+        let devices = try rows.filter { try !$0.decodeNil(column: "serial") }.map(Rows.device)
+        return SiteDevices(site: try Rows.site(first, prefix: "s_"), authorization: authorization,
+                           devices: Page(reading: devices, limit: page.limit) { .key($0.serial) })
     }
 
     func onSites(_ siteIds: [UUID], perSite: Int) async throws -> [UUID: (devices: [Device], more: Bool)] {

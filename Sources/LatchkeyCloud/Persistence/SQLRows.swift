@@ -31,6 +31,9 @@ enum Rows {
     }
 
     static let account = "id, email, name, role, language, password_hash, created_at"
+    /// A request's two people, joined as `o` (owner) and `i` (installer), built once.
+    static let owner = columns(account, of: "o")
+    static let installer = columns(account, of: "i")
     static func account(_ row: any SQLRow, prefix: String = "") throws -> Account {
         Account(
             id: try row.decode(column: prefix + "id", as: UUID.self), email: try row.decode(column: prefix + "email", as: String.self),
@@ -42,6 +45,8 @@ enum Rows {
     }
 
     static let site = "id, owner_id, name, address, created_at"
+    /// A site joined as `s`, built once.
+    static let siteAsS = columns(site, of: "s")
     static func site(_ row: any SQLRow, prefix: String = "") throws -> Site {
         Site(id: try row.decode(column: prefix + "id", as: UUID.self), ownerId: try row.decode(column: prefix + "owner_id", as: UUID.self),
              name: try row.decode(column: prefix + "name", as: String.self), address: try row.decode(column: prefix + "address", as: String?.self),
@@ -50,7 +55,7 @@ enum Rows {
 
     static let authorization = "site_id, installer_id, permissions, expires_at, created_at"
     /// A site (`s`) and an authorization (`a`) in one join, built once: the join is on every signed-in site read.
-    static let siteAndAuthorization = columns(site, of: "s") + ", " + columns(authorization, of: "a")
+    static let siteAndAuthorization = siteAsS + ", " + columns(authorization, of: "a")
     static func authorization(_ row: any SQLRow, prefix: String = "") throws -> SiteAuthorization {
         let permissions = try row.decode(column: prefix + "permissions", as: String.self).split(separator: ",")
             .map { try decodeStored(Permission.self, String($0)) }
@@ -135,12 +140,19 @@ enum Keyset {
 
     /// `[ AND key > (…)] ORDER BY key LIMIT n`.
     static func page(_ page: PageRequest, key: String) throws(LatchkeyError) -> SQLQueryString {
-        var query: SQLQueryString = ""
-        if let cursor = page.after {
-            guard case .key(let last) = cursor else { throw mismatch }
-            query += " AND \(unsafeRaw: key) > \(bind: last)"
-        }
-        return query + " ORDER BY \(unsafeRaw: key) LIMIT \(bind: page.limit + 1)"
+        try after(page, key: key) + order(page, key: key)
+    }
+
+    /// `[ AND key > (…)]`: apart from its order where the condition belongs in a join rather than in `WHERE`.
+    static func after(_ page: PageRequest, key: String) throws(LatchkeyError) -> SQLQueryString {
+        guard let cursor = page.after else { return "" }
+        guard case .key(let last) = cursor else { throw mismatch }
+        return " AND \(unsafeRaw: key) > \(bind: last)"
+    }
+
+    /// ` ORDER BY key LIMIT n`.
+    static func order(_ page: PageRequest, key: String) -> SQLQueryString {
+        " ORDER BY \(unsafeRaw: key) LIMIT \(bind: page.limit + 1)"
     }
 
     private static var mismatch: LatchkeyError {

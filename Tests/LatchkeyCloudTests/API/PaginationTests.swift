@@ -88,6 +88,38 @@ struct PaginationTests {
         }
     }
 
+    /// A site's devices are read in one statement with the site and the reader's authorization: the site still answers
+    /// when it has no devices or none past the cursor, and stays hidden from whoever does not see it.
+    @Test func aSitesDevicesAnswerForTheSiteItselfWhenThereAreNoneToShow() async throws {
+        try await TestPlatform.run { app in
+            let scene = try await app.resetScene()
+            _ = try await app.addDevice(serial: "PAGE-B", on: scene.site)
+            let devices = "/api/v1/sites/\(scene.site.id)/devices"
+            // Exactly a page: no link to an empty one.
+            let full = try await app.call(.get, "\(devices)?limit=2", token: scene.installer.token)
+            #expect(try full.decode([API.Device].self).count == 2 && Self.next(full) == nil)
+            // Past the last serial: an empty page, not a missing site.
+            let past = try await app.call(.get, "\(devices)?cursor=\(PageCursor.key("ZZZ").text)", token: scene.installer.token)
+            #expect(try past.status == .ok && (past.decode([API.Device].self)).isEmpty && Self.next(past) == nil, "\(past.text)")
+            // A site with no devices.
+            let empty = try await app.createSite(by: scene.owner, name: "Empty")
+            let none = try await app.call(.get, "/api/v1/sites/\(empty.id)/devices", token: scene.owner.token)
+            #expect(try none.status == .ok && (none.decode([API.Device].self)).isEmpty, "\(none.text)")
+            // Nobody else sees them: another owner, an installer never authorized there, one whose authorization ended.
+            let stranger = try await app.signUp(.owner)
+            let otherInstaller = try await app.signUp(.installer)
+            // And a site that does not exist.
+            for (siteId, person) in [(scene.site.id, stranger), (scene.site.id, otherInstaller), (empty.id, scene.installer), (UUID(), scene.owner)] {
+                let answer = try await app.call(.get, "/api/v1/sites/\(siteId)/devices", token: person.token)
+                #expect(answer.status == .notFound, "\(answer.status) \(answer.text)")
+            }
+            #expect(try await app.call(.delete, "/api/v1/sites/\(scene.site.id)/authorizations/\(scene.installer.id)",
+                                       token: scene.owner.token).status == .noContent)
+            #expect(try await app.call(.get, devices, token: scene.installer.token).status == .notFound)
+            #expect(try await app.call(.get, devices, token: scene.owner.token).status == .ok)
+        }
+    }
+
     /// The status filter is the database's, expiry applied: an expired request is found among thousands of others
     /// without reading them all, and each page is full.
     @Test func requestsAreFilteredByStatusBeforeTheyArePaged() async throws {
