@@ -65,7 +65,7 @@ struct PlatformServices {
             rotation = try KeyRotation.sign(from: previous, to: signingKey.publicKey)
         }
         let databaseService = try await DatabaseService(location: configuration.database, logger: logger)
-        let store = FluentStore(database: databaseService.database, readers: databaseService.readers)
+        let store = FluentStore(databaseService)
         let compatibility = try CompatibilityList.bundled()
         let hub = NotificationHub()
         let channels = DeviceChannelHub(answerTimeout: configuration.deviceAnswerTimeout)

@@ -15,7 +15,7 @@ public enum AuditArchive {
         var quiet = logger
         quiet.logLevel = .warning
         let service = try await DatabaseService(location: location, logger: quiet)
-        let store = FluentStore(database: service.database, readers: service.readers)
+        let store = FluentStore(service)
         var count = 0
         do {
             if format == .csv { try write(AuditCSV.header) }

@@ -7,6 +7,7 @@ import SQLKit
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// Where the service keeps its data.
 public enum DatabaseLocation: Sendable, Equatable {
@@ -33,6 +34,9 @@ public final class DatabaseService: Service, Sendable {
     public let databases: Databases
     /// On a SQLite file, the connections reads run on (`SQLiteReaders`); nil in memory and on PostgreSQL.
     let readers: SQLiteReaders?
+    /// On a SQLite file, the connection transactions run on (`SQLiteWriter`), opened once the schema is up to date.
+    var writer: SQLiteWriter? { openedWriter.withLock { $0 } }
+    private let openedWriter = Mutex<SQLiteWriter?>(nil)
     let logger: Logger
 
     public var database: any Database {
@@ -76,6 +80,10 @@ public final class DatabaseService: Service, Sendable {
                 try await database.sql.raw("PRAGMA journal_mode=WAL").run()
             }
             try await migrate(location)
+            if case .sqliteFile(let path) = location {
+                let writer = try SQLiteWriter(path: path)
+                openedWriter.withLock { $0 = writer }
+            }
         } catch {
             await databases.shutdownAsync()
             throw error
@@ -104,6 +112,7 @@ public final class DatabaseService: Service, Sendable {
 
     func close() async {
         readers?.close()
+        writer?.close()
         await databases.shutdownAsync()
     }
 }

@@ -12,20 +12,29 @@ import SQLiteNIO
 /// On PostgreSQL, a request or device read inside a transaction is locked (`SELECT … FOR UPDATE`) until it commits,
 /// so two nodes changing the same one at once take turns instead of losing a change; the invariants that span rows
 /// (one open request per device, single-use nonces, unique e-mails) are unique indexes. A transaction the database
-/// aborts as a deadlock is run again. SQLite has one connection and runs transactions one after another anyway.
+/// aborts as a deadlock is run again. SQLite runs transactions one after another anyway (on a file, `SQLiteWriter`'s).
 struct FluentStore: LatchkeyStore {
     let database: any Database
     /// What reads run on: `SQLiteReaders` on a SQLite file, made once; `database` otherwise.
     private let reading: any Database
+    /// What transactions run on, on a SQLite file: `SQLiteWriter`'s connection; nil: `database`'s own transactions.
+    private let writing: (writer: SQLiteWriter, base: any Database & SQLDatabase)?
     static let attempts = 5
 
-    init(database: any Database, readers: SQLiteReaders? = nil) {
+    init(database: any Database, readers: SQLiteReaders? = nil, writer: SQLiteWriter? = nil) {
         self.database = database
-        if let readers, let base = database as? any Database & SQLDatabase {
+        let base = database as? any Database & SQLDatabase
+        if let readers, let base {
             reading = SQLiteReadingDatabase(base: base, readers: readers)
         } else {
             reading = database
         }
+        writing = writer.flatMap { writer in base.map { (writer, $0) } }
+    }
+
+    /// The store of a service's database, with the connections it keeps for reads and writes.
+    init(_ service: DatabaseService) {
+        self.init(database: service.database, readers: service.readers, writer: service.writer)
     }
 
     func transaction<T: Sendable>(_ work: @escaping @Sendable (any StoreSession) async throws -> T) async throws -> T {
@@ -43,6 +52,11 @@ struct FluentStore: LatchkeyStore {
     }
 
     private func once<T: Sendable>(_ work: @escaping @Sendable (any StoreSession) async throws -> T) async throws -> T {
+        if let (writer, base) = writing {
+            return try await writer.transaction { connection in
+                try await work(FluentSession(database: SQLiteWritingDatabase(base: base, connection: connection), locksRows: true))
+            }
+        }
         guard database is any PostgresDatabase else {
             return try await database.transaction { try await work(FluentSession(database: $0, locksRows: true)) }
         }
@@ -134,7 +148,7 @@ enum DatabaseReachability {
             return state.hasPrefix("08") || state.hasPrefix("57P") || state == "3D000" || state == "53300"
         case is ConnectionPoolTimeoutError, is ConnectionPoolError, is NIOConnectionError, is ConnectionClosedError:
             return true
-        case let error as SQLiteReadError:
+        case let error as SQLiteFileError:
             return error.isUnreachable
         case let error as SQLiteError:
             return [.cantOpen, .ioError, .full, .busy, .locked, .readOnly, .notADatabase].contains(error.reason)

@@ -21,7 +21,7 @@ import VaporCSQLite
 /// it less than the trips to the thread pool did. Writes and transactions stay on SQLiteNIO's connection.
 final class SQLiteReaders: Sendable {
     private let path: String
-    private let idle = NIOLockedValueBox<[ReadConnection]>([])
+    private let idle = NIOLockedValueBox<[FileConnection]>([])
     /// Connections kept for the next read; more may be open while reads overlap, and are closed when given back.
     private let kept: Int
 
@@ -31,10 +31,10 @@ final class SQLiteReaders: Sendable {
     }
 
     /// Runs `body` on a connection no one else is using, then keeps the connection for the next read.
-    func withConnection<T>(_ body: (ReadConnection) throws -> T) throws -> T {
-        let connection = try idle.withLockedValue { $0.popLast() } ?? ReadConnection(path: path)
+    func withConnection<T>(_ body: (FileConnection) throws -> T) throws -> T {
+        let connection = try idle.withLockedValue { $0.popLast() } ?? FileConnection(path: path)
         defer {
-            let surplus: ReadConnection? = idle.withLockedValue { connections in
+            let surplus: FileConnection? = idle.withLockedValue { connections in
                 guard connections.count < kept else { return connection }
                 connections.append(connection)
                 return nil
@@ -49,25 +49,34 @@ final class SQLiteReaders: Sendable {
     }
 }
 
-/// One read-only SQLite connection and the statements it has prepared, used by one thread at a time: a read takes it
-/// from `SQLiteReaders` and gives it back, so nothing else can reach it meanwhile.
-final class ReadConnection: @unchecked Sendable {
+/// One SQLite connection and the statements it has prepared, used by one task at a time: a read takes it from
+/// `SQLiteReaders` and gives it back, a transaction holds `SQLiteWriter`'s turn, so nothing else can reach it meanwhile.
+final class FileConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
     private var statements: [String: PreparedRead] = [:]
     /// Distinct statements kept; past it they are all finalized and kept anew (lists with `IN (…)` vary in length).
     static let statementsKept = 128
 
-    init(path: String) throws {
-        // Read-only: a read cannot change anything, whatever SQL reaches it.
-        let flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
+    /// `writes`: false opens the file read-only, so that a read cannot change anything, whatever SQL reaches it.
+    init(path: String, writes: Bool = false) throws {
+        let flags = (writes ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
         let opened = sqlite_nio_sqlite3_open_v2(path, &handle, flags, nil)
         guard opened == SQLITE_OK else {
-            let error = SQLiteReadError(code: opened, message: handle.map { String(cString: sqlite_nio_sqlite3_errmsg($0)) } ?? "cannot open")
+            let error = SQLiteFileError(code: opened, message: handle.map { String(cString: sqlite_nio_sqlite3_errmsg($0)) } ?? "cannot open")
             sqlite_nio_sqlite3_close(handle)
             throw error
         }
-        // A checkpoint resetting the log can hold readers back for a moment: wait for it rather than fail the read.
+        // A checkpoint resetting the log can hold readers back for a moment, and the writer waits for a write lock
+        // another connection holds: wait rather than fail.
         sqlite_nio_sqlite3_busy_timeout(handle, 5_000)
+    }
+
+    /// Inside a transaction (not in autocommit).
+    var inTransaction: Bool { handle.map { sqlite_nio_sqlite3_get_autocommit($0) == 0 } ?? false }
+
+    /// Runs a statement that answers no rows.
+    func run(_ sql: String) throws {
+        try rows(sql, [], decoder: SQLiteDataDecoder()) { _ in }
     }
 
     /// Runs one statement, calling `onRow` for each row it returns.
@@ -94,7 +103,7 @@ final class ReadConnection: @unchecked Sendable {
         if statements.count >= Self.statementsKept { finalizeAll() }
         var statement: OpaquePointer?
         try check(sqlite_nio_sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil))
-        guard let statement else { throw SQLiteReadError(code: SQLITE_MISUSE, message: "an empty statement") }
+        guard let statement else { throw SQLiteFileError(code: SQLITE_MISUSE, message: "an empty statement") }
         let prepared = PreparedRead(handle: statement)
         statements[sql] = prepared
         return prepared
@@ -102,7 +111,7 @@ final class ReadConnection: @unchecked Sendable {
 
     private func check(_ code: Int32) throws {
         guard code == SQLITE_OK else {
-            throw SQLiteReadError(code: code, message: String(cString: sqlite_nio_sqlite3_errmsg(handle)))
+            throw SQLiteFileError(code: code, message: String(cString: sqlite_nio_sqlite3_errmsg(handle)))
         }
     }
 
@@ -148,7 +157,7 @@ private struct PreparedRead {
             case SQLITE_FLOAT: return .float(sqlite_nio_sqlite3_column_double(handle, column))
             case SQLITE_TEXT:
                 guard let text = sqlite_nio_sqlite3_column_text(handle, column) else {
-                    throw SQLiteReadError(code: SQLITE_NOMEM, message: "no text for column \(column)")
+                    throw SQLiteFileError(code: SQLITE_NOMEM, message: "no text for column \(column)")
                 }
                 return .text(String(cString: text))
             case SQLITE_BLOB:
@@ -180,7 +189,7 @@ final class ReadColumns: Sendable {
 private protocol NullableColumn { static var nothing: Self { get } }
 extension Optional: NullableColumn { fileprivate static var nothing: Self { nil } }
 
-/// A row read by a `ReadConnection`, decoded by SQLiteKit's own decoder as a row from SQLiteNIO would be.
+/// A row read by a `FileConnection`, decoded by SQLiteKit's own decoder as a row from SQLiteNIO would be.
 struct ReadRow: SQLRow {
     let columns: ReadColumns
     let values: [SQLiteData]
@@ -264,16 +273,20 @@ struct MissingReadColumn: Error, CustomStringConvertible {
     var description: String { "The read has no column '\(column)'." }
 }
 
-/// SQLite refused or failed a read; `code` is its (extended) result code.
-struct SQLiteReadError: Error, CustomStringConvertible {
+/// SQLite refused or failed a statement on a `FileConnection`; `code` is its (extended) result code.
+struct SQLiteFileError: Error, CustomStringConvertible, DatabaseError {
     let code: Int32
     let message: String
-    var description: String { "SQLite read failed (\(code)): \(message)" }
+    var description: String { "SQLite statement failed (\(code)): \(message)" }
+
+    var isConstraintFailure: Bool { code & 0xff == SQLITE_CONSTRAINT }
+    var isSyntaxError: Bool { false }
+    var isConnectionClosed: Bool { false }
 
     /// Whether the file itself is out of reach (gone, unreadable, locked past the wait), rather than the statement wrong:
     /// the same primary codes as `DatabaseReachability` takes from SQLiteNIO's errors.
     var isUnreachable: Bool {
-        [SQLITE_CANTOPEN, SQLITE_IOERR, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_NOTADB, SQLITE_FULL].contains(code & 0xff)
+        [SQLITE_CANTOPEN, SQLITE_IOERR, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_NOTADB, SQLITE_FULL, SQLITE_READONLY].contains(code & 0xff)
     }
 }
 
@@ -325,8 +338,7 @@ struct SQLiteReadingDatabase: FluentKit.Database, SQLDatabase {
     }
 
     private func run(_ query: any SQLExpression, _ onRow: (any SQLRow) -> Void) throws {
-        let (sql, binds) = serialize(query)
-        let values = try binds.map { try Self.encoder.encode($0) }
+        let (sql, values) = try sqliteStatement(query, encoder: Self.encoder)
         try readers.withConnection { try $0.rows(sql, values, decoder: Self.decoder, onRow) }
     }
 }

@@ -9,8 +9,9 @@ import SQLiteNIO
 import SQLKit
 import Testing
 
-/// Reads on a SQLite file run on connections of their own (`SQLiteReaders`), beside the one connection that writes.
-@Suite("Reads on a SQLite file", .timeLimit(.minutes(3)))
+/// Reads on a SQLite file run on connections of their own (`SQLiteReaders`), beside the one connection that writes
+/// (`SQLiteWriter`).
+@Suite("Reads and writes on a SQLite file", .timeLimit(.minutes(3)))
 struct SQLiteReaderTests {
     /// A SQLite file in a folder of its own, its service and its store, closed and removed after `body`.
     private func withStore(_ body: (DatabaseService, FluentStore) async throws -> Void) async throws {
@@ -19,7 +20,7 @@ struct SQLiteReaderTests {
         let service = try await DatabaseService(
             location: .sqliteFile(path: folder.appendingPathComponent("latchkey.sqlite").path), logger: Logger(label: "test"))
         do {
-            try await body(service, FluentStore(database: service.database, readers: service.readers))
+            try await body(service, FluentStore(service))
         } catch {
             await service.close()
             throw error
@@ -67,7 +68,7 @@ struct SQLiteReaderTests {
             try await FluentStore(database: service.database).transaction { try await $0.accounts.insert(account("giulia@example.com")) }
             let readers = try #require(service.readers)
             let reading = SQLiteReadingDatabase(base: try #require(service.database as? any FluentKit.Database & SQLDatabase), readers: readers)
-            await #expect(throws: SQLiteReadError.self) { try await reading.sql.raw("DELETE FROM accounts").run() }
+            await #expect(throws: SQLiteFileError.self) { try await reading.sql.raw("DELETE FROM accounts").run() }
             let left = try await reading.sql.raw("SELECT COUNT(*) AS n FROM accounts").first()?.decode(column: "n", as: Int.self)
             #expect(left == 1)
         }
@@ -77,7 +78,7 @@ struct SQLiteReaderTests {
     /// past the statements a connection keeps, the next ones still answer.
     @Test func keptStatementsAnswerEachCallWithItsOwnValues() async throws {
         try await withStore { _, store in
-            let emails = (0..<(ReadConnection.statementsKept + 10)).map { "person\($0)@example.com" }
+            let emails = (0..<(FileConnection.statementsKept + 10)).map { "person\($0)@example.com" }
             try await store.transaction { session in for email in emails { try await session.accounts.insert(account(email)) } }
             for email in emails.prefix(3) {
                 #expect(try await store.read { try await $0.accounts.find(email: email) }?.email == email)
@@ -85,7 +86,7 @@ struct SQLiteReaderTests {
             // A statement that fails while it runs, then the same statement again: it is kept, and answers.
             let sql = try #require(try await store.read { session in (session as? FluentSession)?.database }).sql
             let path = "$.a"
-            await #expect(throws: SQLiteReadError.self) {
+            await #expect(throws: SQLiteFileError.self) {
                 try await sql.raw("SELECT json_extract(\(bind: "not json"), \(bind: path)) AS a").run()
             }
             let a = try await sql.raw("SELECT json_extract(\(bind: #"{"a": 7}"#), \(bind: path)) AS a").first()
@@ -99,6 +100,73 @@ struct SQLiteReaderTests {
                 #expect(found.count == count)
             }
             #expect(try await store.read { try await $0.accounts.find(email: emails.last!) }?.email == emails.last)
+        }
+    }
+
+    /// Transactions run on the writer's own connection (`SQLiteWriter`): one that fails leaves nothing of what it wrote,
+    /// through SQL or FluentKit's models, a broken unique rule is the domain's refusal, and the next transaction commits.
+    @Test func aTransactionThatFailsLeavesNothingAndTheNextOneCommits() async throws {
+        try await withStore { service, store in
+            #expect(service.writer != nil)
+            struct Refused: Error {}
+            let giulia = account("giulia@example.com")
+            let site = Site(id: UUID(), ownerId: giulia.id, name: "Bar Centrale", address: nil, createdAt: giulia.createdAt)
+            await #expect(throws: Refused.self) {
+                try await store.transaction { session in
+                    try await session.accounts.insert(giulia)
+                    try await session.sites.insert(site)
+                    #expect(try await session.sites.find(id: site.id) == site, "a transaction reads what it wrote")
+                    throw Refused()
+                }
+            }
+            #expect(try await store.read { try await $0.accounts.find(id: giulia.id) } == nil)
+            #expect(try await store.read { try await $0.sites.find(id: site.id) } == nil)
+
+            try await store.transaction { try await $0.accounts.insert(giulia) }
+            let marco = account("marco@example.com")
+            await #expect(throws: LatchkeyError.accountExists(email: giulia.email)) {
+                try await store.transaction { session in
+                    try await session.accounts.insert(marco)
+                    try await session.accounts.insert(account(giulia.email))
+                }
+            }
+            #expect(try await store.read { try await $0.accounts.find(id: marco.id) } == nil)
+            #expect(try await store.read { try await $0.accounts.find(id: giulia.id) } == giulia)
+        }
+    }
+
+    /// Many transactions asked for at once take their turns: none fails busy, none is lost, and readers meanwhile see
+    /// only whole transactions (each writes two rows, so a count is always even).
+    @Test func transactionsAskedForAtOnceAllCommitInTurn() async throws {
+        try await withStore { _, store in
+            let writers = 200
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<writers {
+                    group.addTask {
+                        try await store.transaction { session in
+                            try await session.accounts.insert(account("owner\(index)@example.com"))
+                            try await Task.sleep(for: .microseconds(50))
+                            try await session.accounts.insert(account("partner\(index)@example.com"))
+                        }
+                    }
+                }
+                group.addTask {
+                    for _ in 0..<50 {
+                        let counted = try await store.read { session in
+                            try await (session as! FluentSession).database.sql.raw("SELECT COUNT(*) AS n FROM accounts").first()?
+                                .decode(column: "n", as: Int.self)
+                        }
+                        #expect((counted ?? 1) % 2 == 0, "a reader saw half a transaction: \(counted ?? -1)")
+                        await Task.yield()
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let counted = try await store.read { session in
+                try await (session as! FluentSession).database.sql.raw("SELECT COUNT(*) AS n FROM accounts").first()?
+                    .decode(column: "n", as: Int.self)
+            }
+            #expect(counted == writers * 2)
         }
     }
 }
@@ -115,7 +183,7 @@ struct SQLitePageBoundaryTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let service = try await DatabaseService(
             location: .sqliteFile(path: folder.appendingPathComponent("latchkey.sqlite").path), logger: Logger(label: "test"))
-        let store = FluentStore(database: service.database, readers: service.readers)
+        let store = FluentStore(service)
         let account = Account(id: UUID(), email: "giulia@example.com", name: "Giulia", role: .owner, passwordHash: "-",
                               createdAt: Date(timeIntervalSince1970: written))
         let written = (0..<7).map { _ in
