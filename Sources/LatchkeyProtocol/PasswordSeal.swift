@@ -91,11 +91,22 @@ public enum Base64URL {
         return String(decoding: url, as: UTF8.self)
     }
 
+    /// The same single pass back (the checks and replacements through NSString were 3 % of the server's CPU in a
+    /// complete reset, which decodes keys, seals, proofs and signatures). Padding, `+` and `/` are refused: they are
+    /// not base64url.
     public static func decode(_ text: String) -> Data? {
-        guard !text.contains("="), !text.contains("+"), !text.contains("/") else { return nil }
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        return Data(base64Encoded: base64)
+        var base64: [UInt8] = []
+        base64.reserveCapacity(text.utf8.count + 3)
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "/"): return nil
+            case UInt8(ascii: "-"): base64.append(UInt8(ascii: "+"))
+            case UInt8(ascii: "_"): base64.append(UInt8(ascii: "/"))
+            default: base64.append(byte)
+            }
+        }
+        base64.append(contentsOf: repeatElement(UInt8(ascii: "="), count: (4 - base64.count % 4) % 4))
+        return Data(base64Encoded: Data(base64))
     }
 
     /// A fresh random value of `bytes` bytes, for nonces.

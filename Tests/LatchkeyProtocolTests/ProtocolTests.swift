@@ -80,6 +80,31 @@ struct WireCodingTests {
     }
 }
 
+@Suite("Base64url", .timeLimit(.minutes(3)))
+struct Base64URLTests {
+    /// What the one-pass decoder replaced: NSString's checks and replacements, then Foundation's decoder.
+    private func decodedAsBefore(_ text: String) -> Data? {
+        guard !text.contains("="), !text.contains("+"), !text.contains("/") else { return nil }
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        return Data(base64Encoded: base64)
+    }
+
+    @Test func decodesWhatItEncodesAndRefusesWhatIsNotBase64URL() {
+        var generator = SystemRandomNumberGenerator()
+        for count in 0..<70 {
+            let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            #expect(Base64URL.decode(Base64URL.encode(bytes)) == Data(bytes))
+        }
+        let alphabet = Array("ABCxyz019-_+/=. é\u{301}\n")
+        var texts = ["", "A", "AA", "AAA", "AAAA", "AB==", "A+B/", "QUJD", "QUJ", "QU", "Q", "-_-_", "é", "QUJD\u{0}", " QUJD"]
+        for _ in 0..<2_000 { texts.append(String((0..<Int.random(in: 0...9)).map { _ in alphabet.randomElement()! })) }
+        for text in texts {
+            #expect(Base64URL.decode(text) == decodedAsBefore(text), "\(text.debugDescription)")
+        }
+    }
+}
+
 @Suite("Durations and countdowns", .timeLimit(.minutes(3)))
 struct TimeTextTests {
     @Test func durationsAsPeopleTypeThem() {
