@@ -82,8 +82,7 @@ enum Rows {
             identity = DeviceIdentity(signingKey: signingKey, agreementKey: agreementKey,
                                       certificateChain: try row.decode(column: "certificate_chain", as: String?.self))
         }
-        let lanAddresses = try row.decode(column: "lan_addresses", as: String?.self)
-            .map { try JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
+        let lanAddresses = try row.decode(column: "lan_addresses", as: String?.self).map(storedTexts) ?? []
         return Device(
             serial: try row.decode(column: "serial", as: String.self), model: try row.decode(column: "model", as: String.self),
             deviceType: try decodeStored(DeviceType.self, try row.decode(column: "device_type", as: String.self)),
@@ -92,6 +91,28 @@ enum Rows {
             identity: identity, keysPinned: try row.decode(column: "keys_pinned", as: Bool.self), lanAddresses: lanAddresses,
             connectionId: try row.decode(column: "connection_id", as: UUID?.self),
             channelAddress: try row.decode(column: "channel_address", as: String?.self), nodeId: try row.decode(column: "node_id", as: String?.self))
+    }
+
+    /// A JSON array of texts as `JSONEncoder` stores one (a device's LAN addresses): split where it holds no escapes,
+    /// which is what addresses are; decoded by `JSONDecoder` otherwise. A decoder made for every device row was half of
+    /// reading a site's devices (measured: 3.5 % of the server's CPU listing them).
+    static func storedTexts(_ json: String) throws -> [String] {
+        let bytes = json.utf8
+        if bytes.first == UInt8(ascii: "["), bytes.last == UInt8(ascii: "]"), !bytes.contains(UInt8(ascii: "\\")) {
+            let inside = json.utf8.dropFirst().dropLast()
+            if inside.isEmpty { return [] }
+            var texts: [String] = []
+            var plain = true
+            for piece in inside.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+                // With no escapes, a text is a quote, anything but a quote or a control character, and a quote.
+                guard piece.count >= 2, piece.first == UInt8(ascii: "\""), piece.last == UInt8(ascii: "\""),
+                    !piece.dropFirst().dropLast().contains(where: { $0 == UInt8(ascii: "\"") || $0 < 0x20 })
+                else { plain = false; break }
+                texts.append(String(decoding: piece.dropFirst().dropLast(), as: UTF8.self))
+            }
+            if plain { return texts }
+        }
+        return try JSONDecoder().decode([String].self, from: Data(json.utf8))
     }
 
     static let request = """

@@ -137,7 +137,8 @@ struct SQLiteWritingDatabase: FluentKit.Database, SQLDatabase {
     var logger: Logger { base.context.logger }
     var eventLoop: any EventLoop { MultiThreadedEventLoopGroup.currentEventLoop ?? base.context.eventLoop }
     var version: (any SQLDatabaseReportedVersion)? { base.version }
-    var dialect: any SQLDialect { base.dialect }
+    // SQLiteKit's own, as the base database answers it (asking the base builds a database wrapper each time).
+    var dialect: any SQLDialect { SQLiteDialect() }
     var queryLogLevel: Logger.Level? { nil }
 
     func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) -> EventLoopFuture<Void> {

@@ -255,6 +255,26 @@ struct ReadValueTests {
         expectSame(Date?.self)
         expectSame(Double?.self)
     }
+
+    /// A device's LAN addresses, stored as JSON: read without a decoder when they hold no escapes, and always as
+    /// `JSONDecoder` reads them, refusals included.
+    @Test func storedTextsReadAsJSONDecoderReadsThem() throws {
+        let pieces = ["192.168.1.64", "fe80::1%eth0", "", ",", "a,b", "\"", "\\", "/", "é", "\u{1F600}", "\n", "\u{7F}", " ", "[", "]"]
+        var stored: [String] = ["[]", "[ ]", "[\"a\" ]", "[\"a\",]", "[,]", "[\"a\"\"b\"]", "[\"a\nb\"]", "[\"\\u0041\"]", "[\"a\\\"b\"]",
+                                "[1]", "[\"a\",2]", "[null]", "{}", "\"a\"", "[", "", "[\"\u{1}\"]"]
+        for _ in 0..<500 {
+            let texts = (0..<Int.random(in: 0...4)).map { _ in (0..<Int.random(in: 0...3)).map { _ in pieces.randomElement()! }.joined() }
+            stored.append(String(decoding: try JSONEncoder().encode(texts), as: UTF8.self))
+        }
+        for json in stored {
+            let expected = Result { try JSONDecoder().decode([String].self, from: Data(json.utf8)) }
+            switch (Result { try Rows.storedTexts(json) }, expected) {
+            case (.success(let read), .success(let expected)): #expect(read == expected, "\(json)")
+            case (.failure, .failure): break
+            case (let read, let expected): Issue.record("\(json): read \(read), JSONDecoder \(expected)")
+            }
+        }
+    }
 }
 
 @Suite("Identifiers read back from SQLite", .timeLimit(.minutes(3)))
