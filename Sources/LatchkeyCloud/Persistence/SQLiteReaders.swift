@@ -18,7 +18,8 @@ import VaporCSQLite
 /// read queued behind the one connection that also writes. In write-ahead-log mode readers never wait for the writer
 /// and see the last commit, so a read takes a read-only connection from here, runs its statement kept from last time,
 /// and gives the connection back. The statements are short, indexed and paged, so running them on an event loop costs
-/// it less than the trips to the thread pool did. Writes and transactions stay on SQLiteNIO's connection.
+/// it less than the trips to the thread pool did. Transactions run on `SQLiteWriter`'s connection; migrations, and
+/// FluentKit's model reads, on SQLiteNIO's.
 final class SQLiteReaders: Sendable {
     private let path: String
     private let idle = NIOLockedValueBox<[FileConnection]>([])
@@ -76,8 +77,10 @@ final class FileConnection: @unchecked Sendable {
 
     /// Runs a statement that answers no rows.
     func run(_ sql: String) throws {
-        try rows(sql, [], decoder: SQLiteDataDecoder()) { _ in }
+        try rows(sql, [], decoder: Self.decoder) { _ in }
     }
+
+    private static let decoder = SQLiteDataDecoder()
 
     /// Runs one statement, calling `onRow` for each row it returns.
     func rows(_ sql: String, _ binds: [SQLiteData], decoder: SQLiteDataDecoder, _ onRow: (any SQLRow) -> Void) throws {
@@ -100,6 +103,8 @@ final class FileConnection: @unchecked Sendable {
 
     private func prepared(_ sql: String) throws -> PreparedRead {
         if let statement = statements[sql] { return statement }
+        // Closed at shutdown, with a request still under way: refused, not handed to SQLite as a null connection.
+        guard handle != nil else { throw SQLiteFileError(code: SQLITE_MISUSE, message: "the connection is closed") }
         if statements.count >= Self.statementsKept { finalizeAll() }
         var statement: OpaquePointer?
         try check(sqlite_nio_sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil))
