@@ -7,7 +7,6 @@ import SQLKit
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
-import Synchronization
 
 /// Where the service keeps its data.
 public enum DatabaseLocation: Sendable, Equatable {
@@ -35,11 +34,12 @@ public final class DatabaseService: Service, Sendable {
     /// On a SQLite file, the connections reads run on (`SQLiteReaders`); nil in memory and on PostgreSQL.
     let readers: SQLiteReaders?
     /// On a SQLite file, the connection transactions run on (`SQLiteWriter`), opened once the schema is up to date.
-    var writer: SQLiteWriter? { openedWriter.withLock { $0 } }
-    private let openedWriter = Mutex<SQLiteWriter?>(nil)
+    let writer: SQLiteWriter?
     let logger: Logger
 
-    public var database: any Database {
+    public var database: any Database { Self.database(in: databases, logger: logger) }
+
+    private static func database(in databases: Databases, logger: Logger) -> any Database {
         databases.database(logger: logger, on: databases.eventLoopGroup.any())!
     }
 
@@ -77,13 +77,10 @@ public final class DatabaseService: Service, Sendable {
                 // Write-ahead log: a commit is one fsync of the log instead of the rollback journal's and the file's
                 // (synchronous stays FULL, so a commit survives a power cut too); measured, the journal's fsyncs were a
                 // tenth of the server's time connecting thousands of devices (issue 13). The mode stays with the file.
-                try await database.sql.raw("PRAGMA journal_mode=WAL").run()
+                try await Self.database(in: databases, logger: logger).sql.raw("PRAGMA journal_mode=WAL").run()
             }
-            try await migrate(location)
-            if case .sqliteFile(let path) = location {
-                let writer = try SQLiteWriter(path: path)
-                openedWriter.withLock { $0 = writer }
-            }
+            try await Self.migrate(location, databases: databases, logger: logger)
+            if case .sqliteFile(let path) = location { writer = try SQLiteWriter(path: path) } else { writer = nil }
         } catch {
             await databases.shutdownAsync()
             throw error
@@ -91,7 +88,7 @@ public final class DatabaseService: Service, Sendable {
     }
 
     /// Brings the schema up to date and says so in one line (FluentKit's own two lines per migration stay quiet).
-    private func migrate(_ location: DatabaseLocation) async throws {
+    private static func migrate(_ location: DatabaseLocation, databases: Databases, logger: Logger) async throws {
         let migrations = Migrations()
         migrations.add(LatchkeyMigrations.all)
         var quiet = logger

@@ -25,8 +25,7 @@ struct FluentResetRequestRepository: ResetRequestRepository {
     }
 
     /// The request's own columns by their names, and each person's prefixed: built once.
-    private static let requestWithPeople = Rows.request.split(separator: ",").map { "r.\($0.trimmingCharacters(in: .whitespaces))" }
-        .joined(separator: ", ") + ", " + Rows.owner + ", " + Rows.installer
+    private static let requestWithPeople = Rows.columns(Rows.request, of: "r", prefixed: false) + ", " + Rows.owner + ", " + Rows.installer
 
     func parties(of request: PasswordResetRequest) async throws -> (device: Device, site: Site, owner: Account, installer: Account)? {
         // Every step of a reset reads these four; one statement instead of four (issue 13: a statement's cost is most of

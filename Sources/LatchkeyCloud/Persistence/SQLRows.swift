@@ -22,11 +22,12 @@ struct NotAnSQLDatabase: Error {}
 
 /// Rows to domain values, one function per table; each query names the columns it reads.
 enum Rows {
-    /// `alias.column AS alias_column, …`: a table's columns in a join, decoded with `prefix: "alias_"`.
-    static func columns(_ list: String, of alias: String) -> String {
+    /// `alias.column AS alias_column, …`: a table's columns in a join, decoded with `prefix: "alias_"`; or, `prefixed`
+    /// false, `alias.column, …`, decoded under their own names.
+    static func columns(_ list: String, of alias: String, prefixed: Bool = true) -> String {
         list.split(separator: ",").map { column in
             let name = column.trimmingCharacters(in: .whitespaces)
-            return "\(alias).\(name) AS \(alias)_\(name)"
+            return prefixed ? "\(alias).\(name) AS \(alias)_\(name)" : "\(alias).\(name)"
         }.joined(separator: ", ")
     }
 

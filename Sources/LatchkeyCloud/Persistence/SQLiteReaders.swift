@@ -18,8 +18,8 @@ import VaporCSQLite
 /// read queued behind the one connection that also writes. In write-ahead-log mode readers never wait for the writer
 /// and see the last commit, so a read takes a read-only connection from here, runs its statement kept from last time,
 /// and gives the connection back. The statements are short, indexed and paged, so running them on an event loop costs
-/// it less than the trips to the thread pool did. Transactions run on `SQLiteWriter`'s connection; migrations, and
-/// FluentKit's model reads, on SQLiteNIO's.
+/// it less than the trips to the thread pool did. Transactions run on `SQLiteWriter`'s connection; only migrations
+/// use SQLiteNIO's.
 final class SQLiteReaders: Sendable {
     private let path: String
     private let idle = NIOLockedValueBox<[FileConnection]>([])
@@ -77,13 +77,16 @@ final class FileConnection: @unchecked Sendable {
 
     /// Runs a statement that answers no rows.
     func run(_ sql: String) throws {
-        try rows(sql, [], decoder: Self.decoder) { _ in }
+        try rows(sql, []) { _ in }
     }
 
-    private static let decoder = SQLiteDataDecoder()
+    /// Values to and from what SQLite stores, as SQLiteKit converts them, so that a value means the same on
+    /// SQLiteNIO's connection (migrations) and on ours.
+    static let encoder = SQLiteDataEncoder()
+    static let decoder = SQLiteDataDecoder()
 
     /// Runs one statement, calling `onRow` for each row it returns.
-    func rows(_ sql: String, _ binds: [SQLiteData], decoder: SQLiteDataDecoder, _ onRow: (any SQLRow) -> Void) throws {
+    func rows(_ sql: String, _ binds: [SQLiteData], _ onRow: (any SQLRow) -> Void) throws {
         let statement = try prepared(sql)
         // Reset at once however the statement ends: a statement left stepped holds its read snapshot open, and the log
         // could then never be checkpointed. Its bindings are not cleared: each call binds every parameter again, and
@@ -97,7 +100,7 @@ final class FileConnection: @unchecked Sendable {
                 try check(step == SQLITE_DONE ? SQLITE_OK : step)
                 return
             }
-            onRow(ReadRow(columns: statement.columns, values: try statement.values(), decoder: decoder))
+            onRow(ReadRow(columns: statement.columns, values: try statement.values()))
         }
     }
 
@@ -198,7 +201,6 @@ extension Optional: NullableColumn { fileprivate static var nothing: Self { nil 
 struct ReadRow: SQLRow {
     let columns: ReadColumns
     let values: [SQLiteData]
-    let decoder: SQLiteDataDecoder
 
     var allColumns: [String] { columns.names }
     func contains(column: String) -> Bool { columns.positions[column] != nil }
@@ -230,7 +232,7 @@ struct ReadRow: SQLRow {
             if D.self == Date.self || D.self == Date?.self { return Date(timeIntervalSince1970: seconds) as! D }
         case .blob: break
         }
-        return try decoder.decode(D.self, from: value)
+        return try FileConnection.decoder.decode(D.self, from: value)
     }
 }
 
@@ -295,56 +297,14 @@ struct SQLiteFileError: Error, CustomStringConvertible, DatabaseError {
     }
 }
 
-/// The database a read session uses on a SQLite file: its SQL goes to `SQLiteReaders`, and anything asked of it through
-/// FluentKit's models goes to the service's own connection as before.
-struct SQLiteReadingDatabase: FluentKit.Database, SQLDatabase {
+/// The database a read session uses on a SQLite file: its statements run on `SQLiteReaders`' read-only connections.
+struct SQLiteReadingDatabase: SQLiteFileDatabase {
     let base: any FluentKit.Database & SQLDatabase
     let readers: SQLiteReaders
-    private static let encoder = SQLiteDataEncoder()
-    private static let decoder = SQLiteDataDecoder()
 
-    // MARK: FluentKit.Database
-
-    var context: DatabaseContext { base.context }
     var inTransaction: Bool { false }
 
-    func execute(query: DatabaseQuery, onOutput: @escaping @Sendable (any DatabaseOutput) -> Void) -> EventLoopFuture<Void> {
-        base.execute(query: query, onOutput: onOutput)
-    }
-
-    func execute(schema: DatabaseSchema) -> EventLoopFuture<Void> { base.execute(schema: schema) }
-    func execute(enum: DatabaseEnum) -> EventLoopFuture<Void> { base.execute(enum: `enum`) }
-    func transaction<T>(_ closure: @escaping @Sendable (any FluentKit.Database) -> EventLoopFuture<T>) -> EventLoopFuture<T> {
-        base.transaction(closure)
-    }
-    func withConnection<T>(_ closure: @escaping @Sendable (any FluentKit.Database) -> EventLoopFuture<T>) -> EventLoopFuture<T> {
-        closure(self)
-    }
-
-    // MARK: SQLDatabase
-
-    var logger: Logger { base.context.logger }
-    var eventLoop: any EventLoop { MultiThreadedEventLoopGroup.currentEventLoop ?? base.context.eventLoop }
-    var version: (any SQLDatabaseReportedVersion)? { base.version }
-    // SQLiteKit's own, as the base database answers it (asking the base builds a database wrapper each time).
-    var dialect: any SQLDialect { SQLiteDialect() }
-    var queryLogLevel: Logger.Level? { nil }
-
-    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) -> EventLoopFuture<Void> {
-        do {
-            try run(query, onRow)
-            return eventLoop.makeSucceededVoidFuture()
-        } catch {
-            return eventLoop.makeFailedFuture(error)
-        }
-    }
-
-    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
-        try run(query, onRow)
-    }
-
-    private func run(_ query: any SQLExpression, _ onRow: (any SQLRow) -> Void) throws {
-        let (sql, values) = try sqliteStatement(query, encoder: Self.encoder)
-        try readers.withConnection { try $0.rows(sql, values, decoder: Self.decoder, onRow) }
+    func onConnection(_ body: (FileConnection) throws -> Void) throws {
+        try readers.withConnection(body)
     }
 }

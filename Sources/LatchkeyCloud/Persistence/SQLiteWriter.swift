@@ -1,5 +1,4 @@
 import FluentKit
-import FluentSQL
 import Foundation
 import Logging
 import NIOCore
@@ -97,108 +96,15 @@ private final class WriterTurn: Sendable {
     }
 }
 
-/// What a transaction's session writes through on a SQLite file: its SQL and FluentKit's model queries run on the
-/// writer's connection, inside the transaction the writer began.
-struct SQLiteWritingDatabase: FluentKit.Database, SQLDatabase {
+/// What a transaction's session writes through on a SQLite file: its statements run on the writer's connection, inside
+/// the transaction the writer began.
+struct SQLiteWritingDatabase: SQLiteFileDatabase {
     let base: any FluentKit.Database & SQLDatabase
     let connection: FileConnection
-    private static let encoder = SQLiteDataEncoder()
-    private static let decoder = SQLiteDataDecoder()
 
-    // MARK: FluentKit.Database
-
-    var context: DatabaseContext { base.context }
     var inTransaction: Bool { true }
 
-    func execute(query: DatabaseQuery, onOutput: @escaping @Sendable (any DatabaseOutput) -> Void) -> EventLoopFuture<Void> {
-        var sql = SQLQueryConverter(delegate: SQLiteFileConverter()).convert(query)
-        // As FluentSQLiteDriver does: a create answers the identifiers the database made.
-        if case .create = query.action, query.customIDKey != .some(.string("")) {
-            sql = SQLList([sql, SQLReturning(.init((query.customIDKey ?? .id).description))], separator: SQLRaw(" "))
-        }
-        return future { try run(sql) { onOutput(FluentRowOutput(row: $0, schema: nil)) } }
+    func onConnection(_ body: (FileConnection) throws -> Void) throws {
+        try body(connection)
     }
-
-    func execute(schema: DatabaseSchema) -> EventLoopFuture<Void> {
-        eventLoop.makeFailedFuture(SQLiteFileError(code: SQLITE_MISUSE, message: "schema changes are migrations, not transactions"))
-    }
-
-    func execute(enum: DatabaseEnum) -> EventLoopFuture<Void> { eventLoop.makeSucceededVoidFuture() }
-
-    /// Already in one: the writer's.
-    func transaction<T>(_ closure: @escaping @Sendable (any FluentKit.Database) -> EventLoopFuture<T>) -> EventLoopFuture<T> {
-        closure(self)
-    }
-
-    func withConnection<T>(_ closure: @escaping @Sendable (any FluentKit.Database) -> EventLoopFuture<T>) -> EventLoopFuture<T> {
-        closure(self)
-    }
-
-    // MARK: SQLDatabase
-
-    var logger: Logger { base.context.logger }
-    var eventLoop: any EventLoop { MultiThreadedEventLoopGroup.currentEventLoop ?? base.context.eventLoop }
-    var version: (any SQLDatabaseReportedVersion)? { base.version }
-    // SQLiteKit's own, as the base database answers it (asking the base builds a database wrapper each time).
-    var dialect: any SQLDialect { SQLiteDialect() }
-    var queryLogLevel: Logger.Level? { nil }
-
-    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) -> EventLoopFuture<Void> {
-        future { try run(query, onRow) }
-    }
-
-    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
-        try run(query, onRow)
-    }
-
-    private func run(_ query: any SQLExpression, _ onRow: (any SQLRow) -> Void) throws {
-        let (sql, values) = try sqliteStatement(query, encoder: Self.encoder)
-        try connection.rows(sql, values, decoder: Self.decoder, onRow)
-    }
-
-    private func future(_ work: () throws -> Void) -> EventLoopFuture<Void> {
-        do {
-            try work()
-            return eventLoop.makeSucceededVoidFuture()
-        } catch {
-            return eventLoop.makeFailedFuture(error)
-        }
-    }
-}
-
-extension SQLDatabase {
-    /// A query's text and its values as SQLite stores them, as SQLiteKit makes them.
-    func sqliteStatement(_ query: any SQLExpression, encoder: SQLiteDataEncoder) throws -> (String, [SQLiteData]) {
-        let (sql, binds) = serialize(query)
-        return (sql, try binds.map { try encoder.encode($0) })
-    }
-}
-
-/// FluentSQLiteDriver's column types, for the model queries a transaction makes (its own delegate is internal to it).
-private struct SQLiteFileConverter: SQLConverterDelegate {
-    func customDataType(_ dataType: DatabaseSchema.DataType) -> (any SQLExpression)? {
-        switch dataType {
-        case .string, .enum: SQLRaw("TEXT")
-        case .datetime: SQLRaw("REAL")
-        case .int64: SQLRaw("INTEGER")
-        default: nil
-        }
-    }
-}
-
-/// A row as FluentKit's models read it, as FluentSQLiteDriver hands its rows over (its adapter is internal to it).
-private struct FluentRowOutput: DatabaseOutput {
-    let row: any SQLRow
-    let schema: String?
-
-    var description: String { String(describing: row) }
-
-    private func column(_ key: FieldKey) -> String {
-        (schema.map { .prefix(.prefix(.string($0), "_"), key) } ?? key).description
-    }
-
-    func schema(_ schema: String) -> any DatabaseOutput { FluentRowOutput(row: row, schema: schema) }
-    func contains(_ key: FieldKey) -> Bool { row.contains(column: column(key)) }
-    func decodeNil(_ key: FieldKey) throws -> Bool { try row.decodeNil(column: column(key)) }
-    func decode<T: Decodable>(_ key: FieldKey, as type: T.Type) throws -> T { try row.decode(column: column(key), as: T.self) }
 }

@@ -140,6 +140,12 @@ struct SQLiteReaderTests {
     @Test func transactionsAskedForAtOnceAllCommitInTurn() async throws {
         try await withStore { _, store in
             let writers = 200
+            @Sendable func accounts() async throws -> Int? {
+                try await store.read { session in
+                    try await (session as! FluentSession).database.sql.raw("SELECT COUNT(*) AS n FROM accounts").first()?
+                        .decode(column: "n", as: Int.self)
+                }
+            }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<writers {
                     group.addTask {
@@ -152,21 +158,14 @@ struct SQLiteReaderTests {
                 }
                 group.addTask {
                     for _ in 0..<50 {
-                        let counted = try await store.read { session in
-                            try await (session as! FluentSession).database.sql.raw("SELECT COUNT(*) AS n FROM accounts").first()?
-                                .decode(column: "n", as: Int.self)
-                        }
+                        let counted = try await accounts()
                         #expect((counted ?? 1) % 2 == 0, "a reader saw half a transaction: \(counted ?? -1)")
                         await Task.yield()
                     }
                 }
                 try await group.waitForAll()
             }
-            let counted = try await store.read { session in
-                try await (session as! FluentSession).database.sql.raw("SELECT COUNT(*) AS n FROM accounts").first()?
-                    .decode(column: "n", as: Int.self)
-            }
-            #expect(counted == writers * 2)
+            #expect(try await accounts() == writers * 2)
         }
     }
 }
@@ -233,7 +232,7 @@ struct ReadValueTests {
 
     func expectSame<D: Decodable & Equatable>(_ type: D.Type) {
         for value in values {
-            let row = ReadRow(columns: ReadColumns(["v"]), values: [value], decoder: SQLiteDataDecoder())
+            let row = ReadRow(columns: ReadColumns(["v"]), values: [value])
             let expected = Result { try SQLiteDataDecoder().decode(D.self, from: value) }
             let read = Result { try row.decode(column: "v", as: D.self) }
             switch (read, expected) {
