@@ -140,12 +140,6 @@ struct SQLiteReaderTests {
     @Test func transactionsAskedForAtOnceAllCommitInTurn() async throws {
         try await withStore { _, store in
             let writers = 200
-            @Sendable func accounts() async throws -> Int? {
-                try await store.read { session in
-                    try await (session as! FluentSession).database.sql.raw("SELECT COUNT(*) AS n FROM accounts").first()?
-                        .decode(column: "n", as: Int.self)
-                }
-            }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<writers {
                     group.addTask {
@@ -158,14 +152,90 @@ struct SQLiteReaderTests {
                 }
                 group.addTask {
                     for _ in 0..<50 {
-                        let counted = try await accounts()
+                        let counted = try await count(store)
                         #expect((counted ?? 1) % 2 == 0, "a reader saw half a transaction: \(counted ?? -1)")
                         await Task.yield()
                     }
                 }
                 try await group.waitForAll()
             }
-            #expect(try await accounts() == writers * 2)
+            #expect(try await count(store) == writers * 2)
+        }
+    }
+
+    @Sendable private func count(_ store: FluentStore) async throws -> Int? {
+        try await store.read { session in
+            try await (session as! FluentSession).database.sql.raw("SELECT COUNT(*) AS n FROM accounts").first()?
+                .decode(column: "n", as: Int.self)
+        }
+    }
+
+    /// Transactions that queue for the writer share a commit (one fsync for many), and one that throws in the middle
+    /// of its group leaves nothing while the others in that group are kept.
+    @Test func transactionsInLineShareACommitAndAFailedOneLeavesOnlyItselfOut() async throws {
+        try await withStore { service, store in
+            struct Refused: Error {}
+            let writers = 120
+            let writer = try #require(service.writer)
+            let commitsBefore = writer.commitsMade
+            let refused = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for index in 0..<writers {
+                    group.addTask {
+                        do {
+                            try await store.transaction { session in
+                                // The first waits for a line to form, as one does behind a commit under load.
+                                while index == 0, writer.transactionsInLine < 20 { try await Task.sleep(for: .milliseconds(1)) }
+                                try await session.accounts.insert(account("owner\(index)@example.com"))
+                                if index % 7 == 3 { throw Refused() }
+                                try await session.accounts.insert(account("partner\(index)@example.com"))
+                            }
+                            return false
+                        } catch is Refused {
+                            return true
+                        }
+                    }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(refused == (0..<writers).filter { $0 % 7 == 3 }.count)
+            #expect(try await count(store) == (writers - refused) * 2)
+            for index in (0..<writers).filter({ $0 % 7 == 3 }) {
+                #expect(try await store.read { try await $0.accounts.find(email: "owner\(index)@example.com") } == nil)
+            }
+            let commits = writer.commitsMade - commitsBefore
+            #expect(commits < writers / 2, "\(commits) commits for \(writers) transactions in line")
+        }
+    }
+
+    /// A commit that fails fails every transaction of its group: none of their callers is told it is done, nothing of
+    /// theirs is kept, and the next transaction commits.
+    @Test func aCommitThatFailsFailsItsWholeGroupAndTheNextCommits() async throws {
+        try await withStore { service, store in
+            let writer = try #require(service.writer)
+            let (started, begun) = AsyncStream.makeStream(of: Void.self)
+            let first = Task {
+                try await store.transaction { session in
+                    let database = try (session as! FluentSession).database.sql
+                    // A site whose owner does not exist, its check put off to COMMIT: the group's commit fails.
+                    try await database.raw("PRAGMA defer_foreign_keys = ON").run()
+                    try await session.accounts.insert(account("first@example.com"))
+                    try await session.sites.insert(Site(id: UUID(), ownerId: UUID(), name: "Nobody's", address: nil,
+                                                        createdAt: Date(timeIntervalSince1970: 1_800_000_000)))
+                    begun.yield()
+                    // Done once the others are in line for the turn: they join this one's group.
+                    while writer.transactionsInLine < 3 { try await Task.sleep(for: .milliseconds(1)) }
+                }
+            }
+            for await _ in started { break }
+            let others = (0..<3).map { index in
+                Task { try await store.transaction { try await $0.accounts.insert(account("other\(index)@example.com")) } }
+            }
+            for task in [first] + others {
+                await #expect(throws: (any Error).self) { try await task.value }
+            }
+            #expect(try await count(store) == 0)
+            try await store.transaction { try await $0.accounts.insert(account("after@example.com")) }
+            #expect(try await count(store) == 1)
         }
     }
 }
