@@ -88,6 +88,8 @@ struct PortalTests {
     @Test func rowsAnswerEveryFieldTheyHave() throws {
         let device = DeviceRow(serial: "NVR-1", model: "DS-7608NI-K2", firmware: "V4.62.200", type_label: "NVR", online: true,
                                compatible: false, reason: "too old", history_link: true, own_reset: false)
+        let request = RequestRow(id: "r1", device_serial: "NVR-1", status: "pending", status_label: "Waiting", mode_label: "On-site",
+                                 time_left: "4:59", expires_at: "2026-11-26T11:04:03Z", open: true, live: true, cancellable: true)
         let rows: [any MustacheParent] = [
             device,
             SiteRow(id: "s1", name: "Bar Centrale", address: "Via Roma 1", owned: true, devices: [device], has_devices: true,
@@ -100,6 +102,16 @@ struct PortalTests {
             SitePage(site_id: "s1", site_name: "Bar Centrale", devices: [], has_devices: false, next_page: nil, authorizations: []),
             SitesPage(sites: [], next_page: nil),
             SitesPage(sites: [], next_page: "/sites?cursor=y"),
+            request,
+            RequestRow(id: "r2", device_serial: "IPC-2", status: "completed", status_label: "Completed", mode_label: "Off-site",
+                       time_left: "", expires_at: "", open: false, live: false, cancellable: false),
+            RequestsPage(requests: [request], has_requests: true, next_page: "/requests?cursor=z"),
+            RequestsPage(requests: [], has_requests: false, next_page: nil),
+            NotificationRow(id: "n1", title: "Reset asked", request_id: "r1", created_at: "26/11/2026 10:59 UTC",
+                            created_at_iso: "2026-11-26T10:59:03Z", read: false, about: "NVR-1"),
+            NotificationRow(id: "n2", title: "Done", request_id: nil, created_at: "", created_at_iso: "", read: true, about: nil),
+            NotificationsPage(notifications: [], services_tab: true, next_page: "/notifications?cursor=w"),
+            NotificationsPage(notifications: [], services_tab: false, next_page: nil),
         ]
         for row in rows {
             // What the page model read as dictionaries gave: each field as `plain` reads it, a nil left out.
