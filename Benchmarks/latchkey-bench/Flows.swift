@@ -95,7 +95,7 @@ struct CompleteFlows {
             var measured: [Result] = []
             for _ in 0..<rounds {
                 let cpuBefore = server.cpuSeconds
-                let loadBefore = SignInFlood.processCPUSeconds()
+                let loadBefore = ServerProcess.cpuSeconds(of: getpid())
                 let started = ContinuousClock.now
                 let deadline = started + .seconds(seconds)
                 let flows = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -113,7 +113,7 @@ struct CompleteFlows {
                 }
                 let wall = (ContinuousClock.now - started).seconds
                 let cpu = server.cpuSeconds - cpuBefore
-                let load = SignInFlood.processCPUSeconds() - loadBefore
+                let load = ServerProcess.cpuSeconds(of: getpid()) - loadBefore
                 measured.append(Result(flowsPerSecond: Double(flows) / wall, serverMillisecondsPerFlow: cpu * 1000 / Double(max(flows, 1)),
                                        loadMillisecondsPerFlow: load * 1000 / Double(max(flows, 1)), flows: flows))
             }
