@@ -88,8 +88,11 @@ struct MultiNodeTests {
             configuration.manufacturerRoots = TestManufacturer.trusted.roots
             configuration.deviceHeartbeatInterval = .milliseconds(500)
             configuration.channelPingInterval = .milliseconds(500)
-            configuration.channelPingAnswerTimeout = .milliseconds(500)
-            configuration.deviceAnswerTimeout = .seconds(1)
+            // Waits as long as production does for an answer: a question crosses PostgreSQL's NOTIFY twice, with the
+            // device verifying, opening and signing in between, and on a loaded CI box that once took over a second
+            // (the presence step answered device_offline).
+            configuration.channelPingAnswerTimeout = .seconds(5)
+            configuration.deviceAnswerTimeout = .seconds(5)
             let clock = ManualClock()
             let nodeA = try await buildPlatform(configuration, clock: clock.clock)
             let nodeB = try await buildPlatform(configuration, clock: clock.clock)
