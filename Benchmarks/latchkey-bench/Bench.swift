@@ -380,7 +380,7 @@ struct SignInFlood {
         _ = try await load.signUp(email: "victim@example.com", role: .owner)
         let body = ByteBuffer(data: try WireCoding.makeEncoder().encode(API.SignIn(email: "victim@example.com", password: "wrong guess 1")))
 
-        let cpuBefore = Self.processCPUSeconds()
+        let cpuBefore = ServerProcess.cpuSeconds(of: getpid())
         let started = ContinuousClock.now
         let deadline = started + .seconds(seconds)
         let counts = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
@@ -402,18 +402,11 @@ struct SignInFlood {
             return try await group.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
         }
         let wall = (ContinuousClock.now - started).seconds
-        let cpu = Self.processCPUSeconds() - cpuBefore
+        let cpu = ServerProcess.cpuSeconds(of: getpid()) - cpuBefore
         server.cancel()
         _ = await server.result
         let answers = counts.0 + counts.1
         return Result(answersPerSecond: Double(answers) / wall, checked: counts.0, refused: counts.1,
                       cpuMillisecondsPerAnswer: cpu * 1000 / Double(max(answers, 1)), coresBusy: cpu / wall)
-    }
-
-    static func processCPUSeconds() -> Double {
-        var usage = rusage()
-        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
-        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 }

@@ -107,10 +107,13 @@ final class SQLiteWriter: Sendable {
 
     /// Leaves the group open for the next in line, or commits it when nobody waits or it is full; then hands the turn on.
     private func endTurn() async {
-        if let group = groups.state.withLock({ $0.open }), !turn.isWanted || group.members >= Self.largestGroup {
-            groups.state.withLock { $0.open = nil }
-            group.finish(await commit(empty: group.members == 0))
+        let wanted = turn.isWanted
+        let closing = groups.state.withLock { state -> CommitGroup? in
+            guard let group = state.open, !wanted || group.members >= Self.largestGroup else { return nil }
+            state.open = nil
+            return group
         }
+        if let closing { closing.finish(await commit(empty: closing.members == 0)) }
         turn.give()
     }
 
