@@ -7,16 +7,26 @@ import Mustache
 
 /// Renders portal pages: a template, the reader's catalogue, who is signed in, and the page's own values.
 struct PortalRenderer: Sendable {
-    /// The templates with each language's texts written in (`TranslatedTemplates`).
-    let libraries: [Language: MustacheLibrary]
+    /// The templates with each language's texts written in (`TranslatedTemplates`), read into the tree the portal
+    /// renders (`PortalTemplate`).
+    let templates: [Language: [String: PortalTemplate]]
+    /// The same templates as swift-mustache renders them: debug builds render every page both ways and refuse a
+    /// difference.
+    let reference: [Language: MustacheLibrary]
     let catalog: PortalCatalog
+
+    init(translated: [Language: [String: MustacheTemplate]], catalog: PortalCatalog) throws {
+        templates = try translated.mapValues(PortalTemplate.library)
+        reference = translated.mapValues(MustacheLibrary.init(templates:))
+        self.catalog = catalog
+    }
 
     static func bundled() async throws -> PortalRenderer {
         guard let directory = PortalCatalog.templatesDirectory else {
             throw LatchkeyError.notFound("The portal templates are missing.")
         }
         let catalog = try PortalCatalog.bundled()
-        return PortalRenderer(libraries: try TranslatedTemplates.libraries(from: directory, catalog: catalog), catalog: catalog)
+        return try PortalRenderer(translated: try TranslatedTemplates.templates(from: directory, catalog: catalog), catalog: catalog)
     }
 
     static let contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -34,13 +44,15 @@ struct PortalRenderer: Sendable {
         let context = PortalPageContext(common: common, page: page)
         let template = type(of: page).template
         // A missing template is our failure, never a page that looks like content.
-        guard let html = libraries[visit.language]?.render(context, withTemplate: template) else {
-            Logger(label: "latchkey.portal").error("A portal template is missing", metadata: ["template": "\(template)"])
-            var headers = HTTPFields()
-            headers[.contentType] = "text/plain; charset=utf-8"
-            return Response(status: .internalServerError, headers: headers,
-                            body: .init(byteBuffer: ByteBuffer(string: "internal_error: the page could not be rendered.\n")))
+        guard let templates = templates[visit.language], let html = PortalTemplate.render(context, template: template, library: templates)
+        else {
+            return Self.notRendered("A portal template is missing", template: template)
         }
+        #if DEBUG
+        if let expected = reference[visit.language]?.render(context, withTemplate: template), Array(expected.utf8) != html {
+            return Self.notRendered("A portal page renders otherwise than swift-mustache renders it", template: template)
+        }
+        #endif
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
         headers[.cacheControl] = "no-store"
@@ -48,7 +60,15 @@ struct PortalRenderer: Sendable {
         headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
         headers[.xContentTypeOptions] = "nosniff"
         headers[HTTPField.Name("Referrer-Policy")!] = "same-origin"
-        return visit.withCookies(Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html))))
+        return visit.withCookies(Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: html))))
+    }
+
+    private static func notRendered(_ failure: Logger.Message, template: String) -> Response {
+        Logger(label: "latchkey.portal").error(failure, metadata: ["template": "\(template)"])
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; charset=utf-8"
+        return Response(status: .internalServerError, headers: headers,
+                        body: .init(byteBuffer: ByteBuffer(string: "internal_error: the page could not be rendered.\n")))
     }
 
     /// The error as a page in the reader's language, with the status the API would answer (already classified, and
@@ -76,15 +96,19 @@ struct PortalRenderer: Sendable {
 /// lookups were 28 % of its CPU and escaping 11 %). The texts are the same for every reader of a language, so they are
 /// written in, escaped as every `{{…}}` is (`PortalHTML`), once at start.
 enum TranslatedTemplates {
-    static func libraries(from directory: URL, catalog: PortalCatalog) throws -> [Language: MustacheLibrary] {
+    static func templates(from directory: URL, catalog: PortalCatalog) throws -> [Language: [String: MustacheTemplate]] {
         let sources = try sources(in: directory)
-        var libraries: [Language: MustacheLibrary] = [:]
+        var templates: [Language: [String: MustacheTemplate]] = [:]
         for language in Language.allCases {
-            libraries[language] = MustacheLibrary(templates: try sources.mapValues { source in
+            templates[language] = try sources.mapValues { source in
                 try PortalHTML.template(translated(source.text, catalog.strings[language] ?? [:], in: source.file))
-            })
+            }
         }
-        return libraries
+        return templates
+    }
+
+    static func libraries(from directory: URL, catalog: PortalCatalog) throws -> [Language: MustacheLibrary] {
+        try templates(from: directory, catalog: catalog).mapValues(MustacheLibrary.init(templates:))
     }
 
     /// Each template's text by the name a page or a partial calls it.
@@ -151,27 +175,29 @@ extension String {
     /// entities swift-mustache writes, byte by byte. A quote with a combining mark after it is one `Character`, and a
     /// walk over Characters left it, and its attribute, open.
     var htmlEscaped: String {
-        func entity(_ byte: UInt8) -> StaticString? {
-            switch byte {
-            case UInt8(ascii: "<"): "&lt;"
-            case UInt8(ascii: ">"): "&gt;"
-            case UInt8(ascii: "&"): "&amp;"
-            case UInt8(ascii: "\""): "&quot;"
-            case UInt8(ascii: "'"): "&#39;"
-            default: nil
-            }
-        }
-        guard utf8.contains(where: { entity($0) != nil }) else { return self }
+        guard utf8.contains(where: { Self.htmlEntity($0) != nil }) else { return self }
         var escaped: [UInt8] = []
         escaped.reserveCapacity(utf8.count + 16)
         for byte in utf8 {
-            if let entity = entity(byte) {
+            if let entity = Self.htmlEntity(byte) {
                 entity.withUTF8Buffer { escaped.append(contentsOf: $0) }
             } else {
                 escaped.append(byte)
             }
         }
         return String(decoding: escaped, as: UTF8.self)
+    }
+
+    /// The entity a byte is written as in HTML, or nil when it is written as it is.
+    static func htmlEntity(_ byte: UInt8) -> StaticString? {
+        switch byte {
+        case UInt8(ascii: "<"): "&lt;"
+        case UInt8(ascii: ">"): "&gt;"
+        case UInt8(ascii: "&"): "&amp;"
+        case UInt8(ascii: "\""): "&quot;"
+        case UInt8(ascii: "'"): "&#39;"
+        default: nil
+        }
     }
 }
 

@@ -58,6 +58,108 @@ struct PortalTests {
         #expect(written[.it]?.render(["user": users[1]!], withTemplate: "layout")?.contains("Siti &lt;&quot;tutti&quot;&gt; &amp; &#39;altri&#39;") == true)
     }
 
+    /// The portal's own renderer (`PortalTemplate`) writes what swift-mustache writes, byte for byte: first for the forms
+    /// its rules turn on (sections over lists, flags, rows, dictionaries, structs, text and nothing; inverted sections;
+    /// dotted and current-only names and `.`; indented partials; blocks overridden through two levels of layouts;
+    /// escaping), then for every portal template in each language, with its page's rows.
+    @Test func compiledTemplatesRenderAsSwiftMustacheDoes() throws {
+        struct Plain { let label: String; let note: String?; let count: Int }
+        let device = DeviceRow(serial: "NVR-<1>", model: "DS-7608", firmware: "V4.62", type_label: "NVR", online: true,
+                               compatible: false, reason: "troppo \"vecchio\" & 'basta'", history_link: true, own_reset: true)
+        let sources: [String: String] = [
+            "page": """
+                <h1>{{title}}</h1> {{missing}}{{count}}{{flag}}{{plain.label}}{{plain.note}}{{#plain}}[{{label}}/{{count}}/{{note}}]{{/plain}}
+                {{#rows}}
+                  <tr>{{serial}} {{title}} {{#online}}on{{/online}}{{^compatible}}{{reason}}{{/compatible}} {{.serial}}|{{.title}}|</tr>
+                {{/rows}}
+                {{^rows}}none{{/rows}}{{^empty}}empty: {{.}}{{/empty}}{{#empty}}never{{/empty}}
+                {{#user}}{{name}} {{#is_owner}}owner {{csrf}}{{/is_owner}}{{/user}}{{^user}}signed out{{/user}}
+                {{#user.is_owner}}dotted{{/user.is_owner}} {{#next}}<a href="{{.}}">{{title}}</a>{{/next}}{{^nothing}}nil{{/nothing}}
+                  {{>row}}
+                {{>row}} inline {{>row}}
+                """,
+            "row": "<p>\n  {{title}}\n</p>\n",
+            "layout": "<html>\n{{$head}}<title>{{title}}</title>{{/head}}\n<main>\n  {{$content}}default{{/content}}\n</main>\n</html>\n",
+            "middle": "{{<layout}}\n{{$content}}middle {{title}}{{/content}}\n{{$head}}<meta>{{/head}}\n{{/layout}}\n",
+            "leaf": "{{<middle}}\n{{$content}}\n    leaf {{#rows}}{{serial}},{{/rows}}\n  {{>row}}\n{{/content}}\n{{/middle}}\n",
+        ]
+        let templates = try sources.mapValues(PortalHTML.template)
+        let reference = MustacheLibrary(templates: templates)
+        let compiled = try PortalTemplate.library(templates)
+        let contexts: [Any] = [
+            PortalPageContext(common: ["csrf": "c&c", "user": ["name": "Giulia <G>", "is_owner": true]], page: ErrorPage(code: "c", message: "m", back: "/", open_request: nil)),
+            ["title": "Bar \"Centrale\" <1> & 'co'", "count": 3, "flag": false, "rows": [device, device], "empty": [String](),
+             "plain": Plain(label: "x<y", note: nil, count: 2), "next": "/sites?cursor=a&b", "csrf": "k",
+             "user": ["name": "Marco", "is_owner": false]] as [String: Any],
+            ["title": "", "rows": [DeviceRow](), "plain": Plain(label: "", note: "nota", count: 0), "empty": ["a"]] as [String: Any],
+        ]
+        for context in contexts {
+            for name in sources.keys.sorted() {
+                let expected = try #require(reference.render(context, withTemplate: name))
+                let written = try #require(PortalTemplate.render(context, template: name, library: compiled))
+                #expect(String(decoding: written, as: UTF8.self) == expected, "\(name)")
+            }
+        }
+
+        // Every portal template, each language, signed out and as either role, with rows on the pages that list them.
+        let directory = try #require(PortalCatalog.templatesDirectory)
+        let renderer = try PortalRenderer(translated: try TranslatedTemplates.templates(from: directory, catalog: PortalCatalog.bundled()),
+                                          catalog: PortalCatalog.bundled())
+        let request = RequestRow(id: "r1", device_serial: "NVR-1", status: "pending", status_label: "In attesa", mode_label: "Sul posto",
+                                 time_left: "4:59", expires_at: "2026-11-26T11:04:03Z", open: true, live: true, cancellable: true)
+        let approval = ApprovalForms(can_approve: true, can_deliver: true, agreement_key: "k", owner_carries: false, where_to_read: "qui")
+        let pages: [any PortalPage] = [
+            SitePage(site_id: "s1", site_name: "Bar <Centrale>", devices: [device], has_devices: true, next_page: "/sites/s1?cursor=x",
+                     authorizations: [AuthorizationRow(installer_id: "i1", installer_name: "Marco", installer_email: "m@example.com",
+                                                       site_id: "s1", permissions: "view", until: "—")]),
+            SitesPage(sites: [SiteRow(id: "s1", name: "Bar", address: "Via Roma 1", owned: true, devices: [device], has_devices: true,
+                                      more_devices: "/sites/s1")], next_page: "/sites?cursor=y"),
+            RequestsPage(requests: [request], has_requests: true, next_page: nil),
+            NotificationsPage(notifications: [NotificationRow(id: "n1", title: "Reset", request_id: "r1", created_at: "ora",
+                                                              created_at_iso: "2026-11-26T10:59:03Z", read: false, about: nil)],
+                              services_tab: true, next_page: "/notifications?cursor=w"),
+            RequestPage(row: request, heading: "Richiesta", device_model: "DS", offsite_pending: false, onsite_open: true, onsite_pending: true,
+                        approved_onsite: false, lan_note: true, confirmation: "", countdown_ask: "chiedi", approved_next: "poi",
+                        approval: approval),
+            NotificationPage(row: request, title: "Reset", device_model: "DS", site_name: "Bar", installer_name: "Marco", pending: true,
+                             how_to: "così", approval: approval),
+            ResetPage(sites: [SiteChoice(id: "s1", name: "Bar", selected: true)], site_chosen: true, devices: [device], next_page: nil),
+            ErrorPage(code: "not_found", message: "Non c'è", back: "/", open_request: nil),
+        ]
+        let users: [[String: Any]?] = [nil, ["name": "Giulia", "is_owner": true, "is_installer": false],
+                                       ["name": "Marco", "is_owner": false, "is_installer": true]]
+        var compared = 0
+        for language in Language.allCases {
+            let library = try #require(renderer.templates[language])
+            for user in users {
+                var common: [String: Any] = ["lang": language.rawValue, "other_lang": language.other.rawValue, "csrf": "c"]
+                common["user"] = user
+                for page in pages {
+                    let context = PortalPageContext(common: common, page: page)
+                    let template = type(of: page).template
+                    let expected = try #require(renderer.reference[language]?.render(context, withTemplate: template))
+                    let written = try #require(PortalTemplate.render(context, template: template, library: library))
+                    #expect(String(decoding: written, as: UTF8.self) == expected, "\(template) in \(language.rawValue)")
+                    compared += 1
+                }
+                for template in library.keys {
+                    let context = PortalPageContext(common: common, page: ErrorPage(code: "x", message: "y", back: "/", open_request: "/r"))
+                    let expected = try #require(renderer.reference[language]?.render(context, withTemplate: template))
+                    #expect(PortalTemplate.render(context, template: template, library: library).map { String(decoding: $0, as: UTF8.self) }
+                            == expected, "\(template) in \(language.rawValue)")
+                    compared += 1
+                }
+            }
+        }
+        #expect(compared > 100)
+    }
+
+    /// A form the portal's renderer does not render as swift-mustache would stops the service at start, naming the template.
+    @Test(arguments: ["{{{raw}}}", "{{&raw}}", "{{uppercased(name)}}", "{{>*dynamic}}"])
+    func aFormThePortalDoesNotRenderIsRefusedAtStart(source: String) throws {
+        #expect(throws: TemplateTextError.self) { try PortalTemplate.library(["page": try PortalHTML.template(source)]) }
+    }
+
     /// What cannot be written in as it was looked up stops the service at start, naming the template, instead of
     /// rendering something else.
     @Test(arguments: [("{{{t.app_name}}}", ["app_name": "Latchkey"]), ("{{#t.app_name}}x{{/t.app_name}}", ["app_name": "Latchkey"]),
