@@ -129,7 +129,10 @@ def people(service):
         result = service.cli(["login", "--server", service.url, "--email", person["email"], "--password-stdin"], person["home"],
                              person["password"] + "\n")
         assert result.returncode == 0, result.stderr
-    return {"owner": owner, "installer": installer, "site": site}
+    yield {"owner": owner, "installer": installer, "site": site}
+    # The CLI's homes hold the two sessions' tokens: they do not outlive the run.
+    for person in (owner, installer):
+        shutil.rmtree(person["home"], ignore_errors=True)
 
 
 def browser(language):

@@ -85,6 +85,7 @@ struct Bench: AsyncParsableCommand {
         for (index, (name, location)) in backends.enumerated() where runs(.throughput) {
             print("Measuring \(name)…")
             var configuration = LatchkeyConfiguration.testing(database: location)
+            defer { configuration.removeTestingKeyFolder() }
             configuration.port = port + index
             configuration.logLevel = .error
             // The fixture signs up and in a few times, well inside the standard limits: they stay on, as in production.
@@ -368,6 +369,7 @@ struct SignInFlood {
     func run(_ policy: RateLimitPolicy) async throws -> Result {
         var configuration = LatchkeyConfiguration.testing(
             database: .sqliteFile(path: directory.appendingPathComponent("flood-\(port).sqlite").path))
+        defer { configuration.removeTestingKeyFolder() }
         configuration.port = port
         configuration.logLevel = .error
         configuration.bcryptCost = 12

@@ -117,6 +117,7 @@ struct BenchData: Sendable {
         async throws -> Fixture
     {
         var configuration = LatchkeyConfiguration.testing(database: location)
+        defer { configuration.removeTestingKeyFolder() }
         configuration.port = port
         configuration.logLevel = .error
         configuration.rateLimits = .off

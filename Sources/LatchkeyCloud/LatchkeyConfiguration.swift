@@ -64,8 +64,18 @@ public struct LatchkeyConfiguration: Sendable {
         configuration.port = 0
         configuration.logLevel = .warning
         configuration.signingKeyFile = FileManager.default.temporaryDirectory
-            .appendingPathComponent("latchkey-key-\(UUID().uuidString)/platform-signing-key.pem").path
+            .appendingPathComponent("\(testingKeyFolderPrefix)\(UUID().uuidString)/platform-signing-key.pem").path
         return configuration
+    }
+
+    private static let testingKeyFolderPrefix = "latchkey-key-"
+
+    /// Removes the folder `testing` made for the signing key, once the platforms using it are done: a test's private
+    /// key does not outlive its test (test runs had left thousands of them in the temporary folder).
+    public func removeTestingKeyFolder() {
+        let folder = URL(fileURLWithPath: signingKeyFile).deletingLastPathComponent()
+        guard folder.lastPathComponent.hasPrefix(Self.testingKeyFolderPrefix) else { return }
+        try? FileManager.default.removeItem(at: folder)
     }
 }
 

@@ -101,6 +101,7 @@ struct OperationsAPITests {
     @Test func thePlatformKeyIsCreatedOnceAndKept() async throws {
         try await TestDatabase.with { location in
             let configuration = LatchkeyConfiguration.testing(database: location)
+            defer { configuration.removeTestingKeyFolder() }
             var keySets: [API.KeySet] = []
             for _ in 0..<2 {
                 let platform = try await buildPlatform(configuration)

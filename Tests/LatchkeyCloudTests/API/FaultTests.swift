@@ -16,6 +16,7 @@ struct FaultTests {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("latchkey-wal-\(UUID())")
         defer { try? FileManager.default.removeItem(at: folder) }
         let configuration = LatchkeyConfiguration.testing(database: .sqliteFile(path: folder.appendingPathComponent("latchkey.sqlite").path))
+        defer { configuration.removeTestingKeyFolder() }
         let platform = try await buildPlatform(configuration)
         let sql = try #require(platform.database as? any SQLDatabase)
         let mode = try await sql.raw("PRAGMA journal_mode").first()?.decode(column: "journal_mode", as: String.self)

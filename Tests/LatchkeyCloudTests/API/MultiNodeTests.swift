@@ -11,6 +11,7 @@ struct MultiNodeTests {
     @Test func aListenerOnOneNodeHearsWhatAnotherNodeWrote() async throws {
         try await TestDatabase.with { location in
             var configuration = LatchkeyConfiguration.testing(database: location)
+            defer { configuration.removeTestingKeyFolder() }
             configuration.sweepInterval = .seconds(3600)
             let clock = ManualClock()
             let nodeA = try await buildPlatform(configuration, clock: clock.clock)
@@ -84,6 +85,7 @@ struct MultiNodeTests {
     @Test func aDeviceIsBoundAndResetThroughANodeThatDoesNotHoldItsChannel() async throws {
         try await TestDatabase.with { location in
             var configuration = LatchkeyConfiguration.testing(database: location)
+            defer { configuration.removeTestingKeyFolder() }
             configuration.sweepInterval = .seconds(3600)
             configuration.manufacturerRoots = TestManufacturer.trusted.roots
             configuration.deviceHeartbeatInterval = .milliseconds(500)

@@ -134,6 +134,8 @@ final class DeviceProcess: @unchecked Sendable {
         process.terminate()
         process.waitUntilExit()
         try? FileManager.default.removeItem(at: stateDirectory)
+        // The identity (with the device's private key) lies beside the state folder.
+        try? FileManager.default.removeItem(at: stateDirectory.appendingPathExtension("identity.json"))
     }
 
     struct DeviceProcessError: Error { let output: String }

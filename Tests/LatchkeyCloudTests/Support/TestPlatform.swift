@@ -34,6 +34,7 @@ struct TestPlatform {
             configure(&configuration)
             let clock = ManualClock()
             var configured = configuration
+            defer { configured.removeTestingKeyFolder() }
             if let logger { configured.logLevel = logger.logLevel }
             let platform = try await buildPlatform(configured, clock: clock.clock, logger: logger)
             try await platform.application.test(mode) { client in
