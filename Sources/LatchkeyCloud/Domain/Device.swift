@@ -51,9 +51,45 @@ public struct Device: Sendable, Equatable {
     public static let silenceLimit: TimeInterval = 30
 
     public func isOnline(at now: Date) -> Bool {
+        Self.isOnline(online, lastSeenAt: lastSeenAt, at: now)
+    }
+
+    public var listing: DeviceListing {
+        DeviceListing(serial: serial, model: model, deviceType: deviceType, firmware: firmware, siteId: siteId, online: online,
+                      lastSeenAt: lastSeenAt)
+    }
+
+    static func isOnline(_ online: Bool, lastSeenAt: Date?, at now: Date) -> Bool {
         guard online else { return false }
         guard let lastSeenAt else { return true }
-        return now.timeIntervalSince(lastSeenAt) < Self.silenceLimit
+        return now.timeIntervalSince(lastSeenAt) < silenceLimit
+    }
+}
+
+/// A device as a list shows it: what it is, on which site, and whether it is online. Lists read only this, not the
+/// device's keys, chain and channel: decoding those was about half of reading a sites page's 200 device rows on
+/// PostgreSQL (perf, issue 13), and nothing a list shows needs them.
+public struct DeviceListing: Sendable, Equatable {
+    public var serial: String
+    public var model: String
+    public var deviceType: DeviceType
+    public var firmware: String
+    public var siteId: UUID?
+    public var online: Bool
+    public var lastSeenAt: Date?
+
+    public init(serial: String, model: String, deviceType: DeviceType, firmware: String, siteId: UUID?, online: Bool, lastSeenAt: Date?) {
+        self.serial = serial
+        self.model = model
+        self.deviceType = deviceType
+        self.firmware = firmware
+        self.siteId = siteId
+        self.online = online
+        self.lastSeenAt = lastSeenAt
+    }
+
+    public func isOnline(at now: Date) -> Bool {
+        Device.isOnline(online, lastSeenAt: lastSeenAt, at: now)
     }
 }
 

@@ -58,7 +58,7 @@ public protocol DeviceRepository: Sendable {
     /// checks that decide whether the caller sees the site at all); nil when there is no such site.
     func onSite(_ siteId: UUID, authorizationOf installerId: UUID, page: PageRequest) async throws -> SiteDevices?
     /// The first `perSite` devices (by serial) of each site, in one query, and whether each site has more.
-    func onSites(_ siteIds: [UUID], perSite: Int) async throws -> [UUID: (devices: [Device], more: Bool)]
+    func onSites(_ siteIds: [UUID], perSite: Int) async throws -> [UUID: (devices: [DeviceListing], more: Bool)]
     func save(_ device: Device) async throws
     /// Marks offline, in one statement, every device still marked online whose node (or, without one, the device
     /// itself) has not been heard from since `cutoff`, and forgets nodes gone for a day.

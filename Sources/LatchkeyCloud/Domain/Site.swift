@@ -29,7 +29,7 @@ public struct Site: Sendable, Equatable {
 public struct SiteDevices: Sendable {
     public var site: Site
     public var authorization: SiteAuthorization?
-    public var devices: Page<Device>
+    public var devices: Page<DeviceListing>
 }
 
 /// What an owner lets one installer do on one site, and until when.

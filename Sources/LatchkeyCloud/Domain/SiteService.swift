@@ -47,7 +47,7 @@ public struct SiteService: Sendable {
     /// A page of sites, each with its first `perSite` devices and whether it has more, in two queries: the portal's
     /// sites page.
     public func sitesWithDevices(visibleTo account: Account, page: PageRequest, perSite: Int)
-        async throws -> Page<(site: Site, devices: [Device], more: Bool)>
+        async throws -> Page<(site: Site, devices: [DeviceListing], more: Bool)>
     {
         let now = clock.now()
         return try await store.read { session in
@@ -72,7 +72,7 @@ public struct SiteService: Sendable {
 
     /// A site with its devices (and, for the owner, its authorizations) in one read: the site page.
     public func siteWithDevices(id: UUID, visibleTo account: Account, page: PageRequest = PageRequest())
-        async throws -> (Site, [AuthorizedInstaller]?, Page<Device>)
+        async throws -> (Site, [AuthorizedInstaller]?, Page<DeviceListing>)
     {
         let now = clock.now()
         return try await store.read { session in
@@ -137,7 +137,7 @@ public struct SiteService: Sendable {
         await resets.publisher.publish(notifications)
     }
 
-    public func devices(siteId: UUID, visibleTo account: Account, page: PageRequest = PageRequest()) async throws -> Page<Device> {
+    public func devices(siteId: UUID, visibleTo account: Account, page: PageRequest = PageRequest()) async throws -> Page<DeviceListing> {
         let now = clock.now()
         return try await store.read { session in
             try await Self.visibleSiteWithDevices(id: siteId, to: account, at: now, page: page, in: session).1
@@ -186,7 +186,7 @@ public struct SiteService: Sendable {
 
     /// A visible site and a page of its devices, in one statement (the reads of a site's screen).
     static func visibleSiteWithDevices(id: UUID, to account: Account, at now: Date, page: PageRequest, in session: any StoreSession)
-        async throws -> (Site, Page<Device>)
+        async throws -> (Site, Page<DeviceListing>)
     {
         guard let read = try await session.devices.onSite(id, authorizationOf: account.id, page: page),
             read.site.isVisible(to: account, through: read.authorization, at: now)

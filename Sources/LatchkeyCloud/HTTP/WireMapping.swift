@@ -30,6 +30,10 @@ extension API.SiteAuthorization: ResponseEncodable {
 
 extension API.Device: ResponseEncodable {
     init(_ device: Device, compatibility: CompatibilityList, at now: Date) {
+        self.init(device.listing, compatibility: compatibility, at: now)
+    }
+
+    init(_ device: DeviceListing, compatibility: CompatibilityList, at now: Date) {
         self.init(serial: device.serial, model: device.model, deviceType: device.deviceType, firmware: device.firmware,
                   siteId: device.siteId, online: device.isOnline(at: now),
                   compatible: compatibility.supports(model: device.model, firmware: device.firmware))

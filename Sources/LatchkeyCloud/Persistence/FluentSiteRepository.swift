@@ -116,7 +116,7 @@ struct FluentDeviceRepository: DeviceRepository {
     func onSite(_ siteId: UUID, authorizationOf installerId: UUID, page: PageRequest) async throws -> SiteDevices? {
         // From the site outwards, so that a site without devices (or none past the cursor) still answers its one row.
         let rows = try await database.sql.raw("""
-            SELECT \(unsafeRaw: Rows.siteAndAuthorization), \(unsafeRaw: Rows.deviceColumns)
+            SELECT \(unsafeRaw: Rows.siteAndAuthorization), \(unsafeRaw: Rows.deviceListingColumns)
             FROM sites s LEFT JOIN site_authorizations a ON a.site_id = s.id AND a.installer_id = \(bind: installerId)
             LEFT JOIN devices d ON d.site_id = s.id\(try Keyset.after(page, key: "d.serial"))
             LEFT JOIN nodes n ON n.id = d.node_id
@@ -124,22 +124,22 @@ struct FluentDeviceRepository: DeviceRepository {
             """).all()
         guard let first = rows.first else { return nil }
         let authorization = try first.decodeNil(column: "a_site_id") ? nil : try Rows.authorization(first, prefix: "a_")
-        let devices = try rows.filter { try !$0.decodeNil(column: "serial") }.map(Rows.device)
+        let devices = try rows.filter { try !$0.decodeNil(column: "serial") }.map(Rows.deviceListing)
         return SiteDevices(site: try Rows.site(first, prefix: "s_"), authorization: authorization,
                            devices: Page(reading: devices, limit: page.limit) { .key($0.serial) })
     }
 
-    func onSites(_ siteIds: [UUID], perSite: Int) async throws -> [UUID: (devices: [Device], more: Bool)] {
+    func onSites(_ siteIds: [UUID], perSite: Int) async throws -> [UUID: (devices: [DeviceListing], more: Bool)] {
         guard !siteIds.isEmpty else { return [:] }
         // Numbered within each site by serial (a window function: SQLite 3.25+, PostgreSQL), one more than shown.
         let rows = try await database.sql.raw("""
-            SELECT * FROM (SELECT \(unsafeRaw: Rows.deviceColumns), ROW_NUMBER() OVER (PARTITION BY d.site_id ORDER BY d.serial) AS place \
+            SELECT * FROM (SELECT \(unsafeRaw: Rows.deviceListingColumns), ROW_NUMBER() OVER (PARTITION BY d.site_id ORDER BY d.serial) AS place \
             \(unsafeRaw: Rows.deviceFrom) WHERE d.site_id IN (\(binds: siteIds))) numbered
             WHERE place <= \(bind: perSite + 1) ORDER BY site_id, serial
             """).all()
-        var bySite: [UUID: (devices: [Device], more: Bool)] = [:]
+        var bySite: [UUID: (devices: [DeviceListing], more: Bool)] = [:]
         for row in rows {
-            let device = try Rows.device(row)
+            let device = try Rows.deviceListing(row)
             guard let siteId = device.siteId else { continue }
             if try row.decode(column: "place", as: Int.self) > perSite {
                 bySite[siteId, default: ([], false)].more = true

@@ -75,6 +75,17 @@ enum Rows {
         d.node_id
         """
     static let deviceFrom = "FROM devices d LEFT JOIN nodes n ON n.id = d.node_id"
+    /// What a list shows of a device (`DeviceListing`), with `deviceFrom`.
+    static let deviceListingColumns = """
+        d.serial, d.model, d.device_type, d.firmware, d.site_id, d.online, COALESCE(n.last_seen_at, d.last_seen_at) AS last_seen_at
+        """
+    static func deviceListing(_ row: any SQLRow) throws -> DeviceListing {
+        DeviceListing(
+            serial: try row.decode(column: "serial", as: String.self), model: try row.decode(column: "model", as: String.self),
+            deviceType: try decodeStored(DeviceType.self, try row.decode(column: "device_type", as: String.self)),
+            firmware: try row.decode(column: "firmware", as: String.self), siteId: try row.decode(column: "site_id", as: UUID?.self),
+            online: try row.decode(column: "online", as: Bool.self), lastSeenAt: try row.decode(column: "last_seen_at", as: Date?.self))
+    }
     static func device(_ row: any SQLRow) throws -> Device {
         var identity: DeviceIdentity?
         if let signingKey = try row.decode(column: "signing_key", as: String?.self),

@@ -29,8 +29,8 @@ struct PortalPages: Sendable {
         return renderer.render(SitesPage(sites: rows, next_page: page.next.map(request.page(after:))), visit)
     }
 
-    /// A phone's screenful or two: swift-mustache renders a device row in about 0.1 ms, so 500 rows (50 sites of 10)
-    /// took 50 ms of CPU a page (the benchmark's million devices, issue 13). The rest are on the site's own page, 50 a page.
+    /// A phone's screenful or two: 500 rows (50 sites of 10) took 50 ms of CPU a page when swift-mustache rendered them
+    /// (the benchmark's million devices, issue 13). The rest are on the site's own page, 50 a page.
     static let sitesPerPage = 20
     static let devicesPerSite = 10
     static let devicesPerPage = 50
@@ -135,7 +135,7 @@ struct PortalPages: Sendable {
         let sites = try await controller.sites.sites(visibleTo: account, page: PageRequest(limit: PageRequest.maximumLimit))
         let devices = if let chosen {
             try await controller.sites.devices(siteId: chosen, visibleTo: account, page: try PageRequest(request, limit: PageRequest.defaultLimit))
-        } else { Page<Device>(items: [], next: nil) }
+        } else { Page<DeviceListing>(items: [], next: nil) }
         return renderer.render(ResetPage(
             sites: sites.items.map { SiteChoice(id: $0.id.uuidString, name: $0.name, selected: $0.id == chosen) },
             site_chosen: chosen != nil, devices: devices.items.map { deviceRow($0, visit, history: false) },
@@ -275,7 +275,7 @@ struct PortalPages: Sendable {
 
     // MARK: - Rows
 
-    private func deviceRow(_ device: Device, _ visit: PortalVisit, history: Bool) -> DeviceRow {
+    private func deviceRow(_ device: DeviceListing, _ visit: PortalVisit, history: Bool) -> DeviceRow {
         var reason = ""
         do {
             try controller.compatibility.checkSupports(model: device.model, firmware: device.firmware)
