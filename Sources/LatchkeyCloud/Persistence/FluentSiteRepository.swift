@@ -131,18 +131,20 @@ struct FluentDeviceRepository: DeviceRepository {
 
     func onSites(_ siteIds: [UUID], perSite: Int) async throws -> [UUID: (devices: [DeviceListing], more: Bool)] {
         guard !siteIds.isEmpty else { return [:] }
-        // Numbered within each site by serial (a window function: SQLite 3.25+, PostgreSQL), one more than shown.
-        let rows = try await database.sql.raw("""
-            SELECT * FROM (SELECT \(unsafeRaw: Rows.deviceListingColumns), ROW_NUMBER() OVER (PARTITION BY d.site_id ORDER BY d.serial) AS place \
-            \(unsafeRaw: Rows.deviceFrom) WHERE d.site_id IN (\(binds: siteIds))) numbered
-            WHERE place <= \(bind: perSite + 1) ORDER BY site_id, serial
-            """).all()
+        // Each site's first devices by serial, one more than shown, read along the index on (site, serial): a page of
+        // 20 sites reads at most 20 × 11 rows, however many devices each site has. Numbering every device of the sites
+        // with a window function read all of them (2,000 for an owner's 20 sites of 100): over half of that page's CPU.
+        let eachSite = siteIds.enumerated().map { index, siteId -> SQLQueryString in
+            "SELECT * FROM (SELECT \(unsafeRaw: Rows.deviceListingColumns) \(unsafeRaw: Rows.deviceFrom) WHERE d.site_id = \(bind: siteId) "
+                + "ORDER BY d.serial LIMIT \(literal: perSite + 1)) \(ident: "site\(index)")"
+        }
+        let rows = try await database.sql.raw(eachSite.joined(separator: " UNION ALL ") + " ORDER BY site_id, serial").all()
         var bySite: [UUID: (devices: [DeviceListing], more: Bool)] = [:]
         for row in rows {
             let device = try Rows.deviceListing(row)
             guard let siteId = device.siteId else { continue }
-            if try row.decode(column: "place", as: Int.self) > perSite {
-                bySite[siteId, default: ([], false)].more = true
+            if bySite[siteId, default: ([], false)].devices.count == perSite {
+                bySite[siteId]?.more = true
             } else {
                 bySite[siteId, default: ([], false)].devices.append(device)
             }

@@ -218,6 +218,11 @@ struct PaginationTests {
                     try await session.devices.save(Device(serial: "PORTAL-\(index)", model: "DS-2CD2143G2-I", deviceType: .camera,
                                                           firmware: "V5.7.3", siteId: sites[0].id, online: true))
                 }
+                // Exactly as many as a site shows: all of them, and no link to more.
+                for index in 0..<10 {
+                    try await session.devices.save(Device(serial: "EXACT-\(index)", model: "DS-2CD2143G2-I", deviceType: .camera,
+                                                          firmware: "V5.7.3", siteId: sites[1].id, online: true))
+                }
             }
             let cookie = "lk_session=\(owner.token); lk_csrf=\(String(repeating: "c", count: 43))"
             func page(_ path: String) async throws -> String {
@@ -231,6 +236,8 @@ struct PaginationTests {
             #expect(first.contains("Altri dispositivi di questo sito") && first.contains("href=\"/sites/\(sites[0].id)\""))
             // By serial as text (PORTAL-0, -1, -10, -2, …), the 11th is PORTAL-9: on the site's own page, not here.
             #expect(first.contains("PORTAL-8") && !first.contains(/PORTAL-9(?![0-9])/))
+            #expect((0..<10).allSatisfy { first.contains("EXACT-\($0)<") })
+            #expect(first.components(separatedBy: "Altri dispositivi di questo sito").count - 1 == 1, "only the site of 11 has more")
             let nextLink = try #require(first.firstMatch(of: /href="([^"]+)" rel="next"/)?.1)
             let second = try await page(String(nextLink).replacingOccurrences(of: "&amp;", with: "&"))
             #expect(second.components(separatedBy: "class=\"card site\"").count - 1 == 1)
