@@ -131,14 +131,25 @@ struct FluentDeviceRepository: DeviceRepository {
 
     func onSites(_ siteIds: [UUID], perSite: Int) async throws -> [UUID: (devices: [DeviceListing], more: Bool)] {
         guard !siteIds.isEmpty else { return [:] }
-        // Each site's first devices by serial, one more than shown, read along the index on (site, serial): a page of
-        // 20 sites reads at most 20 × 11 rows, however many devices each site has. Numbering every device of the sites
-        // with a window function read all of them (2,000 for an owner's 20 sites of 100): over half of that page's CPU.
-        let eachSite = siteIds.enumerated().map { index, siteId -> SQLQueryString in
-            "SELECT * FROM (SELECT \(unsafeRaw: Rows.deviceListingColumns) \(unsafeRaw: Rows.deviceFrom) WHERE d.site_id = \(bind: siteId) "
-                + "ORDER BY d.serial LIMIT \(literal: perSite + 1)) \(ident: "site\(index)")"
+        // Each site's first devices by serial, one more than shown, read site by site along the index on (site, serial):
+        // a page of 20 sites reads its sites' own rows and keeps 11 of each, however many devices each site has.
+        // Numbering every device of the sites with a window function (one query for both databases) cost over half of
+        // an owner's sites page on SQLite (20 sites of 100). PostgreSQL joins each site to its first devices (LATERAL);
+        // SQLite, which has no LATERAL, reads each site in a query of its own, in one statement (UNION ALL).
+        let query: SQLQueryString
+        if try database.sql.dialect.name == "postgresql" {
+            query = """
+                SELECT d.* FROM unnest(\(bind: siteIds)::uuid[]) AS site(id) CROSS JOIN LATERAL \
+                (SELECT \(unsafeRaw: Rows.deviceListingColumns) \(unsafeRaw: Rows.deviceFrom) WHERE d.site_id = site.id \
+                ORDER BY d.serial LIMIT \(literal: perSite + 1)) d ORDER BY d.site_id, d.serial
+                """
+        } else {
+            query = siteIds.enumerated().map { index, siteId -> SQLQueryString in
+                "SELECT * FROM (SELECT \(unsafeRaw: Rows.deviceListingColumns) \(unsafeRaw: Rows.deviceFrom) WHERE d.site_id = \(bind: siteId) "
+                    + "ORDER BY d.serial LIMIT \(literal: perSite + 1)) \(ident: "site\(index)")"
+            }.joined(separator: " UNION ALL ") + " ORDER BY site_id, serial"
         }
-        let rows = try await database.sql.raw(eachSite.joined(separator: " UNION ALL ") + " ORDER BY site_id, serial").all()
+        let rows = try await database.sql.raw(query).all()
         var bySite: [UUID: (devices: [DeviceListing], more: Bool)] = [:]
         for row in rows {
             let device = try Rows.deviceListing(row)
