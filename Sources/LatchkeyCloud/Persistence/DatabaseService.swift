@@ -109,7 +109,7 @@ public final class DatabaseService: Service, Sendable {
 
     func close() async {
         readers?.close()
-        writer?.close()
+        await writer?.close()
         await databases.shutdownAsync()
     }
 }

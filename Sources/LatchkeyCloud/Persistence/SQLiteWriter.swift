@@ -135,9 +135,18 @@ final class SQLiteWriter: Sendable {
         }
     }
 
-    /// Called once nothing else will write; a transaction still queued would find the connection closed.
-    func close() {
+    /// Closes the connection once the transaction under way, and its group, have committed; transactions asked for
+    /// after find it closed and fail. A cancelled service group stops every service at once: closing at once freed the
+    /// connection under a statement another task was stepping (the benchmark crashed in `sqlite3VdbeExec`).
+    func close() async {
+        await turn.take()
+        let open = groups.state.withLock { state -> CommitGroup? in
+            defer { state.open = nil }
+            return state.open
+        }
+        if let open { open.finish(await commit(empty: open.members == 0)) }
         connection.close()
+        turn.give()
     }
 }
 

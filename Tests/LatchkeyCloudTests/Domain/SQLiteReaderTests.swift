@@ -7,6 +7,7 @@ import NIOCore
 import SQLiteKit
 import SQLiteNIO
 import SQLKit
+import Synchronization
 import Testing
 
 /// Reads on a SQLite file run on connections of their own (`SQLiteReaders`), beside the one connection that writes
@@ -161,6 +162,45 @@ struct SQLiteReaderTests {
             }
             #expect(try await count(store) == writers * 2)
         }
+    }
+
+    /// The service stopping while a transaction is under way (a cancelled service group stops every service at once):
+    /// the writer's connection is closed only once that transaction has committed, and one asked for after fails instead
+    /// of running on a closed connection. Closed at once, the connection was freed under a statement being stepped (the
+    /// benchmark crashed in `sqlite3VdbeExec`), or the transaction's last statement found it closed and was lost.
+    @Test func closingWaitsForTheTransactionUnderWayAndRefusesTheNext() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("latchkey-readers-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let location = DatabaseLocation.sqliteFile(path: folder.appendingPathComponent("latchkey.sqlite").path)
+        let service = try await DatabaseService(location: location, logger: Logger(label: "test"))
+        let writer = try #require(service.writer)
+        let store = FluentStore(service)
+        let (started, startedSignal) = AsyncStream.makeStream(of: Void.self)
+        let (released, release) = AsyncStream.makeStream(of: Void.self)
+        let underWay = Task {
+            try await store.transaction { session in
+                try await session.accounts.insert(account("first@example.com"))
+                startedSignal.yield()
+                for await _ in released { break }
+                try await session.accounts.insert(account("second@example.com"))
+            }
+        }
+        for await _ in started { break }
+        let closed = Mutex(false)
+        let closing = Task {
+            await service.close()
+            closed.withLock { $0 = true }
+        }
+        // The close has either finished already (the failure this test is for) or waits in line behind the transaction.
+        while writer.transactionsInLine == 0, !closed.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(1)) }
+        release.yield()
+        try await underWay.value
+        await closing.value
+        await #expect(throws: (any Error).self) { try await store.transaction { try await $0.accounts.insert(account("late@example.com")) } }
+
+        let reopened = try await DatabaseService(location: location, logger: Logger(label: "test"))
+        #expect(try await count(FluentStore(reopened)) == 2, "both rows of the transaction are on disk")
+        await reopened.close()
     }
 
     @Sendable private func count(_ store: FluentStore) async throws -> Int? {
