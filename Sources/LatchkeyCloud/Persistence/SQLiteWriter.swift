@@ -108,13 +108,18 @@ final class SQLiteWriter: Sendable {
     /// Leaves the group open for the next in line, or commits it when nobody waits or it is full; then hands the turn on.
     private func endTurn() async {
         let wanted = turn.isWanted
+        await commitOpenGroup { !wanted || $0.members >= Self.largestGroup }
+        turn.give()
+    }
+
+    /// Commits the open group (and answers its members) if `due` says so; the caller holds the turn.
+    private func commitOpenGroup(if due: (CommitGroup) -> Bool) async {
         let closing = groups.state.withLock { state -> CommitGroup? in
-            guard let group = state.open, !wanted || group.members >= Self.largestGroup else { return nil }
+            guard let group = state.open, due(group) else { return nil }
             state.open = nil
             return group
         }
         if let closing { closing.finish(await commit(empty: closing.members == 0)) }
-        turn.give()
     }
 
     private func commit(empty: Bool) async -> Result<Void, any Error> {
@@ -140,11 +145,7 @@ final class SQLiteWriter: Sendable {
     /// connection under a statement another task was stepping (the benchmark crashed in `sqlite3VdbeExec`).
     func close() async {
         await turn.take()
-        let open = groups.state.withLock { state -> CommitGroup? in
-            defer { state.open = nil }
-            return state.open
-        }
-        if let open { open.finish(await commit(empty: open.members == 0)) }
+        await commitOpenGroup { _ in true }
         connection.close()
         turn.give()
     }

@@ -107,10 +107,6 @@ enum TranslatedTemplates {
         return templates
     }
 
-    static func libraries(from directory: URL, catalog: PortalCatalog) throws -> [Language: MustacheLibrary] {
-        try templates(from: directory, catalog: catalog).mapValues(MustacheLibrary.init(templates:))
-    }
-
     /// Each template's text by the name a page or a partial calls it.
     static func sources(in directory: URL) throws -> [String: (file: String, text: String)] {
         var sources: [String: (file: String, text: String)] = [:]
@@ -178,18 +174,27 @@ extension String {
         guard utf8.contains(where: { Self.htmlEntity($0) != nil }) else { return self }
         var escaped: [UInt8] = []
         escaped.reserveCapacity(utf8.count + 16)
-        for byte in utf8 {
-            if let entity = Self.htmlEntity(byte) {
-                entity.withUTF8Buffer { escaped.append(contentsOf: $0) }
-            } else {
-                escaped.append(byte)
-            }
-        }
+        appendHTMLEscaped(to: &escaped)
         return String(decoding: escaped, as: UTF8.self)
     }
 
+    /// Appends the text for HTML (as `htmlEscaped`) to `output`, the runs between entities copied whole.
+    func appendHTMLEscaped(to output: inout [UInt8]) {
+        var text = self
+        text.withUTF8 { bytes in
+            var plainFrom = 0
+            for (index, byte) in bytes.enumerated() {
+                guard let entity = Self.htmlEntity(byte) else { continue }
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[plainFrom..<index]))
+                entity.withUTF8Buffer { output.append(contentsOf: $0) }
+                plainFrom = index + 1
+            }
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[plainFrom...]))
+        }
+    }
+
     /// The entity a byte is written as in HTML, or nil when it is written as it is.
-    static func htmlEntity(_ byte: UInt8) -> StaticString? {
+    private static func htmlEntity(_ byte: UInt8) -> StaticString? {
         switch byte {
         case UInt8(ascii: "<"): "&lt;"
         case UInt8(ascii: ">"): "&gt;"

@@ -242,27 +242,13 @@ private struct PortalTemplateWriter {
     /// A value as swift-mustache writes it (text as it is, anything else as `String(describing:)`), escaped.
     private mutating func write(_ value: Any) {
         switch value {
-        case let text as String: writeEscaped(text)
+        case let text as String: text.appendHTMLEscaped(to: &output)
         case let flag as Bool: output.append(contentsOf: (flag ? "true" : "false").utf8)
         case let number as Int: output.append(contentsOf: String(number).utf8)
         default:
             let mirror = Mirror(reflecting: value)
             let shown = mirror.displayStyle == .optional ? mirror.children.first?.value ?? value : value
-            writeEscaped(String(describing: shown))
-        }
-    }
-
-    private mutating func writeEscaped(_ text: String) {
-        var text = text
-        text.withUTF8 { bytes in
-            var plainFrom = 0
-            for (index, byte) in bytes.enumerated() {
-                guard let entity = String.htmlEntity(byte) else { continue }
-                output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[plainFrom..<index]))
-                entity.withUTF8Buffer { output.append(contentsOf: $0) }
-                plainFrom = index + 1
-            }
-            output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[plainFrom...]))
+            String(describing: shown).appendHTMLEscaped(to: &output)
         }
     }
 }

@@ -39,7 +39,7 @@ struct PortalTests {
         let looked = try MustacheLibrary(templates: Dictionary(uniqueKeysWithValues: FileManager.default.contentsOfDirectory(atPath: directory.path)
             .filter { $0.hasSuffix(".mustache") }
             .map { (String($0.dropLast(".mustache".count)), try MustacheTemplate(string: String(contentsOf: directory.appendingPathComponent($0), encoding: .utf8))) }))
-        let written = try TranslatedTemplates.libraries(from: directory, catalog: PortalCatalog(strings: catalog))
+        let written = try TranslatedTemplates.templates(from: directory, catalog: PortalCatalog(strings: catalog)).mapValues(MustacheLibrary.init(templates:))
         let users: [[String: Any]?] = [nil, ["name": "Giulia", "is_owner": true, "is_installer": false], ["name": "Marco", "is_owner": false, "is_installer": true]]
         var compared = 0
         for language in Language.allCases {
