@@ -44,7 +44,8 @@ public protocol SiteRepository: Sendable {
     /// Sites on which the installer holds an authorization still active at `now`, in the order they were authorized.
     func authorized(for installerId: UUID, activeAt now: Date, page: PageRequest) async throws -> Page<Site>
     func insert(_ site: Site) async throws
-    func authorizations(siteId: UUID) async throws -> [SiteAuthorization]
+    /// The installers authorized on the site, with their accounts, in the order they were authorized: one query.
+    func installers(siteId: UUID) async throws -> [AuthorizedInstaller]
     func authorization(siteId: UUID, installerId: UUID) async throws -> SiteAuthorization?
     /// Inserts or replaces the installer's authorization on the site.
     func save(_ authorization: SiteAuthorization) async throws

@@ -77,7 +77,7 @@ public struct SiteService: Sendable {
         let now = clock.now()
         return try await store.read { session in
             let (site, devices) = try await Self.visibleSiteWithDevices(id: id, to: account, at: now, page: page, in: session)
-            return (site, site.ownerId == account.id ? try await Self.installers(on: site.id, in: session) : nil, devices)
+            return (site, site.ownerId == account.id ? try await session.sites.installers(siteId: site.id) : nil, devices)
         }
     }
 
@@ -85,7 +85,7 @@ public struct SiteService: Sendable {
         async throws -> (Site, [AuthorizedInstaller]?)
     {
         let site = try await visibleSite(id: id, to: account, at: now, in: session)
-        return (site, site.ownerId == account.id ? try await installers(on: site.id, in: session) : nil)
+        return (site, site.ownerId == account.id ? try await session.sites.installers(siteId: site.id) : nil)
     }
 
     /// Lets an installer work on the site; granting again replaces the permissions and expiry.
@@ -203,13 +203,5 @@ public struct SiteService: Sendable {
             throw LatchkeyError.notFound("No site with id \(id) among your sites.")
         }
         return site
-    }
-
-    static func installers(on siteId: UUID, in session: any StoreSession) async throws -> [AuthorizedInstaller] {
-        let authorizations = try await session.sites.authorizations(siteId: siteId)
-        let installers = try await session.accounts.find(ids: Set(authorizations.map(\.installerId)))
-        return authorizations.compactMap { authorization in
-            installers[authorization.installerId].map { AuthorizedInstaller(authorization: authorization, installer: $0) }
-        }
     }
 }

@@ -51,10 +51,11 @@ struct FluentSiteRepository: SiteRepository {
         try await model.create(on: database)
     }
 
-    func authorizations(siteId: UUID) async throws -> [SiteAuthorization] {
+    func installers(siteId: UUID) async throws -> [AuthorizedInstaller] {
         try await database.sql.raw("""
-            SELECT \(unsafeRaw: Rows.authorization) FROM site_authorizations WHERE site_id = \(bind: siteId) ORDER BY created_at
-            """).all().map { try Rows.authorization($0) }
+            SELECT \(unsafeRaw: Rows.authorizationAndInstaller) FROM site_authorizations a JOIN accounts i ON i.id = a.installer_id
+            WHERE a.site_id = \(bind: siteId) ORDER BY a.created_at
+            """).all().map { AuthorizedInstaller(authorization: try Rows.authorization($0, prefix: "a_"), installer: try Rows.account($0, prefix: "i_")) }
     }
 
     func authorization(siteId: UUID, installerId: UUID) async throws -> SiteAuthorization? {

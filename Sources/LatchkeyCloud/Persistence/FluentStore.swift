@@ -15,7 +15,8 @@ import SQLiteNIO
 /// aborts as a deadlock is run again. SQLite runs transactions one after another anyway (on a file, `SQLiteWriter`'s).
 struct FluentStore: LatchkeyStore {
     let database: any Database
-    /// What reads run on: `SQLiteReaders` on a SQLite file, made once; `database` otherwise.
+    /// What reads run on: `SQLiteReaders` on a SQLite file, made once; on PostgreSQL, `PostgresReadingDatabase`;
+    /// `database` otherwise.
     private let reading: any Database
     /// What transactions run on, on a SQLite file: `SQLiteWriter`'s connection; nil: `database`'s own transactions.
     private let writing: (writer: SQLiteWriter, base: any Database & SQLDatabase)?
@@ -27,7 +28,7 @@ struct FluentStore: LatchkeyStore {
         if let readers, let base {
             reading = SQLiteReadingDatabase(base: base, readers: readers)
         } else {
-            reading = database
+            reading = PostgresReadingDatabase(database) ?? database
         }
         writing = writer.flatMap { writer in base.map { (writer, $0) } }
     }

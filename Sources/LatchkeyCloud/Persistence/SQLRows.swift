@@ -57,6 +57,8 @@ enum Rows {
     static let authorization = "site_id, installer_id, permissions, expires_at, created_at"
     /// A site (`s`) and an authorization (`a`) in one join, built once: the join is on every signed-in site read.
     static let siteAndAuthorization = siteAsS + ", " + columns(authorization, of: "a")
+    /// An authorization (`a`) and its installer's account (`i`), built once: the owner's site page lists them.
+    static let authorizationAndInstaller = columns(authorization, of: "a") + ", " + installer
     static func authorization(_ row: any SQLRow, prefix: String = "") throws -> SiteAuthorization {
         let permissions = try row.decode(column: prefix + "permissions", as: String.self).split(separator: ",")
             .map { try decodeStored(Permission.self, String($0)) }

@@ -12,7 +12,7 @@ import SQLKit
 /// A transaction holds its connection across awaits, so when PostgreSQL ends it (a restart, a failover) its next
 /// statement is the one that would hang. The check runs on the connection's own event loop, where the channel closes,
 /// so no statement slips in after it.
-struct TransactionConnection: Database, SQLDatabase {
+struct TransactionConnection: PostgresStatementDatabase {
     let base: any Database & SQLDatabase
     let connection: PostgresConnection
 
@@ -56,16 +56,10 @@ struct TransactionConnection: Database, SQLDatabase {
         closure(self)
     }
 
-    // MARK: SQLDatabase
+    // MARK: PostgresStatementDatabase
 
-    var logger: Logger { base.context.logger }
-    var eventLoop: any EventLoop { base.context.eventLoop }
-    var version: (any SQLDatabaseReportedVersion)? { base.version }
-    var dialect: any SQLDialect { base.dialect }
-    var queryLogLevel: Logger.Level? { base.queryLogLevel }
-
-    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) -> EventLoopFuture<Void> {
-        whileOpen { [base] in base.execute(sql: query, onRow) }
+    func onConnection(_ statement: @escaping @Sendable (PostgresConnection) -> EventLoopFuture<Void>) -> EventLoopFuture<Void> {
+        whileOpen { [connection] in statement(connection) }
     }
 }
 

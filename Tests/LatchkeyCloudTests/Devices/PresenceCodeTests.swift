@@ -75,7 +75,8 @@ struct PresenceCodeTests {
             let scene = try await BoundDeviceScene.start(on: app)
             let request = try await scene.approvedRequest(on: app, mode: .offSite)
             let shown: LocalAPI.PresenceCode = try await waitForCode(scene.device)
-            await scene.device.stop(removingState: false)
+            // Gone for good: its state (its keys among it) goes with it.
+            await scene.device.stop()
             var answer = try await deliver(app, request, code: shown.code, by: scene.owner)
             for _ in 0..<50 where answer.errorCode != .deviceOffline {
                 try await Task.sleep(for: .milliseconds(50))
