@@ -44,15 +44,20 @@ final class NodeRelay: Service, Sendable {
     }
 
     /// Tells the other nodes; a notification a node misses is still in the inbox, a device message times out.
+    /// All of `messages` go in one statement (a reset's step notifies two or three people): one round trip, not one
+    /// each, and in one transaction, so the other nodes hear them in the order given.
     func send(_ messages: [Message]) async {
-        guard let sql = database as? any SQLDatabase else { return }
-        for message in messages {
-            do {
-                let payload = String(decoding: try WireCoding.makeEncoder().encode(Envelope(node: node, message: message)), as: UTF8.self)
-                try await sql.raw("SELECT pg_notify(\(bind: Self.channel), \(bind: payload))").run()
-            } catch {
-                logger.warning("Could not relay a message to other nodes", metadata: ["error": "\(error)"])
+        guard let sql = database as? any SQLDatabase, !messages.isEmpty else { return }
+        do {
+            let payloads = try messages.map { message in
+                String(decoding: try WireCoding.makeEncoder().encode(Envelope(node: node, message: message)), as: UTF8.self)
             }
+            try await sql.raw("""
+                SELECT pg_notify(\(bind: Self.channel), m.payload) FROM unnest(\(bind: payloads)::text[]) WITH ORDINALITY AS m(payload, n)
+                ORDER BY m.n
+                """).run()
+        } catch {
+            logger.warning("Could not relay messages to other nodes", metadata: ["error": "\(error)", "messages": "\(messages.count)"])
         }
     }
 

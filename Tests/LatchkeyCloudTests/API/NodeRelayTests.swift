@@ -1,6 +1,7 @@
 import Foundation
 @testable import LatchkeyCloud
 import LatchkeyProtocol
+import Logging
 import Testing
 
 /// What crosses between nodes keeps what the receiving node needs.
@@ -36,5 +37,40 @@ struct NodeRelayTests {
             return
         }
         #expect(publishedAt == nil)
+    }
+
+    /// A reset's step tells several people at once; the other node hears every message, in the order sent.
+    @Test(.enabled(if: TestDatabase.postgresURL != nil, "needs PostgreSQL (DATABASE_URL)"))
+    func messagesSentTogetherAreAllHeardInTheOrderSent() async throws {
+        try await TestDatabase.with { location in
+            guard case .postgres(let url) = location else { return }
+            let service = try await DatabaseService(location: location, logger: Logger(label: "test"))
+            let (heard, hear) = AsyncStream.makeStream(of: String.self)
+            let listening = try NodeRelay(url: url, database: service.database, logger: Logger(label: "test"), deliver: { message in
+                if case .sessionEnded(let session) = message { hear.yield(session) }
+            })
+            let sending = try NodeRelay(url: url, database: service.database, logger: Logger(label: "test"), deliver: { _ in })
+            let listener = Task { try await listening.run() }
+            let probing = Task {
+                while !Task.isCancelled {
+                    await sending.send([.sessionEnded(session: "probe")])
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            var messages = heard.makeAsyncIterator()
+            while await messages.next() != "probe" {}
+            probing.cancel()
+            _ = await probing.result
+            let sent = (1...25).map { "session-\($0)" }
+            await sending.send(sent.map { .sessionEnded(session: $0) })
+            var received: [String] = []
+            while received.count < sent.count, let session = await messages.next() {
+                if session != "probe" { received.append(session) }
+            }
+            #expect(received == sent)
+            listener.cancel()
+            _ = await listener.result
+            await service.close()
+        }
     }
 }
