@@ -13,7 +13,8 @@ import NIOHTTP1
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "latchkey-bench")
 
-    @Option(help: "PostgreSQL to measure as well (default $DATABASE_URL; none: SQLite only).") var postgresURL: String?
+    @Option(help: "PostgreSQL to measure as well (default $DATABASE_URL; none: SQLite only); the run makes a database of its own there and drops it after.")
+    var postgresURL: String?
     @Flag(help: "PostgreSQL only (with --postgres-url).") var postgresOnly = false
     @Option(help: "Seconds per measurement.") var seconds: Double = 3
     @Option(help: "Measurements per scenario; the median is reported.") var rounds: Int = 3
@@ -35,14 +36,20 @@ struct Bench: AsyncParsableCommand {
     func run() async throws {
         let interrupts = Children.stopOnInterrupt()
         defer { withExtendedLifetime(interrupts) {} }
+        guard let server = postgresURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !server.isEmpty else {
+            return try await measure(postgres: nil)
+        }
+        try await BenchPostgres.withDatabase(on: server) { try await measure(postgres: $0) }
+    }
+
+    /// Every part asked for, on SQLite and on `postgres` (the run's own database there).
+    private func measure(postgres: String?) async throws {
         var backends: [(String, DatabaseLocation)] = []
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("latchkey-bench-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         if !postgresOnly { backends.append(("SQLite", .sqliteFile(path: directory.appendingPathComponent("bench.sqlite").path))) }
-        if let url = postgresURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty {
-            backends.append(("PostgreSQL", .postgres(url: url)))
-        }
+        if let postgres { backends.append(("PostgreSQL", .postgres(url: postgres))) }
 
         let client = HTTPClient(
             eventLoopGroupProvider: .singleton,

@@ -139,10 +139,13 @@ struct FluentDeviceRepository: DeviceRepository {
         // SQLite, which has no LATERAL, reads each site in a query of its own, in one statement (UNION ALL).
         let query: SQLQueryString
         if try database.sql.dialect.name == "postgresql" {
+            // The node is joined outside the LATERAL: joined inside, PostgreSQL read all of a site's devices, hashed them
+            // with the nodes and sorted them to keep 11; outside, each site is an index scan that stops at 11.
             query = """
-                SELECT d.* FROM unnest(\(bind: siteIds)::uuid[]) AS site(id) CROSS JOIN LATERAL \
-                (SELECT \(unsafeRaw: Rows.deviceListingColumns) \(unsafeRaw: Rows.deviceFrom) WHERE d.site_id = site.id \
-                ORDER BY d.serial LIMIT \(literal: perSite + 1)) d ORDER BY d.site_id, d.serial
+                SELECT \(unsafeRaw: Rows.deviceListingColumns) FROM unnest(\(bind: siteIds)::uuid[]) AS site(id) CROSS JOIN LATERAL \
+                (SELECT serial, model, device_type, firmware, site_id, online, last_seen_at, node_id FROM devices WHERE site_id = site.id \
+                ORDER BY serial LIMIT \(literal: perSite + 1)) d \
+                LEFT JOIN nodes n ON n.id = d.node_id ORDER BY d.site_id, d.serial
                 """
         } else {
             query = siteIds.enumerated().map { index, siteId -> SQLQueryString in
