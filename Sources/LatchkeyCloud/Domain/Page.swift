@@ -44,7 +44,7 @@ public enum PageCursor: Sendable, Equatable {
         switch plain[..<space] {
         case "t":
             let parts = rest.split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 2, let bits = UInt64(parts[0], radix: 16), let id = UUID(uuidString: String(parts[1])) else { return nil }
+            guard parts.count == 2, let bits = UInt64(parts[0], radix: 16), let id = UUID(storedText: String(parts[1])) else { return nil }
             let seconds = Double(bitPattern: bits)
             guard seconds.isFinite else { return nil }
             self = .time(Date(timeIntervalSince1970: seconds), id)

@@ -42,7 +42,7 @@ public struct AppRequestContext: RequestContext, WebSocketRequestContext {
 
     /// A UUID path parameter; a malformed one names nothing, so it answers `not_found` like an unknown one.
     func uuid(_ name: String, of thing: String) throws -> UUID {
-        guard let text = parameters.get(name), let id = UUID(uuidString: text) else {
+        guard let text = parameters.get(name), let id = UUID(storedText: text) else {
             throw LatchkeyError.notFound("No \(thing) with id '\(parameters.get(name) ?? "")'.")
         }
         return id

@@ -58,8 +58,8 @@ final class JSONStream {
     /// Writes `value`, a member of `parent` under `key` (both nil for the value answered).
     func write<T: Encodable>(_ value: T, in parent: JSONValueEncoder?, at key: (any CodingKey)?) throws {
         if T.self == String.self { return string(value as! String) }
-        if T.self == UUID.self { return string((value as! UUID).uuidString) }
-        if T.self == Date.self { return string((value as! Date).formatted(.iso8601)) }
+        if T.self == UUID.self { return string((value as! UUID).storedText) }
+        if T.self == Date.self { return string((value as! Date).wireText) }
         if T.self == URL.self { return string((value as! URL).absoluteString) }
         if T.self == Data.self { return string((value as! Data).base64EncodedString()) }
         let encoder = JSONValueEncoder(stream: self, parent: parent, key: key, depth: depth + 1)

@@ -68,7 +68,8 @@ extension SQLiteFileDatabase {
 
     private func run(_ query: any SQLExpression, _ onRow: (any SQLRow) -> Void) throws {
         let (sql, binds) = serialize(query)
-        let values = try binds.map { try FileConnection.encoder.encode($0) }
+        // An identifier is bound as its text, as SQLiteKit's encoder binds it, written without `uuidString`.
+        let values = try binds.map { bind in try (bind as? UUID).map { .text($0.storedText) } ?? FileConnection.encoder.encode(bind) }
         try onConnection { try $0.rows(sql, values, onRow) }
     }
 

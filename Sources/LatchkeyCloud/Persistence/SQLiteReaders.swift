@@ -236,45 +236,6 @@ struct ReadRow: SQLRow {
     }
 }
 
-extension UUID {
-    /// Reads the text a UUID is stored as (`E621E1F8-C36C-495A-93FC-0C247A3E6E5F`, either case); nil for anything else.
-    init?(storedText text: String) {
-        var text = text
-        let uuid: uuid_t? = text.withUTF8 { utf8 in
-            guard utf8.count == 36 else { return nil }
-            var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-            let complete = withUnsafeMutableBytes(of: &bytes) { out -> Bool in
-                var index = 0
-                var byte = 0
-                while index < 36 {
-                    if index == 8 || index == 13 || index == 18 || index == 23 {
-                        guard utf8[index] == UInt8(ascii: "-") else { return false }
-                        index += 1
-                        continue
-                    }
-                    guard let high = Self.hexDigit(utf8[index]), let low = Self.hexDigit(utf8[index + 1]) else { return false }
-                    out[byte] = high << 4 | low
-                    byte += 1
-                    index += 2
-                }
-                return true
-            }
-            return complete ? bytes : nil
-        }
-        guard let uuid else { return nil }
-        self.init(uuid: uuid)
-    }
-
-    private static func hexDigit(_ character: UInt8) -> UInt8? {
-        switch character {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
-}
-
 struct MissingReadColumn: Error, CustomStringConvertible {
     let column: String
     var description: String { "The read has no column '\(column)'." }

@@ -63,7 +63,4 @@ struct UTCTime {
         (year, month, day) = (padded(fields.year, 4), padded(fields.month, 2), padded(fields.day, 2))
         (hour, minute, second) = (padded(fields.hour, 2), padded(fields.minute, 2), padded(fields.second, 2))
     }
-
-    /// `2026-11-26T10:59:03Z`, as `ISO8601DateFormatter` writes it.
-    var iso8601: String { "\(year)-\(month)-\(day)T\(hour):\(minute):\(second)Z" }
 }

@@ -22,7 +22,7 @@ struct PortalPages: Sendable {
             visibleTo: account, page: try PageRequest(request, limit: Self.sitesPerPage), perSite: Self.devicesPerSite)
         let rows = page.items.map { entry in
             let owned = entry.site.ownerId == account.id
-            return SiteRow(id: entry.site.id.uuidString, name: entry.site.name, address: entry.site.address ?? "", owned: owned,
+            return SiteRow(id: entry.site.id.storedText, name: entry.site.name, address: entry.site.address ?? "", owned: owned,
                            devices: entry.devices.map { deviceRow($0, visit, history: owned) }, has_devices: !entry.devices.isEmpty,
                            more_devices: entry.more ? (owned ? "/sites/\(entry.site.id)" : "/reset?site=\(entry.site.id)") : nil)
         }
@@ -48,12 +48,12 @@ struct PortalPages: Sendable {
         guard let authorizations else { throw LatchkeyError.notFound("Only the site's owner manages it.") }
         let rows = authorizations.map { entry in
             AuthorizationRow(
-                installer_id: entry.installer.id.uuidString, installer_name: entry.installer.name, installer_email: entry.installer.email,
-                site_id: site.id.uuidString,
+                installer_id: entry.installer.id.storedText, installer_name: entry.installer.name, installer_email: entry.installer.email,
+                site_id: site.id.storedText,
                 permissions: entry.authorization.permissions.map { renderer.text("perm_\($0.rawValue)", visit) }.sorted().joined(separator: ", "),
                 until: entry.authorization.expiresAt.map { Self.time($0, visit) } ?? renderer.text("until_revoked", visit))
         }
-        return renderer.render(SitePage(site_id: site.id.uuidString, site_name: site.name,
+        return renderer.render(SitePage(site_id: site.id.storedText, site_name: site.name,
                                         devices: devices.items.map { deviceRow($0, visit, history: true) }, has_devices: !devices.items.isEmpty,
                                         next_page: devices.next.map(request.page(after:)), authorizations: rows), visit)
     }
@@ -130,14 +130,14 @@ struct PortalPages: Sendable {
 
     @Sendable func resetForm(_ request: Request, _ visit: PortalVisit) async throws -> Response {
         let account = try account(visit)
-        let chosen = request.uri.queryParameters.get("site").flatMap { UUID(uuidString: String($0)) }
+        let chosen = request.uri.queryParameters.get("site").flatMap { UUID(storedText: String($0)) }
         // A choice among the first 500 sites, and the chosen site's devices a page at a time.
         let sites = try await controller.sites.sites(visibleTo: account, page: PageRequest(limit: PageRequest.maximumLimit))
         let devices = if let chosen {
             try await controller.sites.devices(siteId: chosen, visibleTo: account, page: try PageRequest(request, limit: PageRequest.defaultLimit))
         } else { Page<DeviceListing>(items: [], next: nil) }
         return renderer.render(ResetPage(
-            sites: sites.items.map { SiteChoice(id: $0.id.uuidString, name: $0.name, selected: $0.id == chosen) },
+            sites: sites.items.map { SiteChoice(id: $0.id.storedText, name: $0.name, selected: $0.id == chosen) },
             site_chosen: chosen != nil, devices: devices.items.map { deviceRow($0, visit, history: false) },
             next_page: devices.next.map(request.page(after:))), visit)
     }
@@ -188,7 +188,7 @@ struct PortalPages: Sendable {
             lan_note: view.status.isOpen && account.id == view.request.courierId,
             confirmation: renderer.text("confirm_offsite", visit, ["owner": view.ownerEmailMasked]),
             countdown_ask: renderer.text("countdown_ask", visit, ["owner": view.ownerEmailMasked]),
-            approved_next: renderer.text("approved_onsite_next", visit, ["id": view.request.id.uuidString]),
+            approved_next: renderer.text("approved_onsite_next", visit, ["id": view.request.id.storedText]),
             approval: approval(view, device, visit, account)), visit)
     }
 
@@ -213,8 +213,8 @@ struct PortalPages: Sendable {
         // Each entry names its device and site (one query for the page).
         let subjects = try await controller.inbox.subjects(of: inbox.items, for: account, at: controller.clock.now())
         let rows = inbox.items.map { notice in
-            NotificationRow(id: notice.id.uuidString, title: renderer.text("kind_\(notice.kind.rawValue)", visit),
-                            request_id: notice.requestId?.uuidString, created_at: Self.time(notice.createdAt, visit),
+            NotificationRow(id: notice.id.storedText, title: renderer.text("kind_\(notice.kind.rawValue)", visit),
+                            request_id: notice.requestId?.storedText, created_at: Self.time(notice.createdAt, visit),
                             created_at_iso: Self.iso(notice.createdAt), read: notice.read,
                             about: notice.requestId.flatMap { subjects[$0] }.map { "\($0.deviceSerial) · \($0.siteName)" })
         }
@@ -233,7 +233,7 @@ struct PortalPages: Sendable {
             site_name: site.name, installer_name: view.installerName,
             // Decline is for a request still waiting: once approved, the owner's part is done.
             pending: view.status == .pending && account.id == view.request.ownerId,
-            how_to: renderer.text("detail_how", visit, ["id": requestId.uuidString]),
+            how_to: renderer.text("detail_how", visit, ["id": requestId.storedText]),
             approval: approval(view, device, visit, account)), visit)
     }
 
@@ -294,7 +294,7 @@ struct PortalPages: Sendable {
 
     private func requestRow(_ view: ResetRequestView, _ visit: PortalVisit, _ account: Account) -> RequestRow {
         let left = Int(view.request.expiresAt.timeIntervalSince(controller.clock.now()))
-        return RequestRow(id: view.request.id.uuidString, device_serial: view.request.deviceSerial, status: view.status.rawValue,
+        return RequestRow(id: view.request.id.storedText, device_serial: view.request.deviceSerial, status: view.status.rawValue,
                           status_label: renderer.text("status_\(view.status.rawValue)", visit),
                           mode_label: renderer.text("mode_\(view.request.mode.rawValue)", visit),
                           time_left: view.status.isOpen ? TimeText.countdown(left) : "—",
@@ -307,7 +307,7 @@ struct PortalPages: Sendable {
     /// (`time.js`) shows it in the reader's own time zone.
     static func time(_ date: Date, _ visit: PortalVisit) -> String { PortalCatalog.time(date, visit.language) }
 
-    static func iso(_ date: Date) -> String { UTCTime(date).iso8601 }
+    static func iso(_ date: Date) -> String { date.wireText }
 }
 
 extension ISO8601DateFormatter {

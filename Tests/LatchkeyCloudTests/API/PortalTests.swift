@@ -249,7 +249,7 @@ struct PortalTests {
             formatter.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
             #expect(PortalCatalog.time(date, .en) == formatter.string(from: date))
             // Whole seconds, floored (ISO8601DateFormatter rounds 35.5 s up to 36: a moment not yet reached).
-            #expect(UTCTime(date).iso8601 == ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))))
+            #expect(PortalPages.iso(date) == ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))))
         }
     }
 
