@@ -15,7 +15,7 @@ import SQLKit
 /// numbers) is direct, as `ReadRow` does on SQLite. Anything else goes the way PostgresKit goes. SQL and binds are
 /// never logged: they carry token hashes and sealed payloads.
 protocol PostgresStatementDatabase: FluentKit.Database, SQLDatabase {
-    /// Fluent's database: model queries, context, and PostgresKit's own path for what is not ours to read.
+    /// Fluent's database: model queries, its context and logger.
     var base: any FluentKit.Database & SQLDatabase { get }
     /// Runs `statement` on the connection this database's statements go to.
     func onConnection(_ statement: @escaping @Sendable (PostgresConnection) -> EventLoopFuture<Void>) -> EventLoopFuture<Void>
@@ -32,12 +32,13 @@ extension PostgresStatementDatabase {
         let (sql, binds) = serialize(query)
         let bindings: PostgresBindings?
         do {
-            bindings = try PostgresRead.bindings(binds)
+            bindings = try PostgresBindings.encoding(binds)
         } catch {
             return eventLoop.makeFailedFuture(error)
         }
-        // A value PostgresNIO cannot bind itself (JSON, say): PostgresKit runs the statement.
-        guard let bindings else { return onConnection { _ in base.execute(sql: query, onRow) } }
+        // A value PostgresNIO cannot bind itself (JSON, say): PostgresKit runs the statement, on the connection held here
+        // (the pool's database would have taken a second connection while this one waited).
+        guard let bindings else { return onConnection { $0.sql(queryLogLevel: nil).execute(sql: query, onRow) } }
         let logger = logger
         return onConnection { connection in
             connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger) { onRow(PostgresRead(row: $0)) }.map { _ in }
@@ -89,29 +90,6 @@ struct PostgresRead: SQLRow {
         cells = row.makeRandomAccess()
     }
 
-    /// The binds as PostgresKit encodes them (`PostgresDataTranslation`'s fast path); nil if one is not a value
-    /// PostgresNIO encodes itself.
-    static func bindings(_ binds: [any Encodable]) throws -> PostgresBindings? {
-        var bindings = PostgresBindings(capacity: binds.count)
-        for bind in binds {
-            guard try append(bind, to: &bindings) else { return nil }
-        }
-        return bindings
-    }
-
-    private static func append<T: Encodable>(_ value: T, to bindings: inout PostgresBindings) throws -> Bool {
-        // PostgresKit's own test for nothing (`value as Optional<Any> == nil`) is never true for a generic value: its
-        // nothing goes down the Encoder path and comes out NULL. Asked of the optional itself, it is.
-        if let optional = value as? any OptionalBind, optional.isNothing {
-            bindings.appendNull()
-        } else if let value = value as? any PostgresThrowingDynamicTypeEncodable {
-            try bindings.append(value, context: .default)
-        } else {
-            return false
-        }
-        return true
-    }
-
     var allColumns: [String] { cells.map(\.columnName) }
     func contains(column: String) -> Bool { cells.contains(column) }
     func decodeNil(column: String) throws -> Bool { !cells.contains(column) || cells[column].bytes == nil }
@@ -133,6 +111,31 @@ struct PostgresRead: SQLRow {
             if D.self == Int?.self { return try cell.decode(Int?.self) as! D }
         }
         return try row.sql().decode(column: column, as: D.self)
+    }
+}
+
+extension PostgresBindings {
+    /// The binds as PostgresKit encodes them (`PostgresDataTranslation`'s fast path); nil if one is not a value
+    /// PostgresNIO encodes itself.
+    static func encoding(_ binds: [any Encodable]) throws -> PostgresBindings? {
+        var bindings = PostgresBindings(capacity: binds.count)
+        for bind in binds {
+            guard try append(bind, to: &bindings) else { return nil }
+        }
+        return bindings
+    }
+
+    private static func append<T: Encodable>(_ value: T, to bindings: inout PostgresBindings) throws -> Bool {
+        // PostgresKit's own test for nothing (`value as Optional<Any> == nil`) is never true for a generic value: its
+        // nothing goes down the Encoder path and comes out NULL. Asked of the optional itself, it is.
+        if let optional = value as? any OptionalBind, optional.isNothing {
+            bindings.appendNull()
+        } else if let value = value as? any PostgresThrowingDynamicTypeEncodable {
+            try bindings.append(value, context: .default)
+        } else {
+            return false
+        }
+        return true
     }
 }
 

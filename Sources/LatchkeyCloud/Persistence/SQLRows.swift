@@ -55,10 +55,12 @@ enum Rows {
     }
 
     static let authorization = "site_id, installer_id, permissions, expires_at, created_at"
+    /// An authorization joined as `a`, built once.
+    static let authorizationAsA = columns(authorization, of: "a")
     /// A site (`s`) and an authorization (`a`) in one join, built once: the join is on every signed-in site read.
-    static let siteAndAuthorization = siteAsS + ", " + columns(authorization, of: "a")
+    static let siteAndAuthorization = siteAsS + ", " + authorizationAsA
     /// An authorization (`a`) and its installer's account (`i`), built once: the owner's site page lists them.
-    static let authorizationAndInstaller = columns(authorization, of: "a") + ", " + installer
+    static let authorizationAndInstaller = authorizationAsA + ", " + installer
     static func authorization(_ row: any SQLRow, prefix: String = "") throws -> SiteAuthorization {
         let permissions = try row.decode(column: prefix + "permissions", as: String.self).split(separator: ",")
             .map { try decodeStored(Permission.self, String($0)) }

@@ -73,8 +73,8 @@ struct PostgresReadTests {
             #expect(try row?.decode(column: "room", as: String.self) == "Magazzino")
             let json: [any Encodable] = [["room": "Magazzino"]]
             let plain: [any Encodable] = ["text", UUID(), Optional<Int>.none, Date(), true, 3]
-            #expect(try PostgresRead.bindings(json) == nil)
-            #expect(try PostgresRead.bindings(plain)?.count == plain.count)
+            #expect(try PostgresBindings.encoding(json) == nil)
+            #expect(try PostgresBindings.encoding(plain)?.count == plain.count)
         }
     }
 }
