@@ -205,14 +205,15 @@ public func buildPlatform(
     // Device channels keep their own heartbeat on the event loop (`ChannelHeartbeat`).
     let ws = WebSocketServerConfiguration(autoPing: .disabled)
     let webSocketResponder = webSocketRouter.buildResponder()
-    var server = HTTPServerBuilder { responder in
+    let guarded = { @Sendable (responder: @escaping HTTPChannelHandler.Responder) in
         GuardedChannel(
             base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder,
                                                configuration: .init(http1: http1, ws: ws)),
             limits: limits)
     }
-    if let tls {
-        server = try .tls(server, tlsConfiguration: tls)
+    let server = HTTPServerBuilder { responder in
+        guard let tls else { return guarded(responder) }
+        return SparseTLSBufferChannel(base: try TLSChannel(guarded(responder), tlsConfiguration: tls))
     }
     let application = Application(
         router: router,
