@@ -133,7 +133,7 @@ func buildRouters(_ services: PlatformServices, metrics: PrometheusMetricsFactor
     router.add(middleware: ErrorMiddleware { request, answer, error in
         // Outside the API, a person is reading: the error is a page in their language.
         request.uri.path.hasPrefix("/api/") ? nil
-            : renderer.error(answer, error, PortalVisit(request: request, cookies: request.cookies, account: nil, sessionToken: nil), back: "/")
+            : renderer.error(answer, error, PortalVisit(request: request, cookies: PortalCookies(request), account: nil, sessionToken: nil), back: "/")
     })
     if let staticFiles = Bundle.module.url(forResource: "static", withExtension: nil, subdirectory: "Portal") {
         router.add(middleware: StaticFilesMiddleware(files: FileMiddleware(staticFiles.path, urlBasePath: "/static", searchForIndexHtml: false)))

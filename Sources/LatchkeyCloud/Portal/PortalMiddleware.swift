@@ -10,9 +10,8 @@ struct PortalSessionMiddleware: RouterMiddleware {
     let renderer: PortalRenderer
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        // Read once: Hummingbird parses the Cookie header again at each `request.cookies`.
-        let cookies = request.cookies
-        let token = cookies[PortalVisit.sessionCookie]?.value
+        let cookies = PortalCookies(request)
+        let token = cookies[PortalVisit.sessionCookie]
         // A stale cookie simply means nobody; a database that does not answer is not "nobody".
         var account: Account?
         if let token {
@@ -75,7 +74,7 @@ struct CSRFMiddleware: RouterMiddleware {
         let visit = try context.visit()
         var request = request
         let body = String(buffer: try await request.collectBody(upTo: AppRequestContext.bodyLimit))
-        guard let sent = FormFields(body)["csrf"], let expected = request.cookies[PortalVisit.csrfCookie]?.value, sent == expected else {
+        guard let sent = FormFields(body)["csrf"], let expected = PortalCookies(request)[PortalVisit.csrfCookie], sent == expected else {
             return renderer.render(
                 ErrorPage(code: "csrf", message: renderer.text("error_csrf", visit), back: PortalSessionMiddleware.back(request),
                           open_request: nil), visit, status: .forbidden)

@@ -38,4 +38,35 @@ struct ProxyAndCookieTests {
         #expect(!LatchkeyConfiguration.isLoopback("0.0.0.0"))
         #expect(!LatchkeyConfiguration.isLoopback("192.0.2.1"))
     }
+
+    /// The portal reads its three cookies itself (`PortalCookies`); whatever a browser or an attacker sends, it must
+    /// find what Hummingbird's `Cookies` finds, or a session or CSRF token would be read otherwise than it was written.
+    @Test func portalCookiesReadAsHummingbirdReadsThem() {
+        let headerSets: [[String]] = [
+            [],
+            ["lk_session=abc; lk_csrf=\(String(repeating: "c", count: 43)); lk_lang=it"],
+            ["lk_session=first; lk_session=second"],
+            ["lk_session=; lk_session=second; lk_csrf==x"],
+            ["lk_session=one", "lk_session=two; lk_lang=en"],
+            ["  lk_session=spaced ;lk_csrf=x=y=z;lk_lang"],
+            ["lk_session=; lk_csrf=\"quoted\"; =orphan; ;;"],
+            ["LK_SESSION=upper; lk_session =trailing; lk_session=last"],
+            ["\tlk_lang=it\u{2003}; lk_session=t\u{00E8}"],
+        ]
+        // And headers put together at random from the pieces that matter to a parser.
+        var generator = SystemRandomNumberGenerator()
+        let parts = ["lk_session", "lk_csrf", "lk_lang", "=", "==", ";", "; ", " ", "\t", "v", "x=y", "\u{00E8}", "\""]
+        let randomSets = (0..<2_000).map { _ in
+            (0..<Int.random(in: 1...2, using: &generator)).map { _ in
+                (0..<Int.random(in: 0...12, using: &generator)).map { _ in parts.randomElement(using: &generator)! }.joined()
+            }
+        }
+        for headers in headerSets + randomSets {
+            let ours = PortalCookies(headers: headers)
+            let hummingbirds = Cookies(from: headers)
+            for name in [PortalVisit.sessionCookie, PortalVisit.csrfCookie, PortalVisit.languageCookie, "LK_SESSION", ""] {
+                #expect(ours[name] == hummingbirds[name]?.value, "\(name) in \(headers)")
+            }
+        }
+    }
 }
