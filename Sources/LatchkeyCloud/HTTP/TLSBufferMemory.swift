@@ -12,9 +12,10 @@ import Musl
 ///
 /// swift-nio-ssl gives every connection a 32 KiB buffer for the plaintext it reads and a 16 KiB one for the records
 /// it writes, for the life of the connection. An idle device channel writes a few hundred bytes into each, yet held
-/// 68 KiB a channel over `wss` against 36 KiB over plain `ws` (issue 13): `malloc` hands back chunks that earlier
+/// 68–72 KiB a channel over `wss` against 36 KiB over plain `ws` (issue 13): `malloc` hands back chunks that earlier
 /// connections had written, so every page of them stays resident. This allocator gives a large buffer's whole pages
 /// back to the kernel when it is allocated (`MADV_DONTNEED`): a page comes back, zeroed, only when it is written.
+/// Measured with 15,000 idle channels: 71.5 → 52.7 KiB a channel.
 enum TLSBufferMemory {
     /// Buffers from this size on give their untouched pages back: swift-nio-ssl's two, and a receive buffer that grew
     /// (NIO's adaptive receive sizes are powers of two, up to 64 KiB). Smaller ones are as `malloc` gives them.
