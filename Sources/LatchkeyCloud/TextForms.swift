@@ -68,22 +68,10 @@ extension UUID {
 
 extension Date {
     /// `formatted(.iso8601)`'s text (`2026-11-28T14:05:09Z`: UTC, whole seconds, the fraction dropped), written here from
-    /// the civil calendar (days to year, month and day as in Howard Hinnant's `civil_from_days`). Foundation's text for a
-    /// time before 1970 or from the year 10000 on.
+    /// `UTCTime`'s civil fields; Foundation's text for a time before 1970 or from the year 10000 on.
     var wireText: String {
-        let seconds = timeIntervalSince1970.rounded(.down)
-        guard seconds >= 0, seconds < 253_402_300_800 else { return formatted(.iso8601) }
-        let whole = Int(seconds)
-        let (days, time) = whole.quotientAndRemainder(dividingBy: 86_400)
-        let shifted = days + 719_468
-        let era = shifted / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthFromMarch = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthFromMarch + 2) / 5 + 1
-        let month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        guard UTCTime.civil.contains(timeIntervalSince1970.rounded(.down)) else { return formatted(.iso8601) }
+        let time = UTCTime(self)
         return String(unsafeUninitializedCapacity: 20) { out in
             func digits(_ value: Int, _ count: Int, at start: Int) {
                 var value = value
@@ -92,19 +80,63 @@ extension Date {
                     value /= 10
                 }
             }
-            digits(year, 4, at: 0)
+            digits(time.year, 4, at: 0)
             out[4] = UInt8(ascii: "-")
-            digits(month, 2, at: 5)
+            digits(time.month, 2, at: 5)
             out[7] = UInt8(ascii: "-")
-            digits(day, 2, at: 8)
+            digits(time.day, 2, at: 8)
             out[10] = UInt8(ascii: "T")
-            digits(time / 3_600, 2, at: 11)
+            digits(time.hour, 2, at: 11)
             out[13] = UInt8(ascii: ":")
-            digits(time / 60 % 60, 2, at: 14)
+            digits(time.minute, 2, at: 14)
             out[16] = UInt8(ascii: ":")
-            digits(time % 60, 2, at: 17)
+            digits(time.second, 2, at: 17)
             out[19] = UInt8(ascii: "Z")
             return 20
         }
+    }
+}
+
+/// A time's fields in UTC, the one reading behind the times that responses, pages and e-mails write. From 1970 to the
+/// year 9999 they come from the civil calendar (days to year, month and day as in Howard Hinnant's `civil_from_days`);
+/// outside it, from a gregorian calendar made once. A `DateFormatter` or `ISO8601DateFormatter` made per call (ICU
+/// underneath) was a tenth of the server's CPU on a list of 100 notifications (perf, issue 13).
+struct UTCTime {
+    /// The times, in whole seconds since 1970, that the civil calendar reads here: up to the year 10000.
+    static let civil: Range<TimeInterval> = 0..<253_402_300_800
+
+    private static let calendar: Calendar = {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        return calendar
+    }()
+
+    let year, month, day, hour, minute, second: Int
+
+    init(_ date: Date) {
+        let seconds = date.timeIntervalSince1970.rounded(.down)
+        guard Self.civil.contains(seconds) else {
+            let fields = Self.calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+            (year, month, day) = (fields.year ?? 0, fields.month ?? 0, fields.day ?? 0)
+            (hour, minute, second) = (fields.hour ?? 0, fields.minute ?? 0, fields.second ?? 0)
+            return
+        }
+        let (days, time) = Int(seconds).quotientAndRemainder(dividingBy: 86_400)
+        let shifted = days + 719_468
+        let era = shifted / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthFromMarch = (5 * dayOfYear + 2) / 153
+        day = dayOfYear - (153 * monthFromMarch + 2) / 5 + 1
+        month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9
+        year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        (hour, minute, second) = (time / 3_600, time / 60 % 60, time % 60)
+    }
+
+    /// `value` in at least `width` digits, zeros first.
+    static func padded(_ value: Int, _ width: Int) -> String {
+        let text = String(value)
+        return String(repeating: "0", count: max(0, width - text.count)) + text
     }
 }

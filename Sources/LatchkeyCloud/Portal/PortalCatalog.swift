@@ -30,37 +30,14 @@ public struct PortalCatalog: Sendable {
     /// A time as pages and e-mails write it: `26/11/2026 10:59 UTC` in Italian, `2026-11-26 10:59 UTC` in English.
     static func time(_ date: Date, _ language: Language) -> String {
         let time = UTCTime(date)
-        return language == .it
-            ? "\(time.day)/\(time.month)/\(time.year) \(time.hour):\(time.minute) UTC"
-            : "\(time.year)-\(time.month)-\(time.day) \(time.hour):\(time.minute) UTC"
+        let (year, month, day) = (UTCTime.padded(time.year, 4), UTCTime.padded(time.month, 2), UTCTime.padded(time.day, 2))
+        let (hour, minute) = (UTCTime.padded(time.hour, 2), UTCTime.padded(time.minute, 2))
+        return language == .it ? "\(day)/\(month)/\(year) \(hour):\(minute) UTC" : "\(year)-\(month)-\(day) \(hour):\(minute) UTC"
     }
 
     public func text(_ key: String, _ language: Language, _ parameters: [String: String] = [:]) -> String {
         var text = strings[language]?[key] ?? strings[.en]?[key] ?? key
         for (name, value) in parameters { text = text.replacingOccurrences(of: "{\(name)}", with: value) }
         return text
-    }
-}
-
-/// A time's fields in UTC, zero-padded, for the fixed patterns pages and e-mails write. Read from a gregorian calendar
-/// made once: a `DateFormatter` or `ISO8601DateFormatter` made per call (ICU underneath) was a tenth of the server's
-/// CPU on a list of 100 notifications (perf, issue 13).
-struct UTCTime {
-    private static let calendar: Calendar = {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        return calendar
-    }()
-
-    let year, month, day, hour, minute, second: String
-
-    init(_ date: Date) {
-        let fields = Self.calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        func padded(_ value: Int?, _ width: Int) -> String {
-            let text = String(value ?? 0)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        (year, month, day) = (padded(fields.year, 4), padded(fields.month, 2), padded(fields.day, 2))
-        (hour, minute, second) = (padded(fields.hour, 2), padded(fields.minute, 2), padded(fields.second, 2))
     }
 }
