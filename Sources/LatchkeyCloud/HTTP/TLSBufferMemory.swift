@@ -24,20 +24,18 @@ enum TLSBufferMemory {
     static let allocator = ByteBufferAllocator(
         allocate: { size in
             guard size >= TLSBufferMemory.sparseFrom else {
-                guard let memory = malloc(size) else { fatalError("out of memory for a \(size)-byte buffer") }
+                guard let memory = malloc(size) else { TLSBufferMemory.outOfMemory(size) }
                 return memory
             }
             // On a page boundary, so that the first bytes written (all an idle connection writes) take one page.
             var memory: UnsafeMutableRawPointer?
-            guard posix_memalign(&memory, TLSBufferMemory.pageSize, size) == 0, let memory else {
-                fatalError("out of memory for a \(size)-byte buffer")
-            }
+            guard posix_memalign(&memory, TLSBufferMemory.pageSize, size) == 0, let memory else { TLSBufferMemory.outOfMemory(size) }
             TLSBufferMemory.releaseWholePages(memory, size)
             return memory
         },
         reallocate: { memory, _, size in
             // A buffer grows when it is about to be written: the new pages are wanted.
-            guard let grown = realloc(memory, size) else { fatalError("out of memory for a \(size)-byte buffer") }
+            guard let grown = realloc(memory, size) else { TLSBufferMemory.outOfMemory(size) }
             return grown
         },
         deallocate: { free($0) },
@@ -45,6 +43,9 @@ enum TLSBufferMemory {
     )
 
     static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    /// As NIO's own allocator does when `malloc` fails: a buffer it cannot have is not an error a caller could handle.
+    static func outOfMemory(_ size: Int) -> Never { fatalError("out of memory for a \(size)-byte buffer") }
 
     /// The pages wholly inside `[memory, memory + size)` no longer hold memory; the partial ones at each end, which
     /// `malloc`'s own bookkeeping may share, are left as they are.
