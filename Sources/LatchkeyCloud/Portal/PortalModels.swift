@@ -1,4 +1,5 @@
 import Foundation
+import LatchkeyProtocol
 import Mustache
 
 // The portal's view models: one struct per page, built by its query in `PortalPages`, read by its template. Property
@@ -10,48 +11,131 @@ protocol PortalPage: Sendable {
     static var template: String { get }
 }
 
-/// What every template may also read beside its page: the language, the CSRF token, who is signed in (the catalogue's
-/// texts are written into the templates: `TranslatedTemplates`). Mustache looks names up here, then in the page's
-/// properties.
-struct PortalPageContext: MustacheParent {
-    let common: [String: Any]
-    /// The page model as dictionaries, read once: swift-mustache reflects over a struct (Mirror) at every lookup;
-    /// measured, that was half a portal page's CPU. The site pages answer their lookups themselves: reflecting over
-    /// them, even once, was 8 % of the CPU of the *Sito e dispositivo* page (perf, issue 13).
-    let page: any MustacheParent
+/// A value a portal template reads, told apart by its case: the renderer (`PortalTemplate`) asks nothing of it at run
+/// time. Values passed as `Any` were told apart by dynamic casts (`as [Any]`, `as String`, `as? any MustacheParent`) at
+/// every lookup and section, with an existential copied at each step: with the retains and releases around them, about
+/// two thirds of rendering the *Sito e dispositivo* page (perf, issue 13).
+enum PortalValue: Sendable {
+    case text(String)
+    case flag(Bool)
+    case number(Int)
+    case list([PortalValue])
+    case object(any PortalObject)
 
-    init(common: [String: Any], page: any PortalPage) {
-        self.common = common
-        self.page = Self.plain(page) as? any MustacheParent ?? [String: Any]()
-    }
-
-    func child(named name: String) -> Any? {
-        common[name] ?? page.child(named: name)
-    }
-
-    /// Structs become dictionaries and arrays are converted element by element; an optional that holds nothing is
-    /// left out, so it reads as missing (and `{{#x}}` hides its section), as swift-mustache reads a nil property.
-    static func plain(_ value: Any) -> Any? {
-        // Most values are text or flags: reflecting each of them (a Mirror per field of every row) was a quarter of the
-        // CPU of a page of 200 devices (perf, issue 13). An optional holding text or a flag is read through the casts too.
-        switch value {
-        case let text as String: return text
-        case let flag as Bool: return flag
-        case let number as Int: return number
-        case let row as any MustacheParent: return row
-        default: break
+    /// A value as swift-mustache reads it (text, flags and numbers as they are, objects through `MustacheObject`): debug
+    /// builds and the tests render the same values with swift-mustache, and refuse a difference.
+    var mustache: Any {
+        switch self {
+        case .text(let text): text
+        case .flag(let flag): flag
+        case .number(let number): number
+        case .list(let values): values.map(\.mustache)
+        case .object(let object): MustacheObject(object: object)
         }
-        let mirror = Mirror(reflecting: value)
-        switch mirror.displayStyle {
-        case .optional: return mirror.children.first.flatMap { plain($0.value) }
-        case .struct:
-            var fields: [String: Any] = [:]
-            for child in mirror.children {
-                if let label = child.label, let field = plain(child.value) { fields[label] = field }
+    }
+
+    /// Any value as the portal's templates read it: text, flags and numbers as they are, an object as it answers, a
+    /// struct by its fields (reflected once, here), a collection element by element. An optional reads as its value,
+    /// and one that holds nothing as no value, so that `{{#x}}` hides its section, as swift-mustache reads a nil property.
+    init?(reflecting value: Any) {
+        switch value {
+        case let text as String: self = .text(text)
+        case let flag as Bool: self = .flag(flag)
+        case let number as Int: self = .number(number)
+        case let object as any PortalObject: self = .object(object)
+        case let known as PortalValue: self = known
+        case let table as [String: Any]: self = .object(table.compactMapValues(PortalValue.init(reflecting:)))
+        default:
+            let mirror = Mirror(reflecting: value)
+            switch mirror.displayStyle {
+            case .optional:
+                guard let wrapped = mirror.children.first?.value, let value = PortalValue(reflecting: wrapped) else { return nil }
+                self = value
+            case .struct:
+                var fields: [String: PortalValue] = [:]
+                for child in mirror.children {
+                    if let label = child.label, let field = PortalValue(reflecting: child.value) { fields[label] = field }
+                }
+                self = .object(fields)
+            case .collection:
+                self = .list(mirror.children.compactMap { PortalValue(reflecting: $0.value) })
+            default:
+                self = .text(String(describing: value))
             }
-            return fields
-        case .collection: return mirror.children.compactMap { plain($0.value) }
-        default: return value
+        }
+    }
+
+    /// What a value's name reads: an object's answer; nothing else has names.
+    func value(named name: String) -> PortalValue? {
+        guard case .object(let object) = self else { return nil }
+        return object.value(named: name)
+    }
+}
+
+/// A value whose names a template looks up: a page, a row, who is signed in. The pages and rows that a page repeats
+/// answer by a `switch` over their own fields; `rowsAnswerEveryFieldTheyHave` checks that every field is answered.
+protocol PortalObject: Sendable {
+    func value(named name: String) -> PortalValue?
+}
+
+/// A table of values, as a page reflected once (`PortalValue(reflecting:)`) reads.
+extension Dictionary: PortalObject where Key == String, Value == PortalValue {
+    func value(named name: String) -> PortalValue? { self[name] }
+}
+
+/// An object as swift-mustache looks its names up.
+struct MustacheObject: MustacheParent {
+    let object: any PortalObject
+    func child(named name: String) -> Any? { object.value(named: name)?.mustache }
+}
+
+extension Optional where Wrapped == String {
+    /// Text, or no value at all: `{{#x}}` hides its section.
+    var portalValue: PortalValue? { map(PortalValue.text) }
+}
+
+extension Array where Element: PortalObject {
+    var portalValue: PortalValue { .list(map(PortalValue.object)) }
+}
+
+/// Who is signed in, as the layout shows them.
+struct PortalUser: PortalObject {
+    let name: String
+    let role: AccountRole
+
+    func value(named name: String) -> PortalValue? {
+        switch name {
+        case "name": .text(self.name)
+        case "is_owner": .flag(role == .owner)
+        case "is_installer": .flag(role == .installer)
+        default: nil
+        }
+    }
+}
+
+/// What every template may also read beside its page: the language, the CSRF token, who is signed in (the catalogue's
+/// texts are written into the templates: `TranslatedTemplates`). A name is looked up here, then in the page.
+struct PortalPageContext: PortalObject {
+    let language: Language
+    let csrf: String
+    let user: PortalUser?
+    /// The page that answers its names itself, or its fields reflected once.
+    let page: PortalValue
+
+    init(language: Language, csrf: String, user: PortalUser?, page: any PortalPage) {
+        self.language = language
+        self.csrf = csrf
+        self.user = user
+        self.page = PortalValue(reflecting: page) ?? .object([String: PortalValue]())
+    }
+
+    func value(named name: String) -> PortalValue? {
+        switch name {
+        case "lang": .text(language.rawValue)
+        case "other_lang": .text(language.other.rawValue)
+        case "csrf": .text(csrf)
+        case "user": user.map(PortalValue.object) ?? page.value(named: name)
+        default: page.value(named: name)
         }
     }
 }
@@ -74,18 +158,18 @@ struct DeviceRow: Sendable {
 /// The rows a long page repeats (a sites page shows 200 devices) answer their template's lookups themselves: turning
 /// each into a dictionary first reflected over every row (`Mirror`), a fifth of such a page's CPU (perf, issue 13).
 /// `rowsAnswerEveryFieldTheyHave` checks that every field is answered.
-extension DeviceRow: MustacheParent {
-    func child(named name: String) -> Any? {
+extension DeviceRow: PortalObject {
+    func value(named name: String) -> PortalValue? {
         switch name {
-        case "serial": self.serial
-        case "model": self.model
-        case "firmware": self.firmware
-        case "type_label": self.type_label
-        case "online": self.online
-        case "compatible": self.compatible
-        case "reason": self.reason
-        case "history_link": self.history_link
-        case "own_reset": self.own_reset
+        case "serial": .text(self.serial)
+        case "model": .text(self.model)
+        case "firmware": .text(self.firmware)
+        case "type_label": .text(self.type_label)
+        case "online": .flag(self.online)
+        case "compatible": .flag(self.compatible)
+        case "reason": .text(self.reason)
+        case "history_link": .flag(self.history_link)
+        case "own_reset": .flag(self.own_reset)
         default: nil
         }
     }
@@ -104,21 +188,21 @@ struct RequestRow: Sendable {
     let cancellable: Bool
 }
 
-/// The requests and notifications pages list 100 rows: reflecting over each (`Mirror`, in `PortalPageContext.plain`)
+/// The requests and notifications pages list 100 rows: reflecting over each (`Mirror`, in `PortalValue(reflecting:)`)
 /// was about a third of those pages' CPU (perf, issue 13), so their rows answer lookups themselves.
-extension RequestRow: MustacheParent {
-    func child(named name: String) -> Any? {
+extension RequestRow: PortalObject {
+    func value(named name: String) -> PortalValue? {
         switch name {
-        case "id": self.id
-        case "device_serial": self.device_serial
-        case "status": self.status
-        case "status_label": self.status_label
-        case "mode_label": self.mode_label
-        case "time_left": self.time_left
-        case "expires_at": self.expires_at
-        case "open": self.open
-        case "live": self.live
-        case "cancellable": self.cancellable
+        case "id": .text(self.id)
+        case "device_serial": .text(self.device_serial)
+        case "status": .text(self.status)
+        case "status_label": .text(self.status_label)
+        case "mode_label": .text(self.mode_label)
+        case "time_left": .text(self.time_left)
+        case "expires_at": .text(self.expires_at)
+        case "open": .flag(self.open)
+        case "live": .flag(self.live)
+        case "cancellable": .flag(self.cancellable)
         default: nil
         }
     }
@@ -135,16 +219,16 @@ struct SiteRow: Sendable {
     let more_devices: String?
 }
 
-extension SiteRow: MustacheParent {
-    func child(named name: String) -> Any? {
+extension SiteRow: PortalObject {
+    func value(named name: String) -> PortalValue? {
         switch name {
-        case "id": self.id
-        case "name": self.name
-        case "address": self.address
-        case "owned": self.owned
-        case "devices": self.devices
-        case "has_devices": self.has_devices
-        case "more_devices": self.more_devices
+        case "id": .text(self.id)
+        case "name": .text(self.name)
+        case "address": .text(self.address)
+        case "owned": .flag(self.owned)
+        case "devices": self.devices.portalValue
+        case "has_devices": .flag(self.has_devices)
+        case "more_devices": self.more_devices.portalValue
         default: nil
         }
     }
@@ -159,15 +243,15 @@ struct AuthorizationRow: Sendable {
     let until: String
 }
 
-extension AuthorizationRow: MustacheParent {
-    func child(named name: String) -> Any? {
+extension AuthorizationRow: PortalObject {
+    func value(named name: String) -> PortalValue? {
         switch name {
-        case "installer_id": self.installer_id
-        case "installer_name": self.installer_name
-        case "installer_email": self.installer_email
-        case "site_id": self.site_id
-        case "permissions": self.permissions
-        case "until": self.until
+        case "installer_id": .text(self.installer_id)
+        case "installer_name": .text(self.installer_name)
+        case "installer_email": .text(self.installer_email)
+        case "site_id": .text(self.site_id)
+        case "permissions": .text(self.permissions)
+        case "until": .text(self.until)
         default: nil
         }
     }
@@ -191,16 +275,16 @@ struct NotificationRow: Sendable {
     let about: String?
 }
 
-extension NotificationRow: MustacheParent {
-    func child(named name: String) -> Any? {
+extension NotificationRow: PortalObject {
+    func value(named name: String) -> PortalValue? {
         switch name {
-        case "id": self.id
-        case "title": self.title
-        case "request_id": self.request_id
-        case "created_at": self.created_at
-        case "created_at_iso": self.created_at_iso
-        case "read": self.read
-        case "about": self.about
+        case "id": .text(self.id)
+        case "title": .text(self.title)
+        case "request_id": self.request_id.portalValue
+        case "created_at": .text(self.created_at)
+        case "created_at_iso": .text(self.created_at_iso)
+        case "read": .flag(self.read)
+        case "about": self.about.portalValue
         default: nil
         }
     }
@@ -261,11 +345,11 @@ struct SitesPage: PortalPage {
     let next_page: String?
 }
 
-extension SitesPage: MustacheParent {
-    func child(named name: String) -> Any? {
+extension SitesPage: PortalObject {
+    func value(named name: String) -> PortalValue? {
         switch name {
-        case "sites": self.sites
-        case "next_page": self.next_page
+        case "sites": self.sites.portalValue
+        case "next_page": self.next_page.portalValue
         default: nil
         }
     }
@@ -281,15 +365,15 @@ struct SitePage: PortalPage {
     let authorizations: [AuthorizationRow]
 }
 
-extension SitePage: MustacheParent {
-    func child(named name: String) -> Any? {
+extension SitePage: PortalObject {
+    func value(named name: String) -> PortalValue? {
         switch name {
-        case "site_id": self.site_id
-        case "site_name": self.site_name
-        case "devices": self.devices
-        case "has_devices": self.has_devices
-        case "next_page": self.next_page
-        case "authorizations": self.authorizations
+        case "site_id": .text(self.site_id)
+        case "site_name": .text(self.site_name)
+        case "devices": self.devices.portalValue
+        case "has_devices": .flag(self.has_devices)
+        case "next_page": self.next_page.portalValue
+        case "authorizations": self.authorizations.portalValue
         default: nil
         }
     }
@@ -324,12 +408,12 @@ struct RequestsPage: PortalPage {
     let next_page: String?
 }
 
-extension RequestsPage: MustacheParent {
-    func child(named name: String) -> Any? {
+extension RequestsPage: PortalObject {
+    func value(named name: String) -> PortalValue? {
         switch name {
-        case "requests": self.requests
-        case "has_requests": self.has_requests
-        case "next_page": self.next_page
+        case "requests": self.requests.portalValue
+        case "has_requests": .flag(self.has_requests)
+        case "next_page": self.next_page.portalValue
         default: nil
         }
     }
@@ -373,12 +457,12 @@ struct NotificationsPage: PortalPage {
     let next_page: String?
 }
 
-extension NotificationsPage: MustacheParent {
-    func child(named name: String) -> Any? {
+extension NotificationsPage: PortalObject {
+    func value(named name: String) -> PortalValue? {
         switch name {
-        case "notifications": self.notifications
-        case "services_tab": self.services_tab
-        case "next_page": self.next_page
+        case "notifications": self.notifications.portalValue
+        case "services_tab": .flag(self.services_tab)
+        case "next_page": self.next_page.portalValue
         default: nil
         }
     }

@@ -33,23 +33,18 @@ struct PortalRenderer: Sendable {
         + "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 
     func render(_ page: some PortalPage, _ visit: PortalVisit, status: HTTPResponse.Status = .ok) -> Response {
-        var common: [String: Any] = [
-            "lang": visit.language.rawValue,
-            "other_lang": visit.language.other.rawValue,
-            "csrf": visit.csrf,
-        ]
-        if let account = visit.account {
-            common["user"] = ["name": account.name, "is_owner": account.role == .owner, "is_installer": account.role == .installer]
-        }
-        let context = PortalPageContext(common: common, page: page)
+        let context = PortalPageContext(language: visit.language, csrf: visit.csrf,
+                                        user: visit.account.map { PortalUser(name: $0.name, role: $0.role) }, page: page)
         let template = type(of: page).template
         // A missing template is our failure, never a page that looks like content.
-        guard let templates = templates[visit.language], let html = PortalTemplate.render(context, template: template, library: templates)
+        guard let templates = templates[visit.language],
+              let html = PortalTemplate.render(.object(context), template: template, library: templates)
         else {
             return Self.notRendered("A portal template is missing", template: template)
         }
         #if DEBUG
-        if let expected = reference[visit.language]?.render(context, withTemplate: template), Array(expected.utf8) != html {
+        if let expected = reference[visit.language]?.render(PortalValue.object(context).mustache, withTemplate: template),
+           Array(expected.utf8) != html {
             return Self.notRendered("A portal page renders otherwise than swift-mustache renders it", template: template)
         }
         #endif

@@ -6,17 +6,16 @@ import Mustache
 /// Rendering was 44 % of the CPU of the *Sito e dispositivo* page, and 97 % of the sites page's handler at scale (perf,
 /// issue 13): at every lookup swift-mustache splits the name on "." and asks each level of the context, then the
 /// value found, for four or five protocols (dynamic casts through the conformance cache), and every section and
-/// partial renders into a string of its own. Here a name is split once, at start; a level of the context is asked
-/// once whether it answers lookups (`MustacheParent`), when it is pushed; values are told apart by their concrete type;
-/// and the whole page is written into one buffer.
+/// partial renders into a string of its own. Here a name is split once, at start; values are typed (`PortalValue`),
+/// told apart by their case, with no cast at run time; and the whole page is written into one buffer.
 ///
 /// The parse stays swift-mustache's, so standalone lines, whitespace and partial indentation are exactly its own. Its
 /// tokens are not public: they are read through reflection (`Mirror`), once; a token or a form this renderer does not
 /// handle (a transform, an unescaped value, a dynamic partial, another content type) stops the service at start,
-/// naming the template. Rendering follows swift-mustache's rules for the values the portal passes: text, flags and
-/// numbers, rows and dictionaries (`MustacheParent`), arrays, and structs read by reflection. Every value is escaped
-/// as `PortalHTML` escapes it (every portal template is made by `PortalHTML.template`).
-/// `compiledTemplatesRenderAsSwiftMustacheDoes` checks the two agree, and debug builds render every page both ways.
+/// naming the template. Rendering follows swift-mustache's rules for the values the portal passes: text, flags,
+/// numbers, lists and objects. Every value is escaped as `PortalHTML` escapes it (every portal template is made by
+/// `PortalHTML.template`). `compiledTemplatesRenderAsSwiftMustacheDoes` checks that the two render the same values alike
+/// (`PortalValue.mustache`), and debug builds render every page both ways.
 struct PortalTemplate: Sendable {
     indirect enum Node: Sendable {
         case text([UInt8])
@@ -50,7 +49,7 @@ struct PortalTemplate: Sendable {
     }
 
     /// Renders `template` of `library` with `root` at the bottom of the context; nil when there is no such template.
-    static func render(_ root: Any, template: String, library: [String: PortalTemplate]) -> [UInt8]? {
+    static func render(_ root: PortalValue, template: String, library: [String: PortalTemplate]) -> [UInt8]? {
         guard let nodes = library[template]?.nodes else { return nil }
         var writer = PortalTemplateWriter(library: library, root: root)
         writer.render(nodes, indentation: nil, overrides: nil)
@@ -110,45 +109,13 @@ struct PortalTemplate: Sendable {
 
 /// One rendering: the output so far, and the context stack, pushed and popped as sections open and close.
 private struct PortalTemplateWriter {
-    /// A level of the context, asked once, when pushed, whether it answers lookups itself.
-    enum Level {
-        case parent(any MustacheParent)
-        case reflected(Any)
-
-        init(_ value: Any) {
-            if let parent = value as? any MustacheParent { self = .parent(parent) } else { self = .reflected(value) }
-        }
-
-        var value: Any {
-            switch self {
-            case .parent(let parent): parent
-            case .reflected(let value): value
-            }
-        }
-
-        func child(_ key: String) -> Any? {
-            switch self {
-            case .parent(let parent): parent.child(named: key)
-            case .reflected(let value): Self.reflectedChild(key, of: value)
-            }
-        }
-
-        /// As swift-mustache reads a value that does not answer lookups: its stored property, an optional's value.
-        static func reflectedChild(_ key: String, of value: Any) -> Any? {
-            guard let found = Mirror(reflecting: value).children.first(where: { $0.label == key })?.value else { return nil }
-            let mirror = Mirror(reflecting: found)
-            guard mirror.displayStyle == .optional else { return found }
-            return mirror.children.first?.value
-        }
-    }
-
     let library: [String: PortalTemplate]
-    var stack: [Level]
+    var stack: [PortalValue]
     var output: [UInt8] = []
 
-    init(library: [String: PortalTemplate], root: Any) {
+    init(library: [String: PortalTemplate], root: PortalValue) {
         self.library = library
-        stack = [Level(root)]
+        stack = [root]
         stack.reserveCapacity(8)
         output.reserveCapacity(16_384)
     }
@@ -180,30 +147,21 @@ private struct PortalTemplateWriter {
             switch lookUp(name) {
             case nil:
                 return
-            case let rows as [Any]:
-                for row in rows {
-                    stack.append(Level(row))
-                    render(nodes, indentation: indentation, overrides: overrides)
-                    stack.removeLast()
-                }
-            case let flag as Bool:
+            case .list(let rows):
+                for row in rows { render(nodes, within: row, indentation: indentation, overrides: overrides) }
+            case .flag(let flag):
                 if flag { render(nodes, indentation: indentation, overrides: overrides) }
             case let value?:
-                stack.append(Level(value))
-                render(nodes, indentation: indentation, overrides: overrides)
-                stack.removeLast()
+                render(nodes, within: value, indentation: indentation, overrides: overrides)
             }
         case .invertedSection(let name, let nodes):
             switch lookUp(name) {
             case nil:
                 render(nodes, indentation: indentation, overrides: overrides)
-            case let rows as [Any]:
-                guard rows.isEmpty else { return }
+            case .list(let rows):
                 // swift-mustache reads an empty list's inverted section with the list as the current value.
-                stack.append(Level(rows))
-                render(nodes, indentation: indentation, overrides: overrides)
-                stack.removeLast()
-            case let flag as Bool:
+                if rows.isEmpty { render(nodes, within: .list(rows), indentation: indentation, overrides: overrides) }
+            case .flag(let flag):
                 if !flag { render(nodes, indentation: indentation, overrides: overrides) }
             case .some:
                 return
@@ -220,35 +178,38 @@ private struct PortalTemplateWriter {
         }
     }
 
+    private mutating func render(_ nodes: [PortalTemplate.Node], within value: PortalValue, indentation: String?,
+                                 overrides: [String: [PortalTemplate.Node]]?) {
+        stack.append(value)
+        render(nodes, indentation: indentation, overrides: overrides)
+        stack.removeLast()
+    }
+
     /// As swift-mustache looks a name up: its first key from the innermost level out (or the current value only),
     /// the rest of its keys on what that found.
-    private func lookUp(_ name: PortalTemplate.Name) -> Any? {
-        guard let first = name.keys.first else { return stack.last?.value }
-        var found: Any?
+    private func lookUp(_ name: PortalTemplate.Name) -> PortalValue? {
+        guard let first = name.keys.first else { return stack.last }
+        var found: PortalValue?
         if name.currentOnly {
-            found = stack.last?.child(first)
+            found = stack.last?.value(named: first)
         } else {
             for level in stack.reversed() {
-                if let child = level.child(first) { found = child; break }
+                if let child = level.value(named: first) { found = child; break }
             }
         }
         for key in name.keys.dropFirst() {
-            guard let value = found else { return nil }
-            found = Level(value).child(key)
+            found = found?.value(named: key)
         }
         return found
     }
 
     /// A value as swift-mustache writes it (text as it is, anything else as `String(describing:)`), escaped.
-    private mutating func write(_ value: Any) {
+    private mutating func write(_ value: PortalValue) {
         switch value {
-        case let text as String: text.appendHTMLEscaped(to: &output)
-        case let flag as Bool: output.append(contentsOf: (flag ? "true" : "false").utf8)
-        case let number as Int: output.append(contentsOf: String(number).utf8)
-        default:
-            let mirror = Mirror(reflecting: value)
-            let shown = mirror.displayStyle == .optional ? mirror.children.first?.value ?? value : value
-            String(describing: shown).appendHTMLEscaped(to: &output)
+        case .text(let text): text.appendHTMLEscaped(to: &output)
+        case .flag(let flag): output.append(contentsOf: (flag ? "true" : "false").utf8)
+        case .number(let number): output.append(contentsOf: String(number).utf8)
+        case .list, .object: String(describing: value.mustache).appendHTMLEscaped(to: &output)
         }
     }
 }

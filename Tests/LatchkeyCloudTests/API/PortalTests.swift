@@ -87,17 +87,23 @@ struct PortalTests {
         let reference = MustacheLibrary(templates: templates)
         let compiled = try PortalTemplate.library(templates)
         let contexts: [Any] = [
-            PortalPageContext(common: ["csrf": "c&c", "user": ["name": "Giulia <G>", "is_owner": true]], page: ErrorPage(code: "c", message: "m", back: "/", open_request: nil)),
+            PortalPageContext(language: .it, csrf: "c&c", user: PortalUser(name: "Giulia <G>", role: .owner),
+                              page: ErrorPage(code: "c", message: "m", back: "/", open_request: nil)),
             ["title": "Bar \"Centrale\" <1> & 'co'", "count": 3, "flag": false, "rows": [device, device], "empty": [String](),
              "plain": Plain(label: "x<y", note: nil, count: 2), "next": "/sites?cursor=a&b", "csrf": "k",
              "user": ["name": "Marco", "is_owner": false]] as [String: Any],
             ["title": "", "rows": [DeviceRow](), "plain": Plain(label: "", note: "nota", count: 0), "empty": ["a"]] as [String: Any],
         ]
         for context in contexts {
+            let value = try #require(PortalValue(reflecting: context))
             for name in sources.keys.sorted() {
-                let expected = try #require(reference.render(context, withTemplate: name))
-                let written = try #require(PortalTemplate.render(context, template: name, library: compiled))
+                let expected = try #require(reference.render(value.mustache, withTemplate: name))
+                let written = try #require(PortalTemplate.render(value, template: name, library: compiled))
                 #expect(String(decoding: written, as: UTF8.self) == expected, "\(name)")
+                if !(context is PortalPageContext) {
+                    // The values read from a model as swift-mustache reads the model itself.
+                    #expect(reference.render(context, withTemplate: name) == expected, "\(name), as read")
+                }
             }
         }
 
@@ -126,25 +132,23 @@ struct PortalTests {
             ResetPage(sites: [SiteChoice(id: "s1", name: "Bar", selected: true)], site_chosen: true, devices: [device], next_page: nil),
             ErrorPage(code: "not_found", message: "Non c'è", back: "/", open_request: nil),
         ]
-        let users: [[String: Any]?] = [nil, ["name": "Giulia", "is_owner": true, "is_installer": false],
-                                       ["name": "Marco", "is_owner": false, "is_installer": true]]
+        let users: [PortalUser?] = [nil, PortalUser(name: "Giulia", role: .owner), PortalUser(name: "Marco", role: .installer)]
         var compared = 0
         for language in Language.allCases {
             let library = try #require(renderer.templates[language])
             for user in users {
-                var common: [String: Any] = ["lang": language.rawValue, "other_lang": language.other.rawValue, "csrf": "c"]
-                common["user"] = user
                 for page in pages {
-                    let context = PortalPageContext(common: common, page: page)
+                    let context = PortalValue.object(PortalPageContext(language: language, csrf: "c", user: user, page: page))
                     let template = type(of: page).template
-                    let expected = try #require(renderer.reference[language]?.render(context, withTemplate: template))
+                    let expected = try #require(renderer.reference[language]?.render(context.mustache, withTemplate: template))
                     let written = try #require(PortalTemplate.render(context, template: template, library: library))
                     #expect(String(decoding: written, as: UTF8.self) == expected, "\(template) in \(language.rawValue)")
                     compared += 1
                 }
                 for template in library.keys {
-                    let context = PortalPageContext(common: common, page: ErrorPage(code: "x", message: "y", back: "/", open_request: "/r"))
-                    let expected = try #require(renderer.reference[language]?.render(context, withTemplate: template))
+                    let context = PortalValue.object(PortalPageContext(
+                        language: language, csrf: "c", user: user, page: ErrorPage(code: "x", message: "y", back: "/", open_request: "/r")))
+                    let expected = try #require(renderer.reference[language]?.render(context.mustache, withTemplate: template))
                     #expect(PortalTemplate.render(context, template: template, library: library).map { String(decoding: $0, as: UTF8.self) }
                             == expected, "\(template) in \(language.rawValue)")
                     compared += 1
@@ -168,21 +172,32 @@ struct PortalTests {
         #expect(throws: TemplateTextError.self) { try TranslatedTemplates.translated(source, texts, in: "page.mustache") }
     }
 
-    /// A page model reads as dictionaries: text, flags and numbers as they are, an optional as its value or not at all
-    /// (so `{{#x}}` hides its section), rows element by element.
-    @Test func aPageModelReadsAsDictionaries() throws {
+    /// A page model reads as tables of values: text, flags and numbers as they are, an optional as its value or not at
+    /// all (so `{{#x}}` hides its section), rows element by element, a row that answers its names itself kept as it is.
+    @Test func aPageModelReadsAsTablesOfValues() throws {
         struct Row { let name: String; let note: String?; let gone: String?; let on: Bool; let count: Int; let flag: Bool? }
-        struct Model { let title: String; let rows: [Row]; let more: String? }
-        let plain = try #require(PortalPageContext.plain(Model(
-            title: "Bar <Centrale>", rows: [Row(name: "NVR", note: "nota", gone: nil, on: true, count: 3, flag: false)], more: nil)) as? [String: Any])
-        #expect(plain.keys.sorted() == ["rows", "title"])
-        #expect(plain["title"] as? String == "Bar <Centrale>")
-        let row = try #require((plain["rows"] as? [Any])?.first as? [String: Any])
-        #expect(row.keys.sorted() == ["count", "flag", "name", "note", "on"])
-        #expect(row["name"] as? String == "NVR" && row["note"] as? String == "nota")
-        #expect(row["on"] as? Bool == true && row["flag"] as? Bool == false && row["count"] as? Int == 3)
-        #expect(try type(of: #require(row["note"])) == String.self, "an optional is unwrapped")
-        #expect(try type(of: #require(row["flag"])) == Bool.self, "an optional is unwrapped")
+        struct Model { let title: String; let rows: [Row]; let more: String?; let devices: [DeviceRow]; let tags: [String] }
+        let device = DeviceRow(serial: "NVR-1", model: "", firmware: "", type_label: "", online: true, compatible: true, reason: "",
+                               history_link: false, own_reset: false)
+        let value = PortalValue(reflecting: Model(
+            title: "Bar <Centrale>", rows: [Row(name: "NVR", note: "nota", gone: nil, on: true, count: 3, flag: false)], more: nil,
+            devices: [device], tags: ["a", "b"]))
+        #expect(Self.shape(value) == "{devices: [DeviceRow], rows: [{count: number(3), flag: flag(false), name: text(NVR), "
+            + "note: text(nota), on: flag(true)}], tags: [text(a), text(b)], title: text(Bar <Centrale>)}")
+        #expect(Self.shape(PortalValue(reflecting: String?.none as Any)) == "nil")
+    }
+
+    /// A value's cases and, for a table, its names: what `PortalValue(reflecting:)` made of a model.
+    static func shape(_ value: PortalValue?) -> String {
+        switch value {
+        case nil: "nil"
+        case .text(let text)?: "text(\(text))"
+        case .flag(let flag)?: "flag(\(flag))"
+        case .number(let number)?: "number(\(number))"
+        case .list(let values)?: "[" + values.map(shape).joined(separator: ", ") + "]"
+        case .object(let table as [String: PortalValue])?: "{" + table.keys.sorted().map { "\($0): \(shape(table[$0]))" }.joined(separator: ", ") + "}"
+        case .object(let object)?: "\(type(of: object))"
+        }
     }
 
     /// The rows that answer their template's lookups themselves answer every field they have, as reflecting over them
@@ -192,7 +207,7 @@ struct PortalTests {
                                compatible: false, reason: "too old", history_link: true, own_reset: false)
         let request = RequestRow(id: "r1", device_serial: "NVR-1", status: "pending", status_label: "Waiting", mode_label: "On-site",
                                  time_left: "4:59", expires_at: "2026-11-26T11:04:03Z", open: true, live: true, cancellable: true)
-        let rows: [any MustacheParent] = [
+        let rows: [any PortalObject] = [
             device,
             SiteRow(id: "s1", name: "Bar Centrale", address: "Via Roma 1", owned: true, devices: [device], has_devices: true,
                     more_devices: "/sites/s1"),
@@ -216,21 +231,21 @@ struct PortalTests {
             NotificationsPage(notifications: [], services_tab: false, next_page: nil),
         ]
         for row in rows {
-            // What the page model read as dictionaries gave: each field as `plain` reads it, a nil left out.
-            var reflected: [String: Any] = [:]
-            for child in Mirror(reflecting: row).children { reflected[child.label!] = PortalPageContext.plain(child.value) }
+            // What the page model read as a table of values gives: each field as `PortalValue(reflecting:)` reads it.
+            var reflected: [String: PortalValue] = [:]
+            for child in Mirror(reflecting: row).children { reflected[child.label!] = PortalValue(reflecting: child.value) }
             for child in Mirror(reflecting: row).children {
                 let label = try #require(child.label)
                 // As a value, escaped and not, and as a section either way round.
                 let template = try MustacheTemplate(string: "{{\(label)}}|{{{\(label)}}}|{{#\(label)}}yes{{/\(label)}}{{^\(label)}}no{{/\(label)}}")
-                #expect(template.render(row) == template.render(reflected), "\(type(of: row)).\(label)")
+                #expect(template.render(PortalValue.object(row).mustache) == template.render(PortalValue.object(reflected).mustache),
+                        "\(type(of: row)).\(label)")
             }
-            #expect(row.child(named: "no_such_field") == nil)
+            #expect(row.value(named: "no_such_field") == nil)
         }
-        #expect(try MustacheTemplate(string: "{{serial}}").render(DeviceRow(
+        #expect(try MustacheTemplate(string: "{{serial}}").render(PortalValue.object(DeviceRow(
             serial: "<b>\"x\"</b>", model: "", firmware: "", type_label: "", online: true, compatible: true, reason: "", history_link: false,
-            own_reset: false)) == "&lt;b&gt;&quot;x&quot;&lt;/b&gt;", "a row's text is escaped")
-        #expect(PortalPageContext.plain(device) is DeviceRow, "a row is kept as it is")
+            own_reset: false)).mustache) == "&lt;b&gt;&quot;x&quot;&lt;/b&gt;", "a row's text is escaped")
     }
 
     /// The fixed-pattern times read the same as Foundation's formatters wrote them, across years, leap days and the
