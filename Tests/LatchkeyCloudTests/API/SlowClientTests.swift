@@ -32,15 +32,18 @@ struct SlowClientTests {
         }
     }
 
+    /// The head takes about 16 s to trickle in, a byte every 100 ms: a server that let each byte restart its clock would
+    /// serve it. The 1-s limit must cut it off long before; 8 s leaves room for a loaded CI machine (a run under the
+    /// PostgreSQL suites took 4.1 s).
     @Test func headersTrickledByteByByteAreCutOff() async throws {
         try await TestPlatform.run(.live, configure: Self.shortLimits) { app in
             let slow = try await RawConnection.open(port: try #require(app.client.port))
-            let trickling = Task { await slow.trickle("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n",
-                                                      every: .milliseconds(100)) }
-            let outcome = try await slow.readUntilClosed(limit: .seconds(5))
+            let head = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: " + String(repeating: "a", count: 110) + "\r\n\r\n"
+            let trickling = Task { await slow.trickle(head, every: .milliseconds(100)) }
+            let outcome = try await slow.readUntilClosed(limit: .seconds(12))
             trickling.cancel()
-            let closed = try #require(outcome, "a trickling client was still connected after 5 s")
-            #expect(closed.after < .seconds(3))
+            let closed = try #require(outcome, "a trickling client was still connected after 12 s")
+            #expect(closed.after < .seconds(8))
             #expect(!closed.text.contains("200 OK"))
         }
     }
