@@ -289,10 +289,9 @@ struct DeviceChannel: Sendable {
         }
         let connection = UUID()
         do {
-            guard let bound = try await Self.apart({ [handshakes, devices] in
-                try await handshakes.ifAdmitted {
-                    try await devices.connect(hello, challenge: nonce, connectionId: connection, from: address)
-                }
+            // Already in a task of its own (`handshake`): the chain verification's stack goes with it.
+            guard let bound = try await handshakes.ifAdmitted({
+                try await devices.connect(hello, challenge: nonce, connectionId: connection, from: address)
             }) else {
                 try await Self.refuse(.rateLimited(retryAfter: 5), on: outbound)
                 return nil
