@@ -4,8 +4,8 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
+import NIOCore
 import NIOSSL
-import HummingbirdWebSocket
 import LatchkeyProtocol
 import Logging
 import Prometheus
@@ -122,7 +122,7 @@ struct PlatformServices {
 /// The routers over the services: one for HTTP (API, portal, operations), one for the device channel's WebSocket
 /// upgrade, both behind the same middleware for metrics and the client's address.
 func buildRouters(_ services: PlatformServices, metrics: PrometheusMetricsFactory, registry: PrometheusCollectorRegistry)
-    async throws -> (http: Router<AppRequestContext>, webSocket: Router<AppRequestContext>)
+    async throws -> Routers
 {
     let configuration = services.configuration
     let renderer = try await PortalRenderer.bundled()
@@ -174,12 +174,30 @@ func buildRouters(_ services: PlatformServices, metrics: PrometheusMetricsFactor
     let webSocket = Router(context: AppRequestContext.self)
     webSocket.add(middleware: RequestMetricsMiddleware(factory: metrics))
     webSocket.add(middleware: ClientAddressMiddleware(trustedProxies: configuration.trustedProxies))
-    let silenceWatch = ChannelSilenceWatch(silence: configuration.channelPingInterval, answerWithin: configuration.channelPingAnswerTimeout)
-    webSocket.ws(RouterPath(DeviceChannel.path)) { inbound, outbound, context in
-        try await ChannelHeartbeat.install(on: context.requestContext.connection, watch: silenceWatch)
-        try await channel.run(inbound: inbound, outbound: outbound, address: context.requestContext.clientAddress)
+    webSocket.get(RouterPath(DeviceChannel.path)) { _, context -> HTTPResponse.Status in
+        // Only an upgrade's own context carries the consent: this router decides upgrades and nothing else.
+        guard let upgrade = context.deviceChannelUpgrade else { return .notFound }
+        upgrade.consent(from: context.clientAddress)
+        return .ok
     }
-    return (router, webSocket)
+    let silenceWatch = ChannelSilenceWatch(silence: configuration.channelPingInterval, answerWithin: configuration.channelPingAnswerTimeout)
+    let connections = DeviceConnections()
+    let opened: @Sendable (any Channel, String?) throws -> Void = { connection, address in
+        let frames = DeviceChannelFrames(eventLoop: connection.eventLoop, helloTimeout: configuration.deviceHelloTimeout, roster: connections)
+        try ChannelHeartbeat.install(on: connection, watch: silenceWatch)
+        try connection.pipeline.syncOperations.addHandler(frames)
+        channel.open(DeviceConnection(frames, on: connection.eventLoop), address: address)
+    }
+    return Routers(http: router, webSocket: webSocket, openDeviceChannel: opened, deviceConnections: connections)
+}
+
+/// What `buildRouters` makes: the HTTP router, the one that decides device channel upgrades, and how an upgraded
+/// connection becomes a device channel.
+struct Routers {
+    let http: Router<AppRequestContext>
+    let webSocket: Router<AppRequestContext>
+    let openDeviceChannel: @Sendable (any Channel, String?) throws -> Void
+    let deviceConnections: DeviceConnections
 }
 
 /// Builds the service from its configuration: the services, then the routers over them, then the server.
@@ -192,7 +210,8 @@ public func buildPlatform(
     let services = try await PlatformServices.build(configuration, clock: clock, logger: logger)
     let registry = PrometheusCollectorRegistry()
     let metrics = PrometheusMetricsFactory(registry: registry)
-    let (router, webSocketRouter) = try await buildRouters(services, metrics: metrics, registry: registry)
+    let routers = try await buildRouters(services, metrics: metrics, registry: registry)
+    let router = routers.http
     var mail: MailDispatcher?
     if let settings = configuration.mail {
         mail = try await MailDispatcher(store: services.store, clock: clock, settings: settings, metrics: metrics, logger: logger)
@@ -202,13 +221,12 @@ public func buildPlatform(
     let http1 = HTTP1Channel.Configuration(
         additionalChannelHandlers: [RequestReadGuard(readTimeout: limits.readTimeout)], idleTimeout: limits.idleTimeout,
         httpDecoderConfiguration: .init(maxHeaderFieldSize: limits.maxHeaderBytes, maxHeaderListSize: limits.maxHeaderBytes))
-    // Device channels keep their own heartbeat on the event loop (`ChannelHeartbeat`).
-    let ws = WebSocketServerConfiguration(autoPing: .disabled)
-    let webSocketResponder = webSocketRouter.buildResponder()
+    let channelRouter = routers.webSocket.buildResponder()
+    let openDeviceChannel = routers.openDeviceChannel
     let guarded = { @Sendable (responder: @escaping HTTPChannelHandler.Responder) in
         GuardedChannel(
-            base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder,
-                                               configuration: .init(http1: http1, ws: ws)),
+            base: HTTPWithDeviceChannels(responder: responder, channelRouter: channelRouter, http1: http1,
+                                         opened: openDeviceChannel),
             limits: limits)
     }
     let server = HTTPServerBuilder { responder in
@@ -220,10 +238,10 @@ public func buildPlatform(
         server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "latchkey",
                              backlog: limits.listenBacklog),
-        services: services.background + (mail.map { [$0] } ?? []),
+        services: services.background + [routers.deviceConnections] + (mail.map { [$0] } ?? []),
         logger: logger
     )
-    let routes = (router.routes + webSocketRouter.routes).map { (method: $0.method.rawValue, path: $0.path.description) }
+    let routes = (router.routes + routers.webSocket.routes).map { (method: $0.method.rawValue, path: $0.path.description) }
     return Platform(
         application: application, store: services.store, passwordResets: services.resets, accounts: services.accounts,
         devices: services.devices, compatibility: services.compatibility, notificationHub: services.hub,

@@ -1,14 +1,13 @@
 import Foundation
 import Hummingbird
-import HummingbirdWebSocket
 import LatchkeyProtocol
 import NIOCore
 
 /// The per-request context: who is calling, once the bearer token has been checked.
-public struct AppRequestContext: RequestContext, WebSocketRequestContext {
+public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// Set when the request upgrades to the device channel (`HummingbirdWebSocket`'s router hands the handler over).
-    public let webSocket = WebSocketHandlerReference<AppRequestContext>()
+    /// Only on an upgrade to the device channel: where its route gives consent (`HTTPWithDeviceChannels`).
+    let deviceChannelUpgrade: DeviceChannelUpgrade?
     var account: Account?
     var bearerToken: String?
     /// The peer of the connection: the client, or the reverse proxy in front.
@@ -22,7 +21,12 @@ public struct AppRequestContext: RequestContext, WebSocketRequestContext {
     let connection: any Channel
 
     public init(source: ApplicationRequestContextSource) {
+        self.init(source: source, upgrade: nil)
+    }
+
+    init(source: ApplicationRequestContextSource, upgrade: DeviceChannelUpgrade?) {
         self.coreContext = .init(source: source)
+        self.deviceChannelUpgrade = upgrade
         self.peerAddress = source.channel.remoteAddress?.ipAddress
         self.clientAddress = peerAddress
         self.connection = source.channel

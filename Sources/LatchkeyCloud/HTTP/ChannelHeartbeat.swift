@@ -25,13 +25,12 @@ final class ChannelHeartbeat: ChannelDuplexHandler, RemovableChannelHandler {
 
     init(watch: ChannelSilenceWatch) { self.watch = watch }
 
-    /// Puts the heartbeat between the frame decoder and the channel's handler, on an upgraded WebSocket connection.
-    static func install(on channel: any Channel, watch: ChannelSilenceWatch) async throws {
-        try await channel.eventLoop.submit {
-            let pipeline = channel.pipeline.syncOperations
-            let decoder = try pipeline.context(handlerType: ByteToMessageHandler<WebSocketFrameDecoder>.self)
-            try pipeline.addHandler(ChannelHeartbeat(watch: watch), position: .after(decoder.handler))
-        }.get()
+    /// Puts the heartbeat between the frame decoder and the channel's handler, on an upgraded WebSocket connection; on
+    /// its event loop.
+    static func install(on channel: any Channel, watch: ChannelSilenceWatch) throws {
+        let pipeline = channel.pipeline.syncOperations
+        let decoder = try pipeline.context(handlerType: ByteToMessageHandler<WebSocketFrameDecoder>.self)
+        try pipeline.addHandler(ChannelHeartbeat(watch: watch), position: .after(decoder.handler))
     }
 
     func handlerAdded(context: ChannelHandlerContext) {

@@ -1,16 +1,15 @@
 import Crypto
 import Foundation
-import HummingbirdWebSocket
 import LatchkeyProtocol
 import Logging
 import NIOCore
-import ServiceLifecycle
+import NIOWebSocket
 
 /// The open device channels of this node, and the way to a device whose channel another node holds (the relay): the
 /// platform tells devices their binding changed and of approved requests, asks them to compare codes and delivers
 /// resets, whichever node the call came to.
 public actor DeviceChannelHub: DeviceMessenger {
-    private var channels: [String: (id: UUID, outbound: WebSocketOutboundWriter)] = [:]
+    private var channels: [String: (id: UUID, outbound: DeviceConnection)] = [:]
     /// Questions sent to devices and not yet answered, by the id their answer will carry.
     private var waiting: [String: CheckedContinuation<DeviceChannelMessage, any Error>] = [:]
     /// Questions this node passed to its device for another node: their answers go back through the relay.
@@ -30,7 +29,7 @@ public actor DeviceChannelHub: DeviceMessenger {
     }
 
     /// Registers a new channel for the device; a channel it replaces is closed (the device reconnected).
-    func register(serial: String, outbound: WebSocketOutboundWriter) -> UUID {
+    func register(serial: String, outbound: DeviceConnection) -> UUID {
         let id = UUID()
         if let replaced = channels[serial]?.outbound {
             Task { try? await replaced.close(.goingAway, reason: "replaced by a newer connection") }
@@ -164,95 +163,75 @@ struct DeviceChannel: Sendable {
     let handshakes: AdmissionGate
     let logger: Logger
 
+    /// Starts the channel of a connection just upgraded: the handshake runs in a task that ends once the device is
+    /// welcomed, and from then on a task runs only while the device's messages are answered (`DeviceChannelFrames`).
     /// `address`: where the channel comes from (the forwarded address behind a trusted proxy).
-    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, address: String?) async throws {
+    func open(_ connection: DeviceConnection, address: String?) {
+        Task { await handshake(connection, address: address) }
+    }
+
+    private func handshake(_ connection: DeviceConnection, address: String?) async {
         let source = address ?? "unknown"
         guard await channelsPerAddress.take(source) else {
             logger.warning("Device channel refused: too many from one address", metadata: ["address": "\(source)"])
-            try await Self.refuse(.rateLimited(retryAfter: 60), on: outbound)
+            try? await Self.refuse(.rateLimited(retryAfter: 60), on: connection)
             return
         }
+        let greeting: Greeting?
         do {
-            try await serve(inbound: inbound, outbound: outbound, address: address)
+            greeting = try await greet(connection, address: address)
         } catch {
-            await channelsPerAddress.give(source)
-            throw error
+            greeting = nil
         }
-        await channelsPerAddress.give(source)
-    }
-
-    /// The channel's task waits here for the device's messages for as long as it stays connected, and a task keeps the
-    /// most stack it ever used until it ends (`apart`). So the handshake runs in a task of its own, and the welcome and
-    /// each message's answer in functions of their own, not inlined. Measured with 3,000 idle channels (issue 13): the
-    /// frames that wait went from 1,648 + 2,832 bytes to 944 + 128, and a channel from 37.6 to 33.4 KiB over `ws`, from
-    /// 54.1 to 51.0 KiB over `wss`.
-    private func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, address: String?) async throws {
-        let (greeting, handedBack) = try await handshake(inbound, outbound: outbound, address: address)
-        guard let greeting else { return }
-        var messages = handedBack.value
-        let registration = await hub.register(serial: greeting.serial, outbound: outbound)
+        guard let greeting else {
+            await channelsPerAddress.give(source)
+            return
+        }
+        let registration = await hub.register(serial: greeting.serial, outbound: connection)
         do {
-            // Inside the `do`: a channel that fails here is still unregistered and written offline below.
-            try await welcome(greeting, on: outbound)
-            // A service shutting down closes its device channels rather than wait for the devices to leave.
-            try await withGracefulShutdownHandler {
-                while let message = try await messages.next() {
-                    try await answer(message, from: greeting.serial, on: outbound)
-                }
-            } onGracefulShutdown: {
-                Task { try? await outbound.close(.goingAway, reason: "service stopping") }
-            }
+            try await welcome(greeting, on: connection)
         } catch {
             logger.info("Device channel closed", metadata: ["serial": "\(greeting.serial)", "error": "\(error)"])
         }
-        await hub.unregister(serial: greeting.serial, id: registration)
-        try? await devices.disconnect(serial: greeting.serial, connectionId: greeting.connection)
-    }
-
-    /// The handshake, in a task of its own (`apart`), which takes the messages and hands them back.
-    @inline(never)
-    private func handshake(_ inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, address: String?)
-        async throws -> (Greeting?, HandedOver<WebSocketInboundMessageStream.AsyncIterator>)
-    {
-        let unread = HandedOver(inbound.messages(maxSize: 64 * 1024).makeAsyncIterator())
-        return try await Self.apart { [self] in
-            var messages = unread.value
-            let greeting = try await greet(&messages, outbound: outbound, address: address)
-            return (greeting, HandedOver(messages))
-        }
+        // Also on a connection that closed meanwhile: then `ended` runs at once.
+        connection.serve(answer: { [self] text in
+            await answer(text, from: greeting.serial, on: connection)
+        }, ended: { [hub, devices, channelsPerAddress] in
+            await hub.unregister(serial: greeting.serial, id: registration)
+            try? await devices.disconnect(serial: greeting.serial, connectionId: greeting.connection)
+            await channelsPerAddress.give(source)
+        })
     }
 
     /// The platform's proof of its own key, then the approvals given while the device was away: its page may show a
     /// presence code for them.
-    @inline(never)
-    private func welcome(_ greeting: Greeting, on outbound: WebSocketOutboundWriter) async throws {
+    private func welcome(_ greeting: Greeting, on connection: DeviceConnection) async throws {
         let welcome = try PlatformWelcome.sign(deviceNonce: greeting.deviceNonce, serial: greeting.serial, bound: greeting.bound,
                                                with: signingKey, rotation: rotation)
-        try await Self.send(.welcome(welcome), on: outbound)
-        let serial = greeting.serial
-        for notice in (try? await Self.apart { [resets] in try await resets.approvalNotices(serial: serial) }) ?? [] {
-            try await Self.send(.approvalNotice(notice), on: outbound)
+        try await Self.send(.welcome(welcome), on: connection)
+        for notice in (try? await resets.approvalNotices(serial: greeting.serial)) ?? [] {
+            try await Self.send(.approvalNotice(notice), on: connection)
         }
     }
 
-    /// One message from the device: an answer the hub waits for, or a receipt that completes its request.
-    @inline(never)
-    private func answer(_ message: WebSocketMessage, from serial: String, on outbound: WebSocketOutboundWriter) async throws {
-        guard case .text(let text) = message, let decoded = DeviceChannelMessage(text: text) else { return }
+    /// One message from the device: an answer the hub waits for, or a receipt that completes its request. A connection
+    /// gone before the answer is written is the channel's end to handle, not an error here.
+    private func answer(_ text: String, from serial: String, on connection: DeviceConnection) async {
+        guard let decoded = DeviceChannelMessage(text: text) else { return }
         switch decoded {
         case .codeChecked, .delivered:
             await hub.deviceAnswered(decoded)
-            return
-        default: break
-        }
-        guard case .receipt(let receipt) = decoded else { return }
-        do {
-            _ = try await Self.apart { [resets] in
-                try await resets.complete(with: receipt, from: .deviceChannel(serial: serial))
+        case .receipt(let receipt):
+            do {
+                _ = try await resets.complete(with: receipt, from: .deviceChannel(serial: serial))
+                try? await Self.send(.receiptAccepted(requestId: receipt.requestId), on: connection)
+            } catch let error as LatchkeyError {
+                try? await Self.send(.refused(code: error.code, message: error.message), on: connection)
+            } catch {
+                logger.error("Device channel receipt failed", metadata: ["serial": "\(serial)", "error": "\(error)"])
             }
-            try await Self.send(.receiptAccepted(requestId: receipt.requestId), on: outbound)
-        } catch let error as LatchkeyError {
-            try await Self.send(.refused(code: error.code, message: error.message), on: outbound)
+        default:
+            return
         }
     }
 
@@ -269,27 +248,18 @@ struct DeviceChannel: Sendable {
     /// costly, and only it passes the gate: waiting for a hello costs nothing, and when the gate counted the wait too,
     /// 32 devices slow to answer (a busy network, a busy box) filled it and turned away the devices behind them, which
     /// backed off for up to 30 s (measured, issue 13). Nil when the device was refused (it has been told why).
-    private func greet(
-        _ messages: inout WebSocketInboundMessageStream.AsyncIterator, outbound: WebSocketOutboundWriter, address: String?
-    ) async throws -> Greeting? {
+    private func greet(_ outbound: DeviceConnection, address: String?) async throws -> Greeting? {
         let nonce = Base64URL.random()
         try await Self.send(.challenge(nonce: nonce), on: outbound)
-        // A connection that never says hello is not held.
-        let deadline = Task { [helloTimeout] in
-            try await Task.sleep(for: helloTimeout)
-            try await outbound.close(.policyViolation, reason: "no hello")
-        }
-        let first = try await messages.next()
-        deadline.cancel()
+        // A connection that never says hello is closed by its frames' deadline (`helloTimeout`).
         var hello: DeviceHello?
-        if case .text(let text)? = first, case .hello(let said)? = DeviceChannelMessage(text: text) { hello = said }
+        if let text = try await outbound.firstMessage(), case .hello(let said)? = DeviceChannelMessage(text: text) { hello = said }
         guard let hello else {
             try await Self.refuse(.invalidRequest("The first message must be hello, within \(helloTimeout)."), on: outbound)
             return nil
         }
         let connection = UUID()
         do {
-            // Already in a task of its own (`handshake`): the chain verification's stack goes with it.
             guard let bound = try await handshakes.ifAdmitted({
                 try await devices.connect(hello, challenge: nonce, connectionId: connection, from: address)
             }) else {
@@ -304,30 +274,11 @@ struct DeviceChannel: Sendable {
         }
     }
 
-    /// A value a task hands to the child task it waits for, and takes back from it: never in two tasks' hands at once.
-    /// The messages' iterator is not `Sendable`, being for one task at a time; this is how the handshake borrows it.
-    private struct HandedOver<Value>: @unchecked Sendable {
-        let value: Value
-        init(_ value: Value) { self.value = value }
+    static func send(_ message: DeviceChannelMessage, on outbound: DeviceConnection) async throws {
+        try await outbound.write(try message.text)
     }
 
-    /// Runs `work` in a child task and waits for it. A task keeps every piece of stack it ever grew until it ends, and a
-    /// channel's task lasts as long as its device stays connected: the handshake's chain verification alone needs about
-    /// 50 KiB of stack, and the database writes under it several more. Done in the channel's own task, that stayed with
-    /// every idle channel (heaptrack, issue 13); done here, it is freed as soon as the work is.
-    private static func apart<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T.self) { group in
-            group.addTask(operation: work)
-            guard let value = try await group.next() else { throw CancellationError() }
-            return value
-        }
-    }
-
-    static func send(_ message: DeviceChannelMessage, on outbound: WebSocketOutboundWriter) async throws {
-        try await outbound.write(.text(try message.text))
-    }
-
-    private static func refuse(_ error: LatchkeyError, on outbound: WebSocketOutboundWriter) async throws {
+    private static func refuse(_ error: LatchkeyError, on outbound: DeviceConnection) async throws {
         try await send(.refused(code: error.code, message: error.message), on: outbound)
         try await outbound.close(.policyViolation, reason: error.code.rawValue)
     }

@@ -1,0 +1,416 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import NIOWebSocket
+import ServiceLifecycle
+import Synchronization
+
+/// HTTP/1, with the upgrade to the device channel, where an idle device channel holds no task.
+///
+/// Through Hummingbird's WebSocket channel, each device channel was held by four or five tasks for as long as the device
+/// stayed connected (the connection's, the WebSocket handler's task group and its children, ours), and a task keeps the
+/// most stack it ever used until it ends: about 20 of an idle channel's 33 KiB (heaptrack, issue 13). Here the
+/// connection's task ends once the channel is upgraded. The channel lives in its pipeline (`DeviceChannelFrames`), and a
+/// task runs only for the handshake and while messages are being answered.
+struct HTTPWithDeviceChannels<ChannelRouter: HTTPResponder>: ServerChildChannel, HTTPChannelHandler
+    where ChannelRouter.Context == AppRequestContext
+{
+    enum Upgrade: Sendable {
+        /// Upgraded: the channel now lives in its pipeline.
+        case deviceChannel
+        case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        /// An upgrade was asked for and refused: answered 400, and closed.
+        case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+    }
+
+    struct Value: ServerChildChannelValue {
+        let upgrade: EventLoopFuture<Upgrade>
+        let channel: any Channel
+    }
+
+    let responder: HTTPChannelHandler.Responder
+    /// Decides the upgrade: its middleware finds the client's address, its route consents (`DeviceChannelUpgrade`).
+    let channelRouter: ChannelRouter
+    let http1: HTTP1Channel.Configuration
+    let maxFrameSize: Int
+    /// Sets the upgraded channel's pipeline up and starts its handshake; on the channel's event loop.
+    let opened: @Sendable (any Channel, _ clientAddress: String?) throws -> Void
+
+    init(responder: @escaping HTTPChannelHandler.Responder, channelRouter: ChannelRouter, http1: HTTP1Channel.Configuration,
+         maxFrameSize: Int = 1 << 14, opened: @escaping @Sendable (any Channel, String?) throws -> Void) {
+        self.responder = Self.redirectingLateUpgrades(responder)
+        self.channelRouter = channelRouter
+        self.http1 = http1
+        self.maxFrameSize = maxFrameSize
+        self.opened = opened
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            let attempted = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
+            let consent = NIOLoopBoundBox<DeviceChannelUpgrade.Consent?>(nil, eventLoop: channel.eventLoop)
+            let upgrader = NIOTypedWebSocketServerUpgrader<Upgrade>(
+                maxFrameSize: maxFrameSize,
+                shouldUpgrade: { channel, head in
+                    attempted.value = true
+                    return decide(head, channel: channel, logger: logger).map { given in
+                        consent.value = given
+                        return given == nil ? nil : HTTPHeaders()
+                    }
+                },
+                upgradePipelineHandler: { channel, _ in
+                    channel.eventLoop.makeCompletedFuture {
+                        try opened(channel, consent.value?.clientAddress)
+                        return .deviceChannel
+                    }
+                })
+            let upgrades = NIOTypedHTTPServerUpgradeConfiguration<Upgrade>(
+                upgraders: [upgrader],
+                notUpgradingCompletionHandler: { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let pipeline = channel.pipeline.syncOperations
+                        try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try pipeline.addHandlers(http1.additionalChannelHandlers())
+                        try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: http1.idleTimeout.map { .init($0) }, logger: logger))
+                        let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                            wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                        return attempted.value ? .refused(http) : .notUpgraded(http)
+                    }
+                })
+            var configuration = NIOUpgradableHTTPServerPipelineConfiguration<Upgrade>(upgradeConfiguration: upgrades)
+            // As Hummingbird's own channels: requests are taken one at a time, errors and header checks are its own.
+            configuration.enablePipelining = false
+            configuration.enableErrorHandling = false
+            configuration.enableResponseHeaderValidation = false
+            configuration.decoderConfiguration.maxHeaderFieldSize = http1.httpDecoder.maxHeaderFieldSize
+            configuration.decoderConfiguration.maxHeaderListSize = http1.httpDecoder.maxHeaderListSize
+            configuration.decoderConfiguration.maxHeaderFieldCount = http1.httpDecoder.maxHeaderFieldCount
+            let upgrade = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            return Value(upgrade: upgrade, channel: channel)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        do {
+            switch try await value.upgrade.get() {
+            case .deviceChannel:
+                return
+            case .notUpgraded(let http):
+                await handleHTTP(asyncChannel: http, logger: logger)
+            case .refused(let http):
+                try await http.executeThenClose { _, outbound in
+                    try await outbound.write(contentsOf: [
+                        .head(HTTPResponse(status: .badRequest, headerFields: [.connection: "close", .contentLength: "0"])), .end(nil),
+                    ])
+                }
+            }
+        } catch {
+            logger.debug("Connection ended before or during its upgrade", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Runs the channel router over the upgrade's head: its consent, or nil (answered 400).
+    private func decide(_ head: HTTPRequestHead, channel: any Channel, logger: Logger) -> EventLoopFuture<DeviceChannelUpgrade.Consent?> {
+        let promise = channel.eventLoop.makePromise(of: DeviceChannelUpgrade.Consent?.self)
+        promise.completeWithTask {
+            let upgrade = DeviceChannelUpgrade()
+            do {
+                let request = Request(head: try HTTPRequest(head, secure: false, splitCookie: false), body: .init(buffer: .init()))
+                let context = AppRequestContext(source: .init(channel: channel, logger: logger), upgrade: upgrade)
+                guard try await channelRouter.respond(to: request, context: context).status == .ok else { return nil }
+            } catch {
+                return nil
+            }
+            return upgrade.consent
+        }
+        return promise.futureResult
+    }
+
+    /// NIO upgrades only a connection's first request: an upgrade asked for later, on a kept-alive connection, is sent
+    /// to the same address on a new connection, as Hummingbird does.
+    private static func redirectingLateUpgrades(_ responder: @escaping HTTPChannelHandler.Responder) -> HTTPChannelHandler.Responder {
+        return { request, writer, channel in
+            guard request.headers[.upgrade]?.lowercased() == "websocket" else {
+                return try await responder(request, writer, channel)
+            }
+            let target = request.uri.path + (request.uri.query.map { "?\($0)" } ?? "")
+            try await writer.writeResponse(HTTPResponse(status: .temporaryRedirect, headerFields: [.connection: "close", .location: target]))
+            throw LateUpgradeRedirected()
+        }
+    }
+}
+
+/// Ends a connection whose late upgrade was redirected.
+private struct LateUpgradeRedirected: Error {}
+
+/// The device channel route's consent to an upgrade, with the client's address as its middleware found it (behind a
+/// trusted proxy, the forwarded one). Only the upgrade's own context carries one.
+final class DeviceChannelUpgrade: Sendable {
+    struct Consent: Sendable {
+        let clientAddress: String?
+    }
+
+    private let given = Mutex<Consent?>(nil)
+
+    func consent(from clientAddress: String?) {
+        given.withLock { $0 = Consent(clientAddress: clientAddress) }
+    }
+
+    var consent: Consent? { given.withLock { $0 } }
+}
+
+/// One device's channel, as the tasks that answer it see it: what it says, and the way to write to it. The frames
+/// themselves are handled on the connection's event loop (`DeviceChannelFrames`).
+struct DeviceConnection: Sendable {
+    private let frames: NIOLoopBound<DeviceChannelFrames>
+    private let eventLoop: any EventLoop
+
+    init(_ frames: DeviceChannelFrames, on eventLoop: any EventLoop) {
+        self.frames = NIOLoopBound(frames, eventLoop: eventLoop)
+        self.eventLoop = eventLoop
+    }
+
+    /// The device's first message, or nil when it was not text or the connection closed first.
+    func firstMessage() async throws -> String? {
+        try await eventLoop.flatSubmit { [frames] in frames.value.firstMessage }.get()
+    }
+
+    /// From now on, each text message is answered by `answer`, one at a time, in order; `ended` runs once, after the
+    /// last, when the connection has closed. On a connection already closed, `ended` runs at once.
+    func serve(answer: @escaping @Sendable (String) async -> Void, ended: @escaping @Sendable () async -> Void) {
+        eventLoop.execute { [frames] in frames.value.serve(.init(answer: answer, ended: ended)) }
+    }
+
+    func write(_ text: String) async throws {
+        try await eventLoop.flatSubmit { [frames] in frames.value.send(text) }.get()
+    }
+
+    /// Says why in a close frame; the connection closes when the device answers it, or after a few seconds.
+    func close(_ code: WebSocketErrorCode, reason: String) async throws {
+        try await eventLoop.flatSubmit { [frames] in frames.value.close(code, reason: reason) }.get()
+    }
+}
+
+/// A device channel's WebSocket frames, on its connection's event loop: messages put together from their frames, the
+/// closing handshake, and the messages handed to a task only while there are some to answer. Pings and pongs are the
+/// heartbeat's (`ChannelHeartbeat`), in front.
+final class DeviceChannelFrames: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    struct Serving {
+        let answer: @Sendable (String) async -> Void
+        let ended: @Sendable () async -> Void
+    }
+
+    private enum Next {
+        case message(String)
+        case idle
+        case ended
+    }
+
+    /// A message's largest size, its frames together (a hello carries a certificate chain).
+    static let maxMessageSize = 64 * 1024
+    /// Messages waiting to be answered: a device says one thing at a time, and one that floods is closed.
+    static let maxWaiting = 32
+    /// How long a close frame waits for the device's.
+    static let closeTimeout = TimeAmount.seconds(5)
+
+    private let eventLoop: any EventLoop
+    private let roster: DeviceConnections
+    private let helloTimeout: TimeAmount
+    private var context: ChannelHandlerContext?
+    private var hello: EventLoopPromise<String?>?
+    let firstMessage: EventLoopFuture<String?>
+    private var helloDeadline: Scheduled<Void>?
+    private var serving: Serving?
+    private var waiting = CircularBuffer<String>()
+    /// A task is answering the waiting messages.
+    private var answering = false
+    private var open = true
+    /// The first frames of a message still coming: whether it is text, and its bytes so far.
+    private var unfinished: (text: Bool, bytes: ByteBuffer)?
+    private var closeSent = false
+    private var closeDeadline: Scheduled<Void>?
+
+    init(eventLoop: any EventLoop, helloTimeout: Duration, roster: DeviceConnections) {
+        self.eventLoop = eventLoop
+        self.roster = roster
+        self.helloTimeout = TimeAmount(helloTimeout)
+        let hello = eventLoop.makePromise(of: String?.self)
+        self.hello = hello
+        firstMessage = hello.futureResult
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        roster.add(ObjectIdentifier(self), DeviceConnection(self, on: eventLoop))
+        // A connection that never says hello is not held.
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        helloDeadline = eventLoop.scheduleTask(in: helloTimeout) { _ = bound.value.close(.policyViolation, reason: "no hello") }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        ended()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        ended()
+        context.fireChannelInactive()
+    }
+
+    /// The server's connections allow half-closure: a device that stops sending has left, whatever it still reads.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .inputClosed? = event as? ChannelEvent {
+            context.close(promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        // A device's frames are masked, and use no extension.
+        guard frame.maskKey != nil, !frame.rsv1, !frame.rsv2, !frame.rsv3 else {
+            _ = close(.protocolError, reason: "")
+            return
+        }
+        if frame.opcode == .connectionClose {
+            closing(on: context, answering: frame)
+            return
+        }
+        guard !closeSent else { return }
+        switch frame.opcode {
+        case .text, .binary:
+            guard unfinished == nil else { return fail(.protocolError) }
+            unfinished = (frame.opcode == .text, frame.unmaskedData)
+        case .continuation:
+            guard var bytes = unfinished?.bytes else { return fail(.protocolError) }
+            var more = frame.unmaskedData
+            bytes.writeBuffer(&more)
+            unfinished?.bytes = bytes
+        default:
+            // Pings and pongs the heartbeat let through are malformed; other opcodes are reserved.
+            return fail(.protocolError)
+        }
+        guard let (text, bytes) = unfinished, bytes.readableBytes <= Self.maxMessageSize else { return fail(.messageTooLarge) }
+        guard frame.fin else { return }
+        unfinished = nil
+        received(text ? String(buffer: bytes) : nil)
+    }
+
+    /// A whole message: the hello, or one to answer. Devices speak text: anything else is not a hello, and is ignored after.
+    private func received(_ text: String?) {
+        if let hello {
+            self.hello = nil
+            helloDeadline?.cancel()
+            hello.succeed(text)
+            return
+        }
+        guard let text else { return }
+        guard waiting.count < Self.maxWaiting else { return fail(.policyViolation) }
+        waiting.append(text)
+        if serving != nil, !answering { answerWaiting() }
+    }
+
+    func serve(_ serving: Serving) {
+        self.serving = serving
+        if !waiting.isEmpty || !open { answerWaiting() }
+    }
+
+    /// A task answers the waiting messages one after another, and ends when there are none.
+    private func answerWaiting() {
+        guard let serving else { return }
+        answering = true
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        Task { [eventLoop] in
+            while true {
+                switch try? await eventLoop.submit({ bound.value.next() }).get() {
+                case .message(let text): await serving.answer(text)
+                case .ended: return await serving.ended()
+                case .idle, nil: return
+                }
+            }
+        }
+    }
+
+    private func next() -> Next {
+        if let text = waiting.popFirst() { return .message(text) }
+        answering = false
+        guard !open, serving != nil else { return .idle }
+        serving = nil
+        return .ended
+    }
+
+    /// The connection is gone: whoever waits for the hello hears nil, and the channel's end is told once, after the
+    /// messages that were still waiting.
+    private func ended() {
+        guard open else { return }
+        open = false
+        roster.remove(ObjectIdentifier(self))
+        helloDeadline?.cancel()
+        closeDeadline?.cancel()
+        hello?.succeed(nil)
+        hello = nil
+        if serving != nil, !answering { answerWaiting() }
+    }
+
+    func send(_ text: String) -> EventLoopFuture<Void> {
+        guard let context, !closeSent else { return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
+        return context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: context.channel.allocator.buffer(string: text))))
+    }
+
+    func close(_ code: WebSocketErrorCode, reason: String) -> EventLoopFuture<Void> {
+        guard let context, !closeSent else { return eventLoop.makeSucceededVoidFuture() }
+        closeSent = true
+        var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
+        data.write(webSocketErrorCode: code)
+        data.writeString(reason)
+        let bound = NIOLoopBound(context, eventLoop: eventLoop)
+        closeDeadline = eventLoop.scheduleTask(in: Self.closeTimeout) { bound.value.close(promise: nil) }
+        return context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
+    }
+
+    private func fail(_ code: WebSocketErrorCode) {
+        _ = close(code, reason: "")
+    }
+
+    /// The device's close frame: the answer to ours, or its own, which is answered with its code before closing.
+    private func closing(on context: ChannelHandlerContext, answering frame: WebSocketFrame) {
+        guard !closeSent else { return context.close(promise: nil) }
+        closeSent = true
+        var said = frame.unmaskedData
+        var answer = context.channel.allocator.buffer(capacity: 2)
+        if let code = said.readWebSocketErrorCode() { answer.write(webSocketErrorCode: code) }
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: answer)))
+            .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+}
+
+/// The device channels this node holds, handshakes included: closed when the service stops, since no task holds them
+/// for the server to wait on.
+final class DeviceConnections: Service, Sendable {
+    private let open = Mutex<[ObjectIdentifier: DeviceConnection]>([:])
+
+    func add(_ id: ObjectIdentifier, _ connection: DeviceConnection) {
+        open.withLock { $0[id] = connection }
+    }
+
+    func remove(_ id: ObjectIdentifier) {
+        _ = open.withLock { $0.removeValue(forKey: id) }
+    }
+
+    var count: Int { open.withLock { $0.count } }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        for connection in open.withLock({ Array($0.values) }) {
+            try? await connection.close(.goingAway, reason: "service stopping")
+        }
+    }
+}
