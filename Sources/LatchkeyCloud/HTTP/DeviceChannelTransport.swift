@@ -405,11 +405,11 @@ final class DeviceConnections: Service, Sendable {
         _ = open.withLock { $0.removeValue(forKey: id) }
     }
 
-    var count: Int { open.withLock { $0.count } }
+    var all: [DeviceConnection] { open.withLock { Array($0.values) } }
 
     func run() async throws {
         try? await gracefulShutdown()
-        for connection in open.withLock({ Array($0.values) }) {
+        for connection in all {
             try? await connection.close(.goingAway, reason: "service stopping")
         }
     }
