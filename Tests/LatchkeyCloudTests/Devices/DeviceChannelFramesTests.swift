@@ -160,4 +160,30 @@ struct DeviceChannelFramesTests {
         let closed = try await connection.readUntilClosed(limit: .seconds(20))
         #expect(closed?.text.contains("service stopping") == true, "\(String(describing: closed))")
     }
+
+    static let upgradeHeaders = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        + "Sec-WebSocket-Version: 13\r\n"
+
+    /// Only the device channel's path upgrades; a connection that asked for another is answered 400 and closed.
+    @Test func anUpgradeToAnotherPathIsRefused() async throws {
+        try await TestPlatform.run(.live) { app in
+            let connection = try await RawConnection.open(port: try #require(app.client.port))
+            try await connection.send("GET /api/v1/sites HTTP/1.1\r\nHost: 127.0.0.1\r\n\(Self.upgradeHeaders)\r\n")
+            let answer = try #require(try await connection.readUntilClosed(limit: .seconds(10)))
+            #expect(answer.text.hasPrefix("HTTP/1.1 400"), "\(answer.text)")
+        }
+    }
+
+    /// NIO upgrades only a connection's first request: a later one asking for the channel is sent to a new connection.
+    @Test func anUpgradeAskedForLaterOnAKeptAliveConnectionIsRedirected() async throws {
+        try await TestPlatform.run(.live) { app in
+            let connection = try await RawConnection.open(port: try #require(app.client.port))
+            try await connection.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            try await connection.send("GET \(DeviceChannel.path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(Self.upgradeHeaders)\r\n")
+            let answer = try #require(try await connection.readUntilClosed(limit: .seconds(10)))
+            #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer.text)")
+            #expect(answer.text.contains("HTTP/1.1 307"), "\(answer.text)")
+            #expect(answer.text.lowercased().contains("location: \(DeviceChannel.path)"), "\(answer.text)")
+        }
+    }
 }
