@@ -177,7 +177,7 @@ struct DeviceConnection: Sendable {
 
     /// The device's first message, or nil when it was not text or the connection closed first.
     func firstMessage() async throws -> String? {
-        try await eventLoop.flatSubmit { [frames] in frames.value.firstMessage }.get()
+        try await eventLoop.flatSubmit { [frames] in frames.value.takeFirstMessage() }.get()
     }
 
     /// From now on, each text message is answered by `answer`, one at a time, in order; `ended` runs once, after the
@@ -226,10 +226,12 @@ final class DeviceChannelFrames: ChannelInboundHandler, RemovableChannelHandler 
     private let helloTimeout: TimeAmount
     private var context: ChannelHandlerContext?
     private var hello: EventLoopPromise<String?>?
-    let firstMessage: EventLoopFuture<String?>
+    /// Until the handshake takes it: once taken, the hello (a certificate chain, some KiB) is not kept with the channel.
+    private var firstMessage: EventLoopFuture<String?>?
     private var helloDeadline: Scheduled<Void>?
     private var serving: Serving?
-    private var waiting = CircularBuffer<String>()
+    /// An array, which takes no memory while empty, as it is on an idle channel.
+    private var waiting: [String] = []
     /// A task is answering the waiting messages.
     private var answering = false
     private var open = true
@@ -245,6 +247,11 @@ final class DeviceChannelFrames: ChannelInboundHandler, RemovableChannelHandler 
         let hello = eventLoop.makePromise(of: String?.self)
         self.hello = hello
         firstMessage = hello.futureResult
+    }
+
+    func takeFirstMessage() -> EventLoopFuture<String?> {
+        defer { firstMessage = nil }
+        return firstMessage ?? eventLoop.makeSucceededFuture(nil)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -340,7 +347,7 @@ final class DeviceChannelFrames: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     private func next() -> Next {
-        if let text = waiting.popFirst() { return .message(text) }
+        if !waiting.isEmpty { return .message(waiting.removeFirst()) }
         answering = false
         guard !open, serving != nil else { return .idle }
         serving = nil
