@@ -46,7 +46,10 @@ struct ChannelScale {
 
     /// On one backend; PostgreSQL starts from the devices the database already holds (each run adds its own).
     func run(backend name: String, location: DatabaseLocation, directory: URL, port: Int) async throws -> Result {
-        let folder = "channels-\(name.replacingOccurrences(of: "/", with: "_"))-\(transport.rawValue)"
+        // Letters, digits, `-` and `_` only: nginx's configuration names paths in this folder unquoted, and a compared
+        // build's name ("SQLite, /tmp/latchkey-…") has a comma and a space.
+        let safeName = String(name.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" })
+        let folder = "channels-\(safeName)-\(transport.rawValue)"
         let data = try BenchData(location, folder: directory.appendingPathComponent(folder))
         let authority = try ManufacturerAuthority.create(name: "Latchkey Bench Fleet")
         let front = try FleetFront(transport, folder: data.folder, port: port)
