@@ -150,7 +150,9 @@ struct DeviceChannelFramesTests {
 
     @Test func aStoppingServiceClosesTheChannelsItHolds() async throws {
         let held = NIOLockedValueBox<RawConnection?>(nil)
-        try await TestPlatform.run(.live) { app in
+        // The connection stays silent: a hello timeout longer than any loaded run's shutdown (a CI run on PostgreSQL took
+        // more than the tests' 5 s to stop, and the channel was closed for want of a hello first).
+        try await TestPlatform.run(.live, configure: { $0.deviceHelloTimeout = .seconds(120) }) { app in
             let (connection, said) = try await StreamAndChannelLimitTests.openChannel(port: try #require(app.client.port))
             #expect(said.contains("challenge"), "\(said)")
             held.withLockedValue { $0 = connection }
