@@ -150,9 +150,13 @@ struct DeviceChannelFramesTests {
 
     @Test func aStoppingServiceClosesTheChannelsItHolds() async throws {
         let held = NIOLockedValueBox<RawConnection?>(nil)
-        // The connection stays silent: a hello timeout longer than any loaded run's shutdown (a CI run on PostgreSQL took
-        // more than the tests' 5 s to stop, and the channel was closed for want of a hello first).
-        try await TestPlatform.run(.live, configure: { $0.deviceHelloTimeout = .seconds(120) }) { app in
+        // The connection stays silent, and answers no ping: a hello timeout and a silence longer than any loaded run's
+        // shutdown. On PostgreSQL in CI, a stop took longer than the tests' 5 s, and the channel was closed for want of
+        // a hello; with only the hello's timeout longer, for want of a pong (pinged after 5 s, closed 5 s later).
+        try await TestPlatform.run(.live, configure: {
+            $0.deviceHelloTimeout = .seconds(120)
+            $0.channelPingInterval = .seconds(120)
+        }) { app in
             let (connection, said) = try await StreamAndChannelLimitTests.openChannel(port: try #require(app.client.port))
             #expect(said.contains("challenge"), "\(said)")
             held.withLockedValue { $0 = connection }
