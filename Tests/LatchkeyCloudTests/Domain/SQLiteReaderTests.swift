@@ -15,7 +15,7 @@ import Testing
 @Suite("Reads and writes on a SQLite file", .timeLimit(.minutes(3)))
 struct SQLiteReaderTests {
     /// A SQLite file in a folder of its own, its service and its store, closed and removed after `body`.
-    private func withStore(_ body: (DatabaseService, FluentStore) async throws -> Void) async throws {
+    func withStore(_ body: (DatabaseService, FluentStore) async throws -> Void) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("latchkey-readers-\(UUID())")
         defer { try? FileManager.default.removeItem(at: folder) }
         let service = try await DatabaseService(
@@ -29,7 +29,7 @@ struct SQLiteReaderTests {
         await service.close()
     }
 
-    private func account(_ email: String) -> Account {
+    func account(_ email: String) -> Account {
         Account(id: UUID(), email: email, name: "Giulia", role: .owner, passwordHash: "not a hash", createdAt: Date(timeIntervalSince1970: 1_800_000_000))
     }
 
@@ -203,7 +203,7 @@ struct SQLiteReaderTests {
         await reopened.close()
     }
 
-    @Sendable private func count(_ store: FluentStore) async throws -> Int? {
+    @Sendable func count(_ store: FluentStore) async throws -> Int? {
         try await store.read { session in
             try await (session as! FluentSession).database.sql.raw("SELECT COUNT(*) AS n FROM accounts").first()?
                 .decode(column: "n", as: Int.self)
