@@ -52,10 +52,13 @@ struct ProxyAndCookieTests {
             ["lk_session=; lk_csrf=\"quoted\"; =orphan; ;;"],
             ["LK_SESSION=upper; lk_session =trailing; lk_session=last"],
             ["\tlk_lang=it\u{2003}; lk_session=t\u{00E8}"],
+            // Where characters and bytes part: a mark joining the `=` or `;` before it, CR LF, a wide space, a Kelvin sign.
+            ["lk_session==\u{338}x; lk_csrf=\u{338}=y;\u{301} lk_lang=it", "\r\nlk_session=crlf", "\u{2003}lk_csrf=wide; L\u{212A}_SESSION=k"],
         ]
         // And headers put together at random from the pieces that matter to a parser.
         var generator = SystemRandomNumberGenerator()
-        let parts = ["lk_session", "lk_csrf", "lk_lang", "=", "==", ";", "; ", " ", "\t", "v", "x=y", "\u{00E8}", "\""]
+        let parts = ["lk_session", "lk_csrf", "lk_lang", "=", "==", ";", "; ", " ", "\t", "v", "x=y", "\u{00E8}", "\"",
+                     "\u{338}", "\u{301}", "\r\n", "\u{2003}", "\u{212A}"]
         let randomSets = (0..<2_000).map { _ in
             (0..<Int.random(in: 1...2, using: &generator)).map { _ in
                 (0..<Int.random(in: 0...12, using: &generator)).map { _ in parts.randomElement(using: &generator)! }.joined()
