@@ -140,6 +140,20 @@ struct Bench: AsyncParsableCommand {
         var serveArguments: [String] = []
         /// nil: the `latchkey` built beside this benchmark.
         var executable: URL?
+
+        /// The servers, each with its place in `servers`, in one group per backend, in the order the backends come: the
+        /// servers of a group are measured in turn, round by round.
+        static func byBackend(_ servers: [MeasuredServer]) -> [[(index: Int, server: MeasuredServer)]] {
+            var groups: [[(index: Int, server: MeasuredServer)]] = []
+            for (index, server) in servers.enumerated() {
+                if let group = groups.firstIndex(where: { $0[0].server.location == server.location }) {
+                    groups[group].append((index, server))
+                } else {
+                    groups.append([(index, server)])
+                }
+            }
+            return groups
+        }
     }
 
     /// What `--only` chooses among.

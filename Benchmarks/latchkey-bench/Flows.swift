@@ -40,86 +40,62 @@ struct CompleteFlows {
         }
     }
 
+    /// Servers on one backend (two builds, say) are all started first, then measured in turn, round by round, in ABBA
+    /// order: this machine's speed drifts over minutes, and the build measured first was also measured on a different
+    /// machine, in effect (the same build measured 200 and 340 flows a second within one session).
     func run(servers: [Bench.MeasuredServer], directory: URL, port: Int) async throws -> [String: [Path: Result]] {
         var results: [String: [Path: Result]] = [:]
-        for (index, measured) in servers.enumerated() {
-            print("Measuring complete flows on \(measured.name) (server in its own process, \(concurrency) devices per path)…")
-            results[measured.name] = try await run(
-                measured, directory: directory.appendingPathComponent("flows-\(index)"), port: port + index)
+        for group in Bench.MeasuredServer.byBackend(servers) {
+            var targets: [FlowTarget] = []
+            defer { targets.forEach { $0.stop() } }
+            for (index, measured) in group {
+                print("Starting \(measured.name) for complete flows (server in its own process, \(concurrency) devices per path)…")
+                targets.append(try await FlowTarget.start(
+                    measured, client: client, devicesPerPath: concurrency, directory: directory.appendingPathComponent("flows-\(index)"),
+                    port: port + index))
+            }
+            var measured: [String: [Path: [Result]]] = [:]
+            for round in 0..<rounds {
+                for path in Path.allCases {
+                    for target in round % 2 == 0 ? targets : targets.reversed() {
+                        measured[target.name, default: [:]][path, default: []].append(try await measure(path, on: target))
+                    }
+                }
+            }
+            for (name, paths) in measured {
+                for (path, rounds) in paths {
+                    results[name, default: [:]][path] = rounds.sorted { $0.serverMillisecondsPerFlow < $1.serverMillisecondsPerFlow }[rounds.count / 2]
+                }
+            }
         }
         return results
     }
 
-    private func run(_ measured: Bench.MeasuredServer, directory: URL, port: Int) async throws -> [Path: Result] {
-        let data = try BenchData(measured.location, folder: directory)
-        let authority = try ManufacturerAuthority.create(name: "Latchkey Bench Devices")
-        let server = try ServerProcess(port: port, data: data, arguments: try data.trusting(authority) + measured.serveArguments,
-                                       executable: measured.executable)
-        defer { server.stop() }
-        let load = Load(client: client, base: server.base, seconds: seconds, concurrency: concurrency)
-        try await load.waitUntilUp()
-
-        let tag = UUID().uuidString.prefix(8).lowercased()
-        let installerEmail = "flow-installer-\(tag)@example.com"
-        var owner = LatchkeyClient(server: server.base, manufacturerRoots: authority.roots, httpClient: client)
-        owner.token = try await load.signUp(email: "flow-owner-\(tag)@example.com", role: .owner)
-        var installer = LatchkeyClient(server: server.base, manufacturerRoots: authority.roots, httpClient: client)
-        installer.token = try await load.signUp(email: installerEmail, role: .installer)
-        let site = try await owner.createSite(name: "Bench site")
-        _ = try await owner.authorize(site: site.id, installerEmail: installerEmail, permissions: [.view, .passwordReset])
-
-        var logger = Logger(label: "latchkey-bench-device")
-        logger.logLevel = .critical
-        var devices: [Path: [EmulatedDevice]] = [:]
-        var running: [Task<Void, any Error>] = []
-        defer { running.forEach { $0.cancel() } }
-        for path in Path.allCases {
-            for index in 0..<concurrency {
-                let serial = "FLOW-\(tag)-\(path == .lanProof ? "L" : "P")\(index)"
-                let configuration = DeviceConfiguration(
-                    identity: try authority.issue(serial: serial, model: "DS-7608NI-K2"), deviceType: .nvr, firmware: "V4.62.200",
-                    cloudURL: server.base, listenHost: "127.0.0.1", listenPort: 0,
-                    stateDirectory: directory.appendingPathComponent("devices/\(serial)").path, adminPassword: "Vecchia2023",
-                    discoveryPort: 0, discoveryHost: "127.0.0.1")
-                let runner = try DeviceRunner(configuration: configuration, logger: logger)
-                running.append(Task { try await runner.run(handlingSignals: false) })
-                try await bindWhenConnected(serial: serial, device: runner.device, site: site, owner: owner)
-                devices[path, default: []].append(runner.device)
-            }
-        }
-
-        var results: [Path: Result] = [:]
-        let (ownerApp, installerApp) = (owner, installer)
-        for path in Path.allCases {
-            let pathDevices = devices[path] ?? []
-            var measured: [Result] = []
-            for _ in 0..<rounds {
-                let cpuBefore = server.cpuSeconds
-                let loadBefore = ServerProcess.cpuSeconds(of: getpid())
-                let started = ContinuousClock.now
-                let deadline = started + .seconds(seconds)
-                let flows = try await withThrowingTaskGroup(of: Int.self) { group in
-                    for device in pathDevices {
-                        group.addTask {
-                            var flows = 0
-                            while ContinuousClock.now < deadline {
-                                try await flow(path, device: device, owner: ownerApp, installer: installerApp)
-                                flows += 1
-                            }
-                            return flows
-                        }
+    /// One round of `path` on `target`: each of its devices runs flows one after another for `seconds`.
+    private func measure(_ path: Path, on target: FlowTarget) async throws -> Result {
+        let cpuBefore = target.server.cpuSeconds
+        let loadBefore = ServerProcess.cpuSeconds(of: getpid())
+        let started = ContinuousClock.now
+        let deadline = started + .seconds(seconds)
+        let (owner, installer) = (target.owner, target.installer)
+        let flows = try await withThrowingTaskGroup(of: Int.self) { group in
+            for device in target.devices[path] ?? [] {
+                group.addTask {
+                    var flows = 0
+                    while ContinuousClock.now < deadline {
+                        try await flow(path, device: device, owner: owner, installer: installer)
+                        flows += 1
                     }
-                    return try await group.reduce(0, +)
+                    return flows
                 }
-                let wall = (ContinuousClock.now - started).seconds
-                let cpu = server.cpuSeconds - cpuBefore
-                let load = ServerProcess.cpuSeconds(of: getpid()) - loadBefore
-                measured.append(Result(flowsPerSecond: Double(flows) / wall, serverMillisecondsPerFlow: cpu * 1000 / Double(max(flows, 1)),
-                                       loadMillisecondsPerFlow: load * 1000 / Double(max(flows, 1)), flows: flows))
             }
-            results[path] = measured.sorted { $0.serverMillisecondsPerFlow < $1.serverMillisecondsPerFlow }[rounds / 2]
+            return try await group.reduce(0, +)
         }
-        return results
+        let wall = (ContinuousClock.now - started).seconds
+        let cpu = target.server.cpuSeconds - cpuBefore
+        let load = ServerProcess.cpuSeconds(of: getpid()) - loadBefore
+        return Result(flowsPerSecond: Double(flows) / wall, serverMillisecondsPerFlow: cpu * 1000 / Double(max(flows, 1)),
+                      loadMillisecondsPerFlow: load * 1000 / Double(max(flows, 1)), flows: flows)
     }
 
     /// One reset from request to completion; fails unless the service says *completed*.
@@ -156,24 +132,10 @@ struct CompleteFlows {
         _ = try await device.login(username: "admin", password: newPassword, from: "bench")
     }
 
-    private func bindWhenConnected(serial: String, device: EmulatedDevice, site: API.Site, owner: LatchkeyClient) async throws {
-        let code = await device.verificationCode
-        for _ in 0..<200 {
-            // Untyped, so that the refusal can be matched by code (a `catch … where` over a typed error crashes Swift 6.3).
-            let bind: () async throws -> API.Device = { try await owner.bind(site: site.id, serial: serial, verificationCode: code) }
-            do {
-                _ = try await bind()
-                return
-            } catch let error as ClientError where error.code == .deviceOffline {
-                try await Task.sleep(for: .milliseconds(50))
-            }
-        }
-        throw Load.Failure(description: "device \(serial) never connected")
-    }
-
     static func report(_ results: [String: [Path: Result]], backends: [String], concurrency: Int) {
         print("\ncomplete flows: request → approve (sealed) → proof or presence code → grant → device applies → receipt → both notified;"
-              + " \(concurrency) devices per path, the server's CPU from its own process; goal ≥ 300 flows/s on SQLite")
+              + " \(concurrency) devices per path, the server's CPU from its own process, servers of a backend interleaved round by round (ABBA);"
+              + " goal ≥ 300 flows/s on SQLite")
         print("load ms CPU/flow: this process (apps, emulated devices, their crypto) on the same cores as the server;"
               + " server alone: \(ProcessInfo.processInfo.activeProcessorCount) cores ÷ server CPU per flow")
         print((["path"] + backends.flatMap {
@@ -189,5 +151,86 @@ struct CompleteFlows {
             }
             print(row.joined(separator: " | "))
         }
+    }
+}
+
+/// A server measured by `CompleteFlows`, with its people and its emulated devices, each device connected and bound to
+/// the owner's site; started once, measured round after round.
+final class FlowTarget: @unchecked Sendable {
+    let name: String
+    let server: ServerProcess
+    let owner: LatchkeyClient
+    let installer: LatchkeyClient
+    let devices: [CompleteFlows.Path: [EmulatedDevice]]
+    private let running: [Task<Void, any Error>]
+
+    private init(name: String, server: ServerProcess, owner: LatchkeyClient, installer: LatchkeyClient,
+                 devices: [CompleteFlows.Path: [EmulatedDevice]], running: [Task<Void, any Error>]) {
+        (self.name, self.server, self.owner, self.installer, self.devices, self.running) = (name, server, owner, installer, devices, running)
+    }
+
+    static func start(_ measured: Bench.MeasuredServer, client: HTTPClient, devicesPerPath: Int, directory: URL, port: Int)
+        async throws -> FlowTarget
+    {
+        let data = try BenchData(measured.location, folder: directory)
+        let authority = try ManufacturerAuthority.create(name: "Latchkey Bench Devices")
+        let server = try ServerProcess(port: port, data: data, arguments: try data.trusting(authority) + measured.serveArguments,
+                                       executable: measured.executable)
+        var running: [Task<Void, any Error>] = []
+        do {
+            let load = Load(client: client, base: server.base, seconds: 1, concurrency: 1)
+            try await load.waitUntilUp()
+            let tag = UUID().uuidString.prefix(8).lowercased()
+            let installerEmail = "flow-installer-\(tag)@example.com"
+            var owner = LatchkeyClient(server: server.base, manufacturerRoots: authority.roots, httpClient: client)
+            owner.token = try await load.signUp(email: "flow-owner-\(tag)@example.com", role: .owner)
+            var installer = LatchkeyClient(server: server.base, manufacturerRoots: authority.roots, httpClient: client)
+            installer.token = try await load.signUp(email: installerEmail, role: .installer)
+            let site = try await owner.createSite(name: "Bench site")
+            _ = try await owner.authorize(site: site.id, installerEmail: installerEmail, permissions: [.view, .passwordReset])
+
+            var logger = Logger(label: "latchkey-bench-device")
+            logger.logLevel = .critical
+            var devices: [CompleteFlows.Path: [EmulatedDevice]] = [:]
+            for path in CompleteFlows.Path.allCases {
+                for index in 0..<devicesPerPath {
+                    let serial = "FLOW-\(tag)-\(path == .lanProof ? "L" : "P")\(index)"
+                    let configuration = DeviceConfiguration(
+                        identity: try authority.issue(serial: serial, model: "DS-7608NI-K2"), deviceType: .nvr, firmware: "V4.62.200",
+                        cloudURL: server.base, listenHost: "127.0.0.1", listenPort: 0,
+                        stateDirectory: directory.appendingPathComponent("devices/\(serial)").path, adminPassword: "Vecchia2023",
+                        discoveryPort: 0, discoveryHost: "127.0.0.1")
+                    let runner = try DeviceRunner(configuration: configuration, logger: logger)
+                    running.append(Task { try await runner.run(handlingSignals: false) })
+                    try await bindWhenConnected(serial: serial, device: runner.device, site: site, owner: owner)
+                    devices[path, default: []].append(runner.device)
+                }
+            }
+            return FlowTarget(name: measured.name, server: server, owner: owner, installer: installer, devices: devices, running: running)
+        } catch {
+            running.forEach { $0.cancel() }
+            server.stop()
+            throw error
+        }
+    }
+
+    func stop() {
+        running.forEach { $0.cancel() }
+        server.stop()
+    }
+
+    private static func bindWhenConnected(serial: String, device: EmulatedDevice, site: API.Site, owner: LatchkeyClient) async throws {
+        let code = await device.verificationCode
+        for _ in 0..<200 {
+            // Untyped, so that the refusal can be matched by code (a `catch … where` over a typed error crashes Swift 6.3).
+            let bind: () async throws -> API.Device = { try await owner.bind(site: site.id, serial: serial, verificationCode: code) }
+            do {
+                _ = try await bind()
+                return
+            } catch let error as ClientError where error.code == .deviceOffline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        throw Load.Failure(description: "device \(serial) never connected")
     }
 }

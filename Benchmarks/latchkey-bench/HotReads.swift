@@ -81,41 +81,49 @@ struct HotReads {
     let rounds: Int
     let concurrency: Int
 
-    /// Per backend, per read: the median round by its ratio to the plain route.
+    /// Per server, per read: the median round by its ratio to the plain route. The servers of one backend (two builds,
+    /// say) are all started first and measured in turn, round by round, in ABBA order, as complete flows are.
     func run(servers: [Bench.MeasuredServer], directory: URL, port: Int) async throws -> [String: [HotRead: Load.CPUMeasure]] {
         var results: [String: [HotRead: Load.CPUMeasure]] = [:]
-        for (index, target) in servers.enumerated() {
-            let name = target.name
-            print("Measuring hot reads on \(name) (server in its own process)…")
-            let data = try BenchData(target.location, folder: directory.appendingPathComponent("hot-\(index)"))
-            let fixture = try await data.writeFixture(port: port + index, client: client, HotReadFixture.make)
-            let server = try ServerProcess(
-                port: port + 20 + index, data: data, arguments: target.serveArguments, executable: target.executable)
-            defer { server.stop() }
-            let load = Load(client: client, base: server.base, seconds: seconds, concurrency: concurrency)
-            try await load.waitUntilUp()
+        for group in Bench.MeasuredServer.byBackend(servers) {
+            var targets: [(name: String, server: ServerProcess, load: Load, fixture: HotReadFixture)] = []
+            defer { targets.forEach { $0.server.stop() } }
+            for (index, target) in group {
+                print("Starting \(target.name) for hot reads (server in its own process)…")
+                let data = try BenchData(target.location, folder: directory.appendingPathComponent("hot-\(index)"))
+                let fixture = try await data.writeFixture(port: port + index, client: client, HotReadFixture.make)
+                let server = try ServerProcess(
+                    port: port + 20 + index, data: data, arguments: target.serveArguments, executable: target.executable)
+                targets.append((target.name, server, Load(client: client, base: server.base, seconds: seconds, concurrency: concurrency), fixture))
+                try await targets[targets.count - 1].load.waitUntilUp()
+            }
             // Rounds take every read in turn, and each read is set against the plain route of its own round: this
             // machine's speed drifts over minutes, which would otherwise skew reads measured early against late.
-            var measured: [HotRead: [Load.CPUMeasure]] = [:]
-            for _ in 0..<rounds {
-                var round: [HotRead: Load.CPUMeasure] = [:]
-                for read in HotRead.allCases { round[read] = try await load.measure(read, fixture: fixture, server: server) }
-                let health = round[.health]?.serverMicrosecondsPerRequest ?? 0
-                for (read, var measure) in round {
-                    measure.timesHealth = health > 0 ? measure.serverMicrosecondsPerRequest / health : 0
-                    measured[read, default: []].append(measure)
+            var measured: [String: [HotRead: [Load.CPUMeasure]]] = [:]
+            for round in 0..<rounds {
+                for target in round % 2 == 0 ? targets : targets.reversed() {
+                    var reads: [HotRead: Load.CPUMeasure] = [:]
+                    for read in HotRead.allCases {
+                        reads[read] = try await target.load.measure(read, fixture: target.fixture, server: target.server)
+                    }
+                    let health = reads[.health]?.serverMicrosecondsPerRequest ?? 0
+                    for (read, var measure) in reads {
+                        measure.timesHealth = health > 0 ? measure.serverMicrosecondsPerRequest / health : 0
+                        measured[target.name, default: [:]][read, default: []].append(measure)
+                    }
                 }
             }
-            for (read, rounds) in measured {
-                results[name, default: [:]][read] = rounds.sorted { $0.timesHealth < $1.timesHealth }[rounds.count / 2]
+            for (name, reads) in measured {
+                for (read, rounds) in reads {
+                    results[name, default: [:]][read] = rounds.sorted { $0.timesHealth < $1.timesHealth }[rounds.count / 2]
+                }
             }
-            server.stop()
         }
         return results
     }
 
     static func report(_ results: [String: [HotRead: Load.CPUMeasure]], backends: [String]) {
-        print("\nhot reads: server CPU per request (latchkey serve in its own process, /proc/<pid>/stat), gate ≤ 2× GET /healthz; rounds interleaved, the median round by its ratio to /healthz in that round")
+        print("\nhot reads: server CPU per request (latchkey serve in its own process, /proc/<pid>/stat), gate ≤ 2× GET /healthz; reads and servers interleaved round by round (ABBA), the median round by its ratio to /healthz in that round")
         print((["read"] + backends.flatMap { ["\($0) µs CPU/req", "\($0) × healthz", "\($0) req/s"] }).joined(separator: " | "))
         for read in HotRead.allCases {
             var row = [read.rawValue]
