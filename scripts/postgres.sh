@@ -3,7 +3,10 @@
 # Prints the DATABASE_URL to use. `scripts/postgres.sh stop` stops it.
 set -euo pipefail
 
-PORT="${LATCHKEY_PG_PORT:-55432}"
+# Below the kernel's range for outgoing ports (32768–60999 here), so that no connection can be holding it: on
+# 55432, inside that range, CI twice failed to start PostgreSQL ("Address already in use") right after a benchmark
+# had opened and closed 15,000 connections.
+PORT="${LATCHKEY_PG_PORT:-25432}"
 DATA="${LATCHKEY_PG_DATA:-/tmp/latchkey-postgres}"
 
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
@@ -22,6 +25,10 @@ fi
 BIN="$(pg_bin)"
 
 # PostgreSQL refuses to run as root: it runs as the postgres user on a data folder of our own.
+# One left running on another port (an earlier default, say) is stopped, and this one started in its place.
+if runuser -u postgres -- "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1 && [ "$(sed -n 4p "$DATA/postmaster.pid")" != "$PORT" ]; then
+  runuser -u postgres -- "$BIN/pg_ctl" -D "$DATA" -m fast stop >/dev/null
+fi
 if runuser -u postgres -- "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
   :
 else
