@@ -433,3 +433,11 @@ struct SignInFlood {
                       cpuMillisecondsPerAnswer: cpu * 1000 / Double(max(answers, 1)), coresBusy: cpu / wall)
     }
 }
+
+extension Array {
+    /// The servers of a backend in the order they are measured in round `round`: ABBA, so that each is measured as
+    /// often first as last while the machine's speed drifts.
+    func inTurn(round: Int) -> [Element] {
+        round.isMultiple(of: 2) ? self : reversed()
+    }
+}

@@ -57,7 +57,7 @@ struct CompleteFlows {
             var measured: [String: [Path: [Result]]] = [:]
             for round in 0..<rounds {
                 for path in Path.allCases {
-                    for target in round % 2 == 0 ? targets : targets.reversed() {
+                    for target in targets.inTurn(round: round) {
                         measured[target.name, default: [:]][path, default: []].append(try await measure(path, on: target))
                     }
                 }
@@ -156,18 +156,14 @@ struct CompleteFlows {
 
 /// A server measured by `CompleteFlows`, with its people and its emulated devices, each device connected and bound to
 /// the owner's site; started once, measured round after round.
-final class FlowTarget: @unchecked Sendable {
+struct FlowTarget: Sendable {
     let name: String
     let server: ServerProcess
     let owner: LatchkeyClient
     let installer: LatchkeyClient
     let devices: [CompleteFlows.Path: [EmulatedDevice]]
-    private let running: [Task<Void, any Error>]
-
-    private init(name: String, server: ServerProcess, owner: LatchkeyClient, installer: LatchkeyClient,
-                 devices: [CompleteFlows.Path: [EmulatedDevice]], running: [Task<Void, any Error>]) {
-        (self.name, self.server, self.owner, self.installer, self.devices, self.running) = (name, server, owner, installer, devices, running)
-    }
+    /// The devices' own tasks: their channels and LAN APIs.
+    let running: [Task<Void, any Error>]
 
     static func start(_ measured: Bench.MeasuredServer, client: HTTPClient, devicesPerPath: Int, directory: URL, port: Int)
         async throws -> FlowTarget

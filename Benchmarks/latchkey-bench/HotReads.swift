@@ -94,14 +94,15 @@ struct HotReads {
                 let fixture = try await data.writeFixture(port: port + index, client: client, HotReadFixture.make)
                 let server = try ServerProcess(
                     port: port + 20 + index, data: data, arguments: target.serveArguments, executable: target.executable)
-                targets.append((target.name, server, Load(client: client, base: server.base, seconds: seconds, concurrency: concurrency), fixture))
-                try await targets[targets.count - 1].load.waitUntilUp()
+                let load = Load(client: client, base: server.base, seconds: seconds, concurrency: concurrency)
+                targets.append((target.name, server, load, fixture))
+                try await load.waitUntilUp()
             }
             // Rounds take every read in turn, and each read is set against the plain route of its own round: this
             // machine's speed drifts over minutes, which would otherwise skew reads measured early against late.
             var measured: [String: [HotRead: [Load.CPUMeasure]]] = [:]
             for round in 0..<rounds {
-                for target in round % 2 == 0 ? targets : targets.reversed() {
+                for target in targets.inTurn(round: round) {
                     var reads: [HotRead: Load.CPUMeasure] = [:]
                     for read in HotRead.allCases {
                         reads[read] = try await target.load.measure(read, fixture: target.fixture, server: target.server)

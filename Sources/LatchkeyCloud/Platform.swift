@@ -186,7 +186,7 @@ func buildRouters(_ services: PlatformServices, metrics: PrometheusMetricsFactor
         let frames = DeviceChannelFrames(eventLoop: connection.eventLoop, helloTimeout: configuration.deviceHelloTimeout, roster: connections)
         try ChannelHeartbeat.install(on: connection, watch: silenceWatch)
         try connection.pipeline.syncOperations.addHandler(frames)
-        channel.open(DeviceConnection(frames, on: connection.eventLoop), address: address)
+        channel.open(frames.connection, address: address)
     }
     return Routers(http: router, webSocket: webSocket, openDeviceChannel: opened, deviceConnections: connections)
 }

@@ -88,6 +88,9 @@ final class DeviceChannelFrames: ChannelInboundHandler, RemovableChannelHandler 
         firstMessage = hello.futureResult
     }
 
+    /// The channel as the tasks that answer it, and the node's roster, see it.
+    var connection: DeviceConnection { DeviceConnection(self, on: eventLoop) }
+
     func takeFirstMessage() -> EventLoopFuture<String?> {
         defer { firstMessage = nil }
         return firstMessage ?? eventLoop.makeSucceededFuture(nil)
@@ -95,7 +98,7 @@ final class DeviceChannelFrames: ChannelInboundHandler, RemovableChannelHandler 
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        roster.add(ObjectIdentifier(self), DeviceConnection(self, on: eventLoop))
+        roster.add(self)
         // A connection that never says hello is not held.
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         helloDeadline = eventLoop.scheduleTask(in: helloTimeout) { _ = bound.value.close(.policyViolation, reason: "no hello") }
@@ -198,7 +201,7 @@ final class DeviceChannelFrames: ChannelInboundHandler, RemovableChannelHandler 
     private func ended() {
         guard open else { return }
         open = false
-        roster.remove(ObjectIdentifier(self))
+        roster.remove(self)
         helloDeadline?.cancel()
         closeDeadline?.cancel()
         hello?.succeed(nil)
@@ -243,12 +246,13 @@ final class DeviceChannelFrames: ChannelInboundHandler, RemovableChannelHandler 
 final class DeviceConnections: Service, Sendable {
     private let open = Mutex<[ObjectIdentifier: DeviceConnection]>([:])
 
-    func add(_ id: ObjectIdentifier, _ connection: DeviceConnection) {
-        open.withLock { $0[id] = connection }
+    func add(_ frames: DeviceChannelFrames) {
+        let connection = frames.connection
+        open.withLock { $0[ObjectIdentifier(frames)] = connection }
     }
 
-    func remove(_ id: ObjectIdentifier) {
-        _ = open.withLock { $0.removeValue(forKey: id) }
+    func remove(_ frames: DeviceChannelFrames) {
+        _ = open.withLock { $0.removeValue(forKey: ObjectIdentifier(frames)) }
     }
 
     var all: [DeviceConnection] { open.withLock { Array($0.values) } }

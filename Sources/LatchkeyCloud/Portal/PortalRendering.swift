@@ -217,45 +217,64 @@ struct PortalCookies: Sendable {
 
     init(headers: [String]) {
         for header in headers {
-            guard header.utf8.allSatisfy({ $0 < 0x80 }) else {
-                // Beyond ASCII, characters are what Hummingbird splits and compares (a combining mark joins the `;`
-                // before it, and canonically equivalent names are equal): read as it reads them.
-                for piece in header.split(separator: ";") {
-                    let piece = piece.drop(while: \.isWhitespace)
-                    guard let equals = piece.firstIndex(of: "=") else { continue }
-                    pieces.append((piece[..<equals], piece))
-                }
-                continue
-            }
             // In ASCII a character is a byte (or CR LF, neither `;` nor `=`, and whitespace either way): read as bytes,
-            // without breaking the text into characters.
-            for piece in header.utf8.split(separator: UInt8(ascii: ";")) {
-                let piece = piece.drop(while: Self.isASCIIWhitespace)
-                guard let equals = piece.firstIndex(of: UInt8(ascii: "=")) else { continue }
-                pieces.append((Substring(piece[..<equals]), Substring(piece)))
+            // without breaking the text into characters. Beyond ASCII, characters are what Hummingbird splits and
+            // compares (a combining mark joins the `;` or `=` before it, canonically equivalent names are equal).
+            let header = Substring(header)
+            if Self.isASCII(header) {
+                pieces += Self.pieces(of: header.utf8).map { (Substring($0.name), Substring($0.piece)) }
+            } else {
+                pieces += Self.pieces(of: header)
             }
         }
-    }
-
-    private static func isASCIIWhitespace(_ byte: UInt8) -> Bool {
-        byte == 0x20 || (0x09...0x0D).contains(byte)
     }
 
     subscript(_ name: String) -> String? {
         guard let piece = pieces.first(where: { $0.name == name })?.piece else { return nil }
-        // As `Cookie(from:)` reads the piece: `=`s first skipped, a name, the `=`s after it, the value (none if empty).
-        guard piece.utf8.allSatisfy({ $0 < 0x80 }) else {
-            // A combining mark after a `=` makes another character of it.
-            let named = piece.drop { $0 == "=" }
-            guard let equals = named.firstIndex(of: "=") else { return nil }
-            let value = named[equals...].drop { $0 == "=" }
-            return value.isEmpty ? nil : String(value)
-        }
-        let named = piece.utf8.drop { $0 == UInt8(ascii: "=") }
-        guard let equals = named.firstIndex(of: UInt8(ascii: "=")) else { return nil }
-        let value = named[equals...].drop { $0 == UInt8(ascii: "=") }
-        return value.isEmpty ? nil : String(Substring(value))
+        if Self.isASCII(piece) { return Self.value(in: piece.utf8).map { String(Substring($0)) } }
+        return Self.value(in: piece).map(String.init)
     }
+
+    private static func isASCII(_ text: Substring) -> Bool {
+        text.utf8.allSatisfy { $0 < 0x80 }
+    }
+
+    /// A header's pieces, split at `;`, leading whitespace dropped, each with its name: what comes before its first `=`.
+    private static func pieces<Text: Collection>(of header: Text) -> [(name: Text, piece: Text)]
+        where Text.SubSequence == Text, Text.Element: CookieSyntax
+    {
+        header.split(separator: .semicolon).compactMap { piece in
+            let piece = piece.drop { $0.isWhitespace }
+            return piece.firstIndex(of: .equals).map { (piece[..<$0], piece) }
+        }
+    }
+
+    /// As `Cookie(from:)` reads a piece: `=`s first skipped, a name, the `=`s after it, the value (none if empty).
+    private static func value<Text: Collection>(in piece: Text) -> Text? where Text.SubSequence == Text, Text.Element: CookieSyntax {
+        let named = piece.drop { $0 == .equals }
+        guard let equals = named.firstIndex(of: .equals) else { return nil }
+        let value = named[equals...].drop { $0 == .equals }
+        return value.isEmpty ? nil : value
+    }
+}
+
+/// What a cookie header is read by: a byte of ASCII text, or a character of any text.
+private protocol CookieSyntax: Equatable {
+    static var semicolon: Self { get }
+    static var equals: Self { get }
+    var isWhitespace: Bool { get }
+}
+
+extension UInt8: CookieSyntax {
+    fileprivate static var semicolon: UInt8 { UInt8(ascii: ";") }
+    fileprivate static var equals: UInt8 { UInt8(ascii: "=") }
+    /// As `Character.isWhitespace` reads an ASCII character.
+    fileprivate var isWhitespace: Bool { self == 0x20 || (0x09...0x0D).contains(self) }
+}
+
+extension Character: CookieSyntax {
+    fileprivate static var semicolon: Character { ";" }
+    fileprivate static var equals: Character { "=" }
 }
 
 /// One request to the portal: who is signed in, in which language, and the CSRF token its forms carry.
