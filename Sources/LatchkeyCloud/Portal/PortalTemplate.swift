@@ -9,6 +9,12 @@ import Mustache
 /// partial renders into a string of its own. Here a name is split once, at start; values are typed (`PortalValue`),
 /// told apart by their case, with no cast at run time; and the whole page is written into one buffer.
 ///
+/// A template is read once into a tree, then flattened (`Step`): partials and blocks written in where they are called,
+/// its texts in one buffer, its names in a table. The tree's nodes were shared by every request on every thread, and
+/// walking them retained and released each node, its texts and its names: with two cores taking requests, those
+/// counts bounced between the cores, and the template's retains cost twice what they cost on one (perf, issue 13).
+/// Walking the steps retains nothing: a step holds only numbers.
+///
 /// The parse stays swift-mustache's, so standalone lines, whitespace and partial indentation are exactly its own. Its
 /// tokens are not public: they are read through reflection (`Mirror`), once; a token or a form this renderer does not
 /// handle (a transform, an unescaped value, a dynamic partial, another content type) stops the service at start,
@@ -17,48 +23,64 @@ import Mustache
 /// `PortalHTML.template`). `compiledTemplatesRenderAsSwiftMustacheDoes` checks that the two render the same values alike
 /// (`PortalValue.mustache`), and debug builds render every page both ways.
 struct PortalTemplate: Sendable {
-    indirect enum Node: Sendable {
-        case text([UInt8])
-        case value(Name)
-        case section(Name, [Node])
-        case invertedSection(Name, [Node])
-        case partial(String, indentation: String?, overrides: [String: [Node]]?)
-        case block(String, default: [Node], indentation: String?)
+    /// One step of a flattened template. A section's, or an indented part's, steps follow it up to `end`.
+    enum Step: Sendable {
+        case text(Range<Int>)
+        case value(Int)
+        case section(Int, end: Int)
+        case invertedSection(Int, end: Int)
+        /// A partial's or a block's steps, under an indentation (`indentations`), where swift-mustache indents each of
+        /// their lines: only where an indentation is in force, so a template without one has no such step.
+        case indented(Int, end: Int)
     }
 
-    /// A `{{name}}` split at start: `.` is the current value (no keys); a leading `.` looks only at the current value.
+    /// A `{{name}}`, split at start into `keys`: `.` is the current value (no keys); a leading `.` looks only at the
+    /// current value.
     struct Name: Sendable {
-        let keys: [String]
+        let keys: Range<Int>
         let currentOnly: Bool
-
-        init(_ name: String) {
-            keys = name == "." ? [] : name.split(separator: ".").map(String.init)
-            currentOnly = name != "." && name.first == "."
-        }
     }
 
-    let nodes: [Node]
+    let steps: [Step]
+    /// Every text of the template, and every indentation, end to end: a step says which bytes are its own.
+    let bytes: [UInt8]
+    let names: [Name]
+    /// The names' keys, end to end.
+    let keys: [String]
+    let indentations: [Range<Int>]
 
-    init(_ template: MustacheTemplate, named name: String) throws {
-        nodes = try Self.nodes(of: template, in: name)
-    }
-
-    /// Each template of a library, by the name pages and partials call it.
+    /// Each template of a library, by the name pages and partials call it, with the partials it calls written in.
     static func library(_ templates: [String: MustacheTemplate]) throws -> [String: PortalTemplate] {
-        try Dictionary(uniqueKeysWithValues: templates.map { ($0.key, try PortalTemplate($0.value, named: $0.key)) })
+        let parsed = try Dictionary(uniqueKeysWithValues: templates.map { ($0.key, try Self.nodes(of: $0.value, in: $0.key)) })
+        return try parsed.mapValues { nodes in
+            var flattening = Flattening(library: parsed)
+            try flattening.add(nodes, indentation: nil, overrides: nil)
+            return PortalTemplate(steps: flattening.steps, bytes: flattening.bytes, names: flattening.names, keys: flattening.keys,
+                                  indentations: flattening.indentations)
+        }
     }
 
     /// Renders `template` of `library` with `root` at the bottom of the context; nil when there is no such template.
     static func render(_ root: PortalValue, template: String, library: [String: PortalTemplate]) -> [UInt8]? {
-        guard let nodes = library[template]?.nodes else { return nil }
-        var writer = PortalTemplateWriter(library: library, root: root)
-        writer.render(nodes, indentation: nil, overrides: nil)
+        guard let template = library[template] else { return nil }
+        var writer = PortalTemplateWriter(template: template, root: root)
+        writer.render(0..<template.steps.count, indentation: nil)
         return writer.output
+    }
+
+    /// A template as swift-mustache parsed it: what `Flattening` turns into steps.
+    fileprivate indirect enum Node {
+        case text([UInt8])
+        case value(String)
+        case section(String, [Node])
+        case invertedSection(String, [Node])
+        case partial(String, indentation: String?, overrides: [String: [Node]]?)
+        case block(String, default: [Node], indentation: String?)
     }
 
     // MARK: - Reading swift-mustache's parse
 
-    private static func nodes(of template: MustacheTemplate, in name: String) throws -> [Node] {
+    fileprivate static func nodes(of template: MustacheTemplate, in name: String) throws -> [Node] {
         guard let tokens = Mirror(reflecting: template).descendant("tokens") as? [Any] else {
             throw TemplateTextError(template: name, problem: "swift-mustache's parse could not be read (its tokens moved)")
         }
@@ -80,9 +102,9 @@ struct PortalTemplate: Sendable {
             }
             return value
         }
-        func name() throws -> Name {
+        func name() throws -> String {
             guard try field(1, as: [String].self).isEmpty else { throw unsupported("a transform") }
-            return Name(try field(0, as: String.self))
+            return try field(0, as: String.self)
         }
         func children(_ index: Int) throws -> [Node] { try nodes(of: try field(index, as: MustacheTemplate.self), in: template) }
         switch kind {
@@ -107,98 +129,197 @@ struct PortalTemplate: Sendable {
     }
 }
 
+/// Flattens a parsed template into steps, as swift-mustache would render it: a partial's nodes in place of the partial,
+/// with the blocks it holds overridden by the caller's (the outermost override wins), under the indentation the two
+/// add up to.
+private struct Flattening {
+    let library: [String: [PortalTemplate.Node]]
+    var steps: [PortalTemplate.Step] = []
+    var bytes: [UInt8] = []
+    var names: [PortalTemplate.Name] = []
+    var keys: [String] = []
+    var indentations: [Range<Int>] = []
+    private var nameIndex: [String: Int] = [:]
+    /// The partials being written in, outermost first: one that calls itself would never end.
+    private var calling: [String] = []
+    /// Whether the last step is text that the next text may join: not past a section's or part's end, nor where lines
+    /// are indented, as each text is then a node of its own to indent.
+    private var textContinues = false
+
+    init(library: [String: [PortalTemplate.Node]]) { self.library = library }
+
+    mutating func add(_ nodes: [PortalTemplate.Node], indentation: String?, overrides: [String: [PortalTemplate.Node]]?) throws {
+        for node in nodes { try add(node, indentation: indentation, overrides: overrides) }
+    }
+
+    private mutating func add(_ node: PortalTemplate.Node, indentation: String?, overrides: [String: [PortalTemplate.Node]]?) throws {
+        switch node {
+        case .text(let text):
+            if textContinues, case .text(let range) = steps.last, (indentation ?? "").isEmpty {
+                steps[steps.count - 1] = .text(range.lowerBound..<range.upperBound + text.count)
+            } else {
+                steps.append(.text(bytes.count..<bytes.count + text.count))
+            }
+            bytes.append(contentsOf: text)
+            textContinues = true
+        case .value(let name):
+            steps.append(.value(index(of: name)))
+            textContinues = false
+        case .section(let name, let nodes):
+            let name = index(of: name)
+            try enclose(nodes, indentation: indentation, overrides: overrides) { .section(name, end: $0) }
+        case .invertedSection(let name, let nodes):
+            let name = index(of: name)
+            try enclose(nodes, indentation: indentation, overrides: overrides) { .invertedSection(name, end: $0) }
+        case .partial(let name, let indented, let inheriting):
+            guard let partial = library[name] else {
+                throw TemplateTextError(template: calling.first ?? name, problem: "the partial \(name) is no template of the portal's")
+            }
+            guard !calling.contains(name) else {
+                throw TemplateTextError(template: calling.first ?? name, problem: "the partial \(name) calls itself")
+            }
+            var inherited = overrides
+            if let inheriting { inherited = overrides.map { $0.merging(inheriting) { outer, _ in outer } } ?? inheriting }
+            calling.append(name)
+            try part(partial, indentation: indented.map { (indentation ?? "") + $0 } ?? indentation, overrides: inherited)
+            calling.removeLast()
+        case .block(let name, let defaultNodes, let indented):
+            try part(overrides?[name] ?? defaultNodes, indentation: indented.map { (indentation ?? "") + $0 } ?? indentation,
+                     overrides: overrides)
+        }
+    }
+
+    /// A partial's or a block's nodes: written in as they are, or, under an indentation, as a part whose lines the
+    /// writer indents. (Where an indentation is in force, the part's own adds to it, so it is never empty there.)
+    private mutating func part(_ nodes: [PortalTemplate.Node], indentation: String?, overrides: [String: [PortalTemplate.Node]]?) throws {
+        guard let indentation, !indentation.isEmpty else {
+            return try add(nodes, indentation: indentation, overrides: overrides)
+        }
+        let indentationIndex = indentations.count
+        indentations.append(bytes.count..<bytes.count + indentation.utf8.count)
+        bytes.append(contentsOf: indentation.utf8)
+        try enclose(nodes, indentation: indentation, overrides: overrides) { .indented(indentationIndex, end: $0) }
+    }
+
+    private mutating func enclose(_ nodes: [PortalTemplate.Node], indentation: String?, overrides: [String: [PortalTemplate.Node]]?,
+                                  step: (Int) -> PortalTemplate.Step) throws {
+        let at = steps.count
+        steps.append(.text(0..<0))
+        textContinues = false
+        try add(nodes, indentation: indentation, overrides: overrides)
+        steps[at] = step(steps.count)
+        textContinues = false
+    }
+
+    private mutating func index(of name: String) -> Int {
+        if let index = nameIndex[name] { return index }
+        let split = name == "." ? [] : name.split(separator: ".").map(String.init)
+        names.append(PortalTemplate.Name(keys: keys.count..<keys.count + split.count, currentOnly: name != "." && name.first == "."))
+        keys.append(contentsOf: split)
+        nameIndex[name] = names.count - 1
+        return names.count - 1
+    }
+}
+
 /// One rendering: the output so far, and the context stack, pushed and popped as sections open and close.
 private struct PortalTemplateWriter {
-    let library: [String: PortalTemplate]
+    let template: PortalTemplate
     var stack: [PortalValue]
     var output: [UInt8] = []
 
-    init(library: [String: PortalTemplate], root: PortalValue) {
-        self.library = library
+    init(template: PortalTemplate, root: PortalValue) {
+        self.template = template
         stack = [root]
         stack.reserveCapacity(8)
         output.reserveCapacity(16_384)
     }
 
-    /// As swift-mustache renders a template: under an indentation, a node's output that starts a new line of this
-    /// template's own output is indented first.
-    mutating func render(_ nodes: [PortalTemplate.Node], indentation: String?, overrides: [String: [PortalTemplate.Node]]?) {
-        guard let indentation, !indentation.isEmpty else {
-            for node in nodes { render(node, indentation: indentation, overrides: overrides) }
+    /// The steps in `range`, as swift-mustache renders a template's nodes: under an indentation, a node's output that
+    /// starts a new line of these nodes' own output is indented first.
+    mutating func render(_ range: Range<Int>, indentation: Int?) {
+        var index = range.lowerBound
+        guard let indentation else {
+            while index < range.upperBound { index = render(at: index, indentation: nil) }
             return
         }
         let start = output.count
-        for node in nodes {
+        while index < range.upperBound {
             let before = output.count
             let onNewLine = before > start && output[before - 1] == UInt8(ascii: "\n")
-            render(node, indentation: indentation, overrides: overrides)
-            if onNewLine, output.count > before { output.insert(contentsOf: indentation.utf8, at: before) }
+            index = render(at: index, indentation: indentation)
+            if onNewLine, output.count > before {
+                let indent = template.indentations[indentation]
+                template.bytes.withUnsafeBufferPointer { output.insert(contentsOf: $0[indent], at: before) }
+            }
         }
     }
 
-    private mutating func render(_ node: PortalTemplate.Node, indentation: String?, overrides: [String: [PortalTemplate.Node]]?) {
-        switch node {
-        case .text(let bytes):
-            output.append(contentsOf: bytes)
+    /// Renders the step at `index` (with its section's or part's steps) and says where the next one is.
+    private mutating func render(at index: Int, indentation: Int?) -> Int {
+        switch template.steps[index] {
+        case .text(let range):
+            template.bytes.withUnsafeBufferPointer { output.append(contentsOf: UnsafeBufferPointer(rebasing: $0[range])) }
+            return index + 1
         case .value(let name):
-            guard let value = lookUp(name) else { return }
-            write(value)
-        case .section(let name, let nodes):
+            if let value = lookUp(name) { write(value) }
+            return index + 1
+        case .section(let name, let end):
+            let steps = index + 1..<end
             switch lookUp(name) {
             case nil:
-                return
+                break
             case .list(let rows):
-                for row in rows { render(nodes, within: row, indentation: indentation, overrides: overrides) }
+                for row in rows { render(steps, within: row, indentation: indentation) }
             case .flag(let flag):
-                if flag { render(nodes, indentation: indentation, overrides: overrides) }
+                if flag { render(steps, indentation: indentation) }
             case let value?:
-                render(nodes, within: value, indentation: indentation, overrides: overrides)
+                render(steps, within: value, indentation: indentation)
             }
-        case .invertedSection(let name, let nodes):
+            return end
+        case .invertedSection(let name, let end):
+            let steps = index + 1..<end
             switch lookUp(name) {
             case nil:
-                render(nodes, indentation: indentation, overrides: overrides)
+                render(steps, indentation: indentation)
             case .list(let rows):
                 // swift-mustache reads an empty list's inverted section with the list as the current value.
-                if rows.isEmpty { render(nodes, within: .list(rows), indentation: indentation, overrides: overrides) }
+                if rows.isEmpty { render(steps, within: .list(rows), indentation: indentation) }
             case .flag(let flag):
-                if !flag { render(nodes, indentation: indentation, overrides: overrides) }
+                if !flag { render(steps, indentation: indentation) }
             case .some:
-                return
+                break
             }
-        case .partial(let name, let indented, let inheriting):
-            guard let partial = library[name] else { return }
-            var inherited = overrides
-            // The outermost override of a block wins, as in swift-mustache.
-            if let inheriting { inherited = overrides.map { $0.merging(inheriting) { outer, _ in outer } } ?? inheriting }
-            render(partial.nodes, indentation: indented.map { (indentation ?? "") + $0 } ?? indentation, overrides: inherited)
-        case .block(let name, let defaultNodes, let indented):
-            render(overrides?[name] ?? defaultNodes, indentation: indented.map { (indentation ?? "") + $0 } ?? indentation,
-                   overrides: overrides)
+            return end
+        case .indented(let indented, let end):
+            render(index + 1..<end, indentation: indented)
+            return end
         }
     }
 
-    private mutating func render(_ nodes: [PortalTemplate.Node], within value: PortalValue, indentation: String?,
-                                 overrides: [String: [PortalTemplate.Node]]?) {
+    private mutating func render(_ steps: Range<Int>, within value: PortalValue, indentation: Int?) {
         stack.append(value)
-        render(nodes, indentation: indentation, overrides: overrides)
+        render(steps, indentation: indentation)
         stack.removeLast()
     }
 
     /// As swift-mustache looks a name up: its first key from the innermost level out (or the current value only),
     /// the rest of its keys on what that found.
-    private func lookUp(_ name: PortalTemplate.Name) -> PortalValue? {
-        guard let first = name.keys.first else { return stack.last }
+    private func lookUp(_ index: Int) -> PortalValue? {
+        let name = template.names[index]
+        guard !name.keys.isEmpty else { return stack.last }
+        let first = template.keys[name.keys.lowerBound]
         var found: PortalValue?
         if name.currentOnly {
             found = stack.last?.value(named: first)
         } else {
-            for level in stack.reversed() {
-                if let child = level.value(named: first) { found = child; break }
+            var level = stack.count - 1
+            while level >= 0, found == nil {
+                found = stack[level].value(named: first)
+                level -= 1
             }
         }
         for key in name.keys.dropFirst() {
-            found = found?.value(named: key)
+            found = found?.value(named: template.keys[key])
         }
         return found
     }

@@ -158,8 +158,10 @@ struct PortalTests {
         #expect(compared > 100)
     }
 
-    /// A form the portal's renderer does not render as swift-mustache would stops the service at start, naming the template.
-    @Test(arguments: ["{{{raw}}}", "{{&raw}}", "{{uppercased(name)}}", "{{>*dynamic}}"])
+    /// A form the portal's renderer does not render as swift-mustache would stops the service at start, naming the
+    /// template; so does a partial no template defines (swift-mustache writes nothing for it: a page would lose a part
+    /// unseen), and one that calls itself.
+    @Test(arguments: ["{{{raw}}}", "{{&raw}}", "{{uppercased(name)}}", "{{>*dynamic}}", "{{>nowhere}}", "a{{#rows}}{{>page}}{{/rows}}"])
     func aFormThePortalDoesNotRenderIsRefusedAtStart(source: String) throws {
         #expect(throws: TemplateTextError.self) { try PortalTemplate.library(["page": try PortalHTML.template(source)]) }
     }
