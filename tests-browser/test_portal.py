@@ -151,3 +151,16 @@ def test_keyboard_only_sign_in(service, people, make_browser):
     email = driver.find_element(By.ID, "email")
     email.send_keys(people["owner"]["email"] + Keys.TAB + people["owner"]["password"] + Keys.ENTER)
     WebDriverWait(driver, 10).until(ready.title_contains("Notifications"))
+
+
+def test_on_a_phone_the_owner_reads_why_a_device_is_not_supported(service, people, make_browser):
+    """A phone shows no tooltip: the reason a device cannot be reset is written in its row, where the owner reads it."""
+    driver = make_browser("it")
+    driver.set_window_size(390, 844)
+    sign_in(driver, service, people["owner"])
+    driver.get(service.url + "/sites/" + people["site"]["id"])
+    row = driver.find_element(By.XPATH, "//tr[td[normalize-space()='CAM-WEB-OLD']]")
+    assert "Non supportato" in row.text
+    assert "È necessario il firmware V5.5.800 o successivo." in row.text, row.text
+    driver.execute_script("arguments[0].scrollIntoView()", row)
+    shoot(driver, "13-site-italian")
