@@ -1,7 +1,7 @@
 import Foundation
 import Mustache
 
-/// A portal template as swift-mustache parsed it, read once at start into a tree this file renders.
+/// A portal template as swift-mustache parsed it, read once at start into the steps this file renders.
 ///
 /// Rendering was 44 % of the CPU of the *Sito e dispositivo* page, and 97 % of the sites page's handler at scale (perf,
 /// issue 13): at every lookup swift-mustache splits the name on "." and asks each level of the context, then the
@@ -52,12 +52,12 @@ struct PortalTemplate: Sendable {
     /// Each template of a library, by the name pages and partials call it, with the partials it calls written in.
     static func library(_ templates: [String: MustacheTemplate]) throws -> [String: PortalTemplate] {
         let parsed = try Dictionary(uniqueKeysWithValues: templates.map { ($0.key, try Self.nodes(of: $0.value, in: $0.key)) })
-        return try parsed.mapValues { nodes in
-            var flattening = Flattening(library: parsed)
+        return try Dictionary(uniqueKeysWithValues: parsed.map { name, nodes in
+            var flattening = Flattening(library: parsed, template: name)
             try flattening.add(nodes, indentation: nil, overrides: nil)
-            return PortalTemplate(steps: flattening.steps, bytes: flattening.bytes, names: flattening.names, keys: flattening.keys,
-                                  indentations: flattening.indentations)
-        }
+            return (name, PortalTemplate(steps: flattening.steps, bytes: flattening.bytes, names: flattening.names,
+                                         keys: flattening.keys, indentations: flattening.indentations))
+        })
     }
 
     /// Renders `template` of `library` with `root` at the bottom of the context; nil when there is no such template.
@@ -134,6 +134,8 @@ struct PortalTemplate: Sendable {
 /// add up to.
 private struct Flattening {
     let library: [String: [PortalTemplate.Node]]
+    /// The template being flattened, which an error names.
+    let template: String
     var steps: [PortalTemplate.Step] = []
     var bytes: [UInt8] = []
     var names: [PortalTemplate.Name] = []
@@ -146,7 +148,10 @@ private struct Flattening {
     /// are indented, as each text is then a node of its own to indent.
     private var textContinues = false
 
-    init(library: [String: [PortalTemplate.Node]]) { self.library = library }
+    init(library: [String: [PortalTemplate.Node]], template: String) {
+        self.library = library
+        self.template = template
+    }
 
     mutating func add(_ nodes: [PortalTemplate.Node], indentation: String?, overrides: [String: [PortalTemplate.Node]]?) throws {
         for node in nodes { try add(node, indentation: indentation, overrides: overrides) }
@@ -173,10 +178,10 @@ private struct Flattening {
             try enclose(nodes, indentation: indentation, overrides: overrides) { .invertedSection(name, end: $0) }
         case .partial(let name, let indented, let inheriting):
             guard let partial = library[name] else {
-                throw TemplateTextError(template: calling.first ?? name, problem: "the partial \(name) is no template of the portal's")
+                throw TemplateTextError(template: template, problem: "the partial \(name) is no template of the portal's")
             }
             guard !calling.contains(name) else {
-                throw TemplateTextError(template: calling.first ?? name, problem: "the partial \(name) calls itself")
+                throw TemplateTextError(template: template, problem: "the partial \(name) calls itself")
             }
             var inherited = overrides
             if let inheriting { inherited = overrides.map { $0.merging(inheriting) { outer, _ in outer } } ?? inheriting }
