@@ -11,7 +11,9 @@ enum PortalValue: Sendable {
     case flag(Bool)
     case number(Int)
     case list([PortalValue])
-    case object(any PortalObject)
+    /// Behind one reference: a value is copied at every lookup and every section, and copying an existential in place
+    /// went through its type's value witnesses (perf, the site page's lookups: 8.4 → 5.0 µs).
+    indirect case object(any PortalObject)
 
     /// A value as swift-mustache reads it (text, flags and numbers as they are, objects through `MustacheObject`): debug
     /// builds and the tests render the same values with swift-mustache, and refuse a difference.
