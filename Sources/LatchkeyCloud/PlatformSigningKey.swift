@@ -18,6 +18,8 @@ enum PlatformSigningKey {
         if link(candidate.path, file.path) != 0 && errno != EEXIST {
             throw ConfigurationError(problems: ["signing-key-file \(path) cannot be created: \(String(cString: strerror(errno)))."])
         }
+        // The key's name reaches the disk before the key is used: a key lost in a power cut would be made anew.
+        try PrivateFile.syncFolder(directory)
         guard let key = try load(file: path) else {
             throw ConfigurationError(problems: ["signing-key-file \(path) could not be read back."])
         }

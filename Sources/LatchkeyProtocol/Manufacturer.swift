@@ -167,6 +167,12 @@ public struct DeviceIdentityFile: Codable, Sendable, Equatable {
 }
 
 /// A file only its owner may read: created with mode 0600 before any secret is written into it.
+///
+/// Written whole or not at all, even across a power cut: the bytes go to a temporary file beside it, reach the disk
+/// (`fsync`), and only then is it renamed into place, and the folder's entry flushed too. Renamed without the first
+/// flush, a new file can be found empty after a power cut (ext4 flushes before a rename only a file that replaces
+/// another): a platform signing key lost that way is replaced at the next start by one the devices do not know, and a
+/// device's first state by nothing.
 public enum PrivateFile {
     public static func write(_ data: Data, to file: URL) throws {
         try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -177,6 +183,7 @@ public enum PrivateFile {
         do {
             let handle = try FileHandle(forWritingTo: temporary)
             try handle.write(contentsOf: data)
+            try handle.synchronize()
             try handle.close()
             guard rename(temporary.path, file.path) == 0 else {
                 throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: file.path])
@@ -185,5 +192,14 @@ public enum PrivateFile {
             try? FileManager.default.removeItem(at: temporary)
             throw error
         }
+        try syncFolder(file.deletingLastPathComponent())
+    }
+
+    /// Flushes a folder's entries to the disk: a file renamed or linked into it is then found there after a power cut.
+    public static func syncFolder(_ folder: URL) throws {
+        let descriptor = open(folder.path, O_RDONLY | O_DIRECTORY)
+        guard descriptor >= 0 else { throw CocoaError(.fileReadUnknown, userInfo: [NSFilePathErrorKey: folder.path]) }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: folder.path]) }
     }
 }
