@@ -12,14 +12,11 @@ enum PlatformSigningKey {
         if let key = try load(file: path) { return key }
         let directory = file.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let candidate = directory.appendingPathComponent(".\(file.lastPathComponent).\(UUID().uuidString)")
-        try PrivateFile.write(Data(Ed25519PEM.encode(Curve25519.Signing.PrivateKey()).utf8), to: candidate)
-        defer { unlink(candidate.path) }
-        if link(candidate.path, file.path) != 0 && errno != EEXIST {
-            throw ConfigurationError(problems: ["signing-key-file \(path) cannot be created: \(String(cString: strerror(errno)))."])
+        do {
+            _ = try PrivateFile.create(Data(Ed25519PEM.encode(Curve25519.Signing.PrivateKey()).utf8), at: file)
+        } catch {
+            throw ConfigurationError(problems: ["signing-key-file \(path) cannot be created: \(error.localizedDescription)."])
         }
-        // The key's name reaches the disk before the key is used: a key lost in a power cut would be made anew.
-        try PrivateFile.syncFolder(directory)
         guard let key = try load(file: path) else {
             throw ConfigurationError(problems: ["signing-key-file \(path) could not be read back."])
         }

@@ -174,29 +174,53 @@ public struct DeviceIdentityFile: Codable, Sendable, Equatable {
 /// another): a platform signing key lost that way is replaced at the next start by one the devices do not know, and a
 /// device's first state by nothing.
 public enum PrivateFile {
+    /// Writes `data` to `file`, in place of what it held.
     public static func write(_ data: Data, to file: URL) throws {
-        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let temporary = file.deletingLastPathComponent().appendingPathComponent(".\(file.lastPathComponent).\(UUID().uuidString)")
+        _ = try place(data, at: file) { rename($0, $1) == 0 ? .placed : .failed(errno) }
+    }
+
+    /// Writes `data` to `file` only if there is no such file yet, and says whether it did: of two processes creating it
+    /// at once, one places its file (`link` either places it whole or finds one there), the other reads the winner's.
+    public static func create(_ data: Data, at file: URL) throws -> Bool {
+        try place(data, at: file) { temporary, file in
+            defer { unlink(temporary) }
+            if link(temporary, file) == 0 { return .placed }
+            return errno == EEXIST ? .alreadyThere : .failed(errno)
+        }
+    }
+
+    private enum Placing { case placed, alreadyThere, failed(Int32) }
+
+    /// The bytes to a temporary file beside `file`, flushed, then put in place by `put`, and the folder flushed.
+    private static func place(_ data: Data, at file: URL, by put: (String, String) -> Placing) throws -> Bool {
+        let folder = file.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let temporary = folder.appendingPathComponent(".\(file.lastPathComponent).\(UUID().uuidString)")
         guard FileManager.default.createFile(atPath: temporary.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
             throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: temporary.path])
         }
+        let placing: Placing
         do {
             let handle = try FileHandle(forWritingTo: temporary)
             try handle.write(contentsOf: data)
             try handle.synchronize()
             try handle.close()
-            guard rename(temporary.path, file.path) == 0 else {
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: file.path])
-            }
+            placing = put(temporary.path, file.path)
         } catch {
             try? FileManager.default.removeItem(at: temporary)
             throw error
         }
-        try syncFolder(file.deletingLastPathComponent())
+        if case .failed(let code) = placing {
+            try? FileManager.default.removeItem(at: temporary)
+            throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EIO)
+        }
+        try syncFolder(folder)
+        if case .placed = placing { return true }
+        return false
     }
 
     /// Flushes a folder's entries to the disk: a file renamed or linked into it is then found there after a power cut.
-    public static func syncFolder(_ folder: URL) throws {
+    private static func syncFolder(_ folder: URL) throws {
         let descriptor = open(folder.path, O_RDONLY | O_DIRECTORY)
         guard descriptor >= 0 else { throw CocoaError(.fileReadUnknown, userInfo: [NSFilePathErrorKey: folder.path]) }
         defer { close(descriptor) }

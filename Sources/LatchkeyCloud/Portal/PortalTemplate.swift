@@ -186,17 +186,18 @@ private struct Flattening {
             var inherited = overrides
             if let inheriting { inherited = overrides.map { $0.merging(inheriting) { outer, _ in outer } } ?? inheriting }
             calling.append(name)
-            try part(partial, indentation: indented.map { (indentation ?? "") + $0 } ?? indentation, overrides: inherited)
+            try part(partial, indented: indented, within: indentation, overrides: inherited)
             calling.removeLast()
         case .block(let name, let defaultNodes, let indented):
-            try part(overrides?[name] ?? defaultNodes, indentation: indented.map { (indentation ?? "") + $0 } ?? indentation,
-                     overrides: overrides)
+            try part(overrides?[name] ?? defaultNodes, indented: indented, within: indentation, overrides: overrides)
         }
     }
 
-    /// A partial's or a block's nodes: written in as they are, or, under an indentation, as a part whose lines the
-    /// writer indents. (Where an indentation is in force, the part's own adds to it, so it is never empty there.)
-    private mutating func part(_ nodes: [PortalTemplate.Node], indentation: String?, overrides: [String: [PortalTemplate.Node]]?) throws {
+    /// A partial's or a block's nodes: written in as they are, or, under an indentation (its own added to the one in
+    /// force, so never empty where one is), as a part whose lines the writer indents.
+    private mutating func part(_ nodes: [PortalTemplate.Node], indented: String?, within outer: String?,
+                               overrides: [String: [PortalTemplate.Node]]?) throws {
+        let indentation = indented.map { (outer ?? "") + $0 } ?? outer
         guard let indentation, !indentation.isEmpty else {
             return try add(nodes, indentation: indentation, overrides: overrides)
         }
