@@ -15,8 +15,9 @@ import SQLiteNIO
 /// aborts as a deadlock is run again. SQLite runs transactions one after another anyway (on a file, `SQLiteWriter`'s).
 struct FluentStore: LatchkeyStore {
     let database: any Database
-    /// What reads run on: `SQLiteReaders` on a SQLite file, made once; on PostgreSQL, `PostgresReadingDatabase`;
-    /// `database` otherwise.
+    /// What reads run on, on a SQLite file: `SQLiteReaders`' connections, a session on one (`SQLiteReadingDatabase`).
+    private let readers: (readers: SQLiteReaders, base: any Database & SQLDatabase)?
+    /// What reads run on otherwise: on PostgreSQL, `PostgresReadingDatabase`; `database` otherwise.
     private let reading: any Database
     /// What transactions run on, on a SQLite file: `SQLiteWriter`'s connection; nil: `database`'s own transactions.
     private let writing: (writer: SQLiteWriter, base: any Database & SQLDatabase)?
@@ -25,11 +26,8 @@ struct FluentStore: LatchkeyStore {
     init(database: any Database, readers: SQLiteReaders? = nil, writer: SQLiteWriter? = nil) {
         self.database = database
         let base = database as? any Database & SQLDatabase
-        if let readers, let base {
-            reading = SQLiteReadingDatabase(base: base, readers: readers)
-        } else {
-            reading = PostgresReadingDatabase(database) ?? database
-        }
+        self.readers = readers.flatMap { readers in base.map { (readers, $0) } }
+        reading = PostgresReadingDatabase(database) ?? database
         writing = writer.flatMap { writer in base.map { (writer, $0) } }
     }
 
@@ -85,7 +83,12 @@ struct FluentStore: LatchkeyStore {
 
     func read<T: Sendable>(_ work: @escaping @Sendable (any StoreSession) async throws -> T) async throws -> T {
         // Reads change nothing, so they lock nothing.
-        try await work(FluentSession(database: reading, locksRows: false))
+        if let (readers, base) = readers {
+            return try await readers.withSnapshot { connection in
+                try await work(FluentSession(database: SQLiteReadingDatabase(base: base, connection: connection), locksRows: false))
+            }
+        }
+        return try await work(FluentSession(database: reading, locksRows: false))
     }
 }
 

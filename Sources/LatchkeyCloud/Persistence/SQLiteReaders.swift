@@ -16,33 +16,54 @@ import VaporCSQLite
 /// Measured with `perf` on `GET /sites/{id}/devices` (issue 13's note): through SQLiteNIO, every statement was parsed
 /// again (a prepare cost twice its step), ran on NIO's thread pool and came back row by row through futures, and every
 /// read queued behind the one connection that also writes. In write-ahead-log mode readers never wait for the writer
-/// and see the last commit, so a read takes a read-only connection from here, runs its statement kept from last time,
-/// and gives the connection back. The statements are short, indexed and paged, so running them on an event loop costs
-/// it less than the trips to the thread pool did. Transactions run on `SQLiteWriter`'s connection; only migrations
+/// and see the last commit, so a read session takes a read-only connection from here, runs its statements kept from
+/// last time, and gives the connection back. The statements are short, indexed and paged, so running them on an event
+/// loop costs it less than the trips to the thread pool did. Transactions run on `SQLiteWriter`'s connection; only migrations
 /// use SQLiteNIO's.
 final class SQLiteReaders: Sendable {
     private let path: String
     private let idle = NIOLockedValueBox<[FileConnection]>([])
     /// Connections kept for the next read; more may be open while reads overlap, and are closed when given back.
+    /// A read session holds its connection while it awaits, so as many sessions overlap as requests are under way
+    /// (with 4 kept, the portal's site page at 16 requests in flight opened a connection for every other page).
     private let kept: Int
 
-    init(path: String, kept: Int = max(4, System.coreCount * 2)) {
+    init(path: String, kept: Int = 32) {
         self.path = path
         self.kept = kept
     }
 
-    /// Runs `body` on a connection no one else is using, then keeps the connection for the next read.
-    func withConnection<T>(_ body: (FileConnection) throws -> T) throws -> T {
-        let connection = try idle.withLockedValue { $0.popLast() } ?? FileConnection(path: path)
-        defer {
-            let surplus: FileConnection? = idle.withLockedValue { connections in
-                guard connections.count < kept else { return connection }
-                connections.append(connection)
-                return nil
-            }
-            surplus?.close()
+    /// Runs a read session on a connection no one else is using, inside one read transaction, then keeps the
+    /// connection for the next read. Every statement of the session sees the same commit (the site page's devices and
+    /// installers, read one after the other, could show a write half done), and the log's read lock is taken and given
+    /// back once a session, not once a statement (each is an `fcntl`).
+    func withSnapshot<T>(_ body: (FileConnection) async throws -> T) async throws -> T {
+        let connection = try take()
+        defer { giveBack(connection) }
+        try connection.run("BEGIN")
+        do {
+            let result = try await body(connection)
+            try connection.run("COMMIT")
+            return result
+        } catch {
+            if connection.inTransaction { try? connection.run("ROLLBACK") }
+            throw error
         }
-        return try body(connection)
+    }
+
+    private func take() throws -> FileConnection {
+        try idle.withLockedValue { $0.popLast() } ?? FileConnection(path: path)
+    }
+
+    /// Kept for the next read, unless enough are kept already, or it is still inside a transaction: kept so, it would
+    /// hold its old snapshot, and the log could never be checkpointed past it.
+    private func giveBack(_ connection: FileConnection) {
+        let surplus: FileConnection? = idle.withLockedValue { connections in
+            guard connections.count < kept, !connection.inTransaction else { return connection }
+            connections.append(connection)
+            return nil
+        }
+        surplus?.close()
     }
 
     func close() {
@@ -258,14 +279,15 @@ struct SQLiteFileError: Error, CustomStringConvertible, DatabaseError {
     }
 }
 
-/// The database a read session uses on a SQLite file: its statements run on `SQLiteReaders`' read-only connections.
+/// The database a read session uses on a SQLite file: a read-only connection of `SQLiteReaders`', held for the
+/// session inside its read transaction (`SQLiteReaders.withSnapshot`).
 struct SQLiteReadingDatabase: SQLiteFileDatabase {
     let base: any FluentKit.Database & SQLDatabase
-    let readers: SQLiteReaders
+    let connection: FileConnection
 
     var inTransaction: Bool { false }
 
     func onConnection(_ body: (FileConnection) throws -> Void) throws {
-        try readers.withConnection(body)
+        try body(connection)
     }
 }

@@ -63,14 +63,31 @@ struct SQLiteReaderTests {
         }
     }
 
+    /// A read of several statements (the portal's site page reads the site with its devices, then its installers) sees
+    /// one commit throughout: a transaction committed between two of its statements is not half in what it shows.
+    @Test func aReadSessionSeesOneCommitThroughout() async throws {
+        try await withStore { _, store in
+            try await store.transaction { try await $0.accounts.insert(account("giulia@example.com")) }
+            let (before, after) = try await store.read { session in
+                let before = try await session.accounts.find(email: "marco@example.com")
+                try await store.transaction { try await $0.accounts.insert(account("marco@example.com")) }
+                return (before, try await session.accounts.find(email: "marco@example.com"))
+            }
+            #expect(before == nil)
+            #expect(after == nil, "the read's second statement saw a commit made after its first")
+            #expect(try await store.read { try await $0.accounts.find(email: "marco@example.com") } != nil)
+        }
+    }
+
     /// The reading connections are opened read-only: nothing that reaches them can change the data.
     @Test func aReadCannotWrite() async throws {
-        try await withStore { service, _ in
-            try await FluentStore(database: service.database).transaction { try await $0.accounts.insert(account("giulia@example.com")) }
-            let readers = try #require(service.readers)
-            let reading = SQLiteReadingDatabase(base: try #require(service.database as? any FluentKit.Database & SQLDatabase), readers: readers)
-            await #expect(throws: SQLiteFileError.self) { try await reading.sql.raw("DELETE FROM accounts").run() }
-            let left = try await reading.sql.raw("SELECT COUNT(*) AS n FROM accounts").first()?.decode(column: "n", as: Int.self)
+        try await withStore { _, store in
+            try await store.transaction { try await $0.accounts.insert(account("giulia@example.com")) }
+            let left = try await store.read { session in
+                let sql = try (session as! FluentSession).database.sql
+                await #expect(throws: SQLiteFileError.self) { try await sql.raw("DELETE FROM accounts").run() }
+                return try await sql.raw("SELECT COUNT(*) AS n FROM accounts").first()?.decode(column: "n", as: Int.self)
+            }
             #expect(left == 1)
         }
     }
@@ -85,13 +102,15 @@ struct SQLiteReaderTests {
                 #expect(try await store.read { try await $0.accounts.find(email: email) }?.email == email)
             }
             // A statement that fails while it runs, then the same statement again: it is kept, and answers.
-            let sql = try #require(try await store.read { session in (session as? FluentSession)?.database }).sql
-            let path = "$.a"
-            await #expect(throws: SQLiteFileError.self) {
-                try await sql.raw("SELECT json_extract(\(bind: "not json"), \(bind: path)) AS a").run()
+            let a = try await store.read { session in
+                let sql = try (session as! FluentSession).database.sql
+                let path = "$.a"
+                await #expect(throws: SQLiteFileError.self) {
+                    try await sql.raw("SELECT json_extract(\(bind: "not json"), \(bind: path)) AS a").run()
+                }
+                return try await sql.raw("SELECT json_extract(\(bind: #"{"a": 7}"#), \(bind: path)) AS a").first()?.decode(column: "a", as: Int.self)
             }
-            let a = try await sql.raw("SELECT json_extract(\(bind: #"{"a": 7}"#), \(bind: path)) AS a").first()
-            #expect(try a?.decode(column: "a", as: Int.self) == 7)
+            #expect(a == 7)
             // Distinct statements, one per length of the IN list, more than a connection keeps.
             for count in 1...emails.count {
                 let found = try await store.read { session in
