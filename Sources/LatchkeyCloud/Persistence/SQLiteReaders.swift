@@ -22,15 +22,39 @@ import VaporCSQLite
 /// use SQLiteNIO's.
 final class SQLiteReaders: Sendable {
     private let path: String
-    private let idle = NIOLockedValueBox<[FileConnection]>([])
-    /// Connections kept for the next read; more may be open while reads overlap, and are closed when given back.
-    /// A read session holds its connection while it awaits, so as many sessions overlap as requests are under way
-    /// (with 4 kept, the portal's site page at 16 requests in flight opened a connection for every other page).
-    private let kept: Int
+    /// The most connections open at once. A read session holds its connection while it awaits, so as many sessions
+    /// overlap as requests are under way: past this many, a session waits for a connection to be given back, rather
+    /// than each opening one of its own (a file, its log, and the schema read anew) during a burst.
+    private let limit: Int
+    private let pool = NIOLockedValueBox(Pool())
 
-    init(path: String, kept: Int = 32) {
+    private struct Pool {
+        var idle: [FileConnection] = []
+        var open = 0
+        var waiting = CircularBuffer<CheckedContinuation<Handout, Never>>()
+        var closed = false
+
+        /// What a session asking now is given; nil: it waits.
+        mutating func handout(limit: Int) -> Handout? {
+            if closed { return .closed }
+            if let connection = idle.popLast() { return .connection(connection) }
+            guard open < limit else { return nil }
+            open += 1
+            return .openOne
+        }
+    }
+
+    /// What a session asking for a connection is given.
+    private enum Handout {
+        case connection(FileConnection)
+        /// Room for one more: the session opens it.
+        case openOne
+        case closed
+    }
+
+    init(path: String, limit: Int = 32) {
         self.path = path
-        self.kept = kept
+        self.limit = limit
     }
 
     /// Runs a read session on a connection no one else is using, inside one read transaction, then keeps the
@@ -38,7 +62,7 @@ final class SQLiteReaders: Sendable {
     /// installers, read one after the other, could show a write half done), and the log's read lock is taken and given
     /// back once a session, not once a statement (each is an `fcntl`).
     func withSnapshot<T>(_ body: (FileConnection) async throws -> T) async throws -> T {
-        let connection = try take()
+        let connection = try await take()
         defer { giveBack(connection) }
         try connection.run("BEGIN")
         do {
@@ -51,23 +75,78 @@ final class SQLiteReaders: Sendable {
         }
     }
 
-    private func take() throws -> FileConnection {
-        try idle.withLockedValue { $0.popLast() } ?? FileConnection(path: path)
-    }
-
-    /// Kept for the next read, unless enough are kept already, or it is still inside a transaction: kept so, it would
-    /// hold its old snapshot, and the log could never be checkpointed past it.
-    private func giveBack(_ connection: FileConnection) {
-        let surplus: FileConnection? = idle.withLockedValue { connections in
-            guard connections.count < kept, !connection.inTransaction else { return connection }
-            connections.append(connection)
-            return nil
+    private func take() async throws -> FileConnection {
+        let handout: Handout
+        if let now = pool.withLockedValue({ $0.handout(limit: limit) }) {
+            handout = now
+        } else {
+            handout = await withCheckedContinuation { continuation in
+                let now: Handout? = pool.withLockedValue { pool in
+                    let now = pool.handout(limit: limit)
+                    if now == nil { pool.waiting.append(continuation) }
+                    return now
+                }
+                if let now { continuation.resume(returning: now) }
+            }
         }
-        surplus?.close()
+        switch handout {
+        case .connection(let connection): return connection
+        case .openOne: return try open()
+        case .closed: throw SQLiteFileError(code: SQLITE_MISUSE, message: "the database is closed")
+        }
     }
 
+    /// Opens a connection the pool has counted already; if it cannot, the count is given back.
+    private func open() throws -> FileConnection {
+        do {
+            return try FileConnection(path: path)
+        } catch {
+            forget()
+            throw error
+        }
+    }
+
+    /// To the next session waiting, or kept for the next read. One still inside a transaction is closed instead: kept
+    /// so, it would hold its old snapshot, and the log could never be checkpointed past it.
+    private func giveBack(_ connection: FileConnection) {
+        guard !connection.inTransaction else {
+            connection.close()
+            return forget()
+        }
+        let (waiter, closed) = pool.withLockedValue { pool -> (CheckedContinuation<Handout, Never>?, Bool) in
+            if pool.closed {
+                pool.open -= 1
+                return (nil, true)
+            }
+            if let waiter = pool.waiting.popFirst() { return (waiter, false) }
+            pool.idle.append(connection)
+            return (nil, false)
+        }
+        waiter?.resume(returning: .connection(connection))
+        if closed { connection.close() }
+    }
+
+    /// A connection counted as open is gone: a session waiting may open one in its place.
+    private func forget() {
+        let waiter: CheckedContinuation<Handout, Never>? = pool.withLockedValue { pool in
+            pool.open -= 1
+            guard !pool.closed, let waiter = pool.waiting.popFirst() else { return nil }
+            pool.open += 1
+            return waiter
+        }
+        waiter?.resume(returning: .openOne)
+    }
+
+    /// Closes the connections kept; those in use are closed as they are given back, and sessions waiting are refused.
     func close() {
-        for connection in idle.withLockedValue({ connections in defer { connections = [] }; return connections }) { connection.close() }
+        let (idle, waiting) = pool.withLockedValue { pool in
+            pool.closed = true
+            pool.open -= pool.idle.count
+            defer { pool.idle = []; pool.waiting = [] }
+            return (pool.idle, pool.waiting)
+        }
+        for connection in idle { connection.close() }
+        for waiter in waiting { waiter.resume(returning: .closed) }
     }
 }
 
