@@ -18,8 +18,8 @@ import VaporCSQLite
 /// read queued behind the one connection that also writes. In write-ahead-log mode readers never wait for the writer
 /// and see the last commit, so a read session takes a read-only connection from here, runs its statements kept from
 /// last time, and gives the connection back. The statements are short, indexed and paged, so running them on an event
-/// loop costs it less than the trips to the thread pool did. Transactions run on `SQLiteWriter`'s connection; only migrations
-/// use SQLiteNIO's.
+/// loop costs it less than the trips to the thread pool did. Transactions run on `SQLiteWriter`'s connection; only
+/// migrations use SQLiteNIO's.
 final class SQLiteReaders: Sendable {
     private let path: String
     /// The most connections open at once. A read session holds its connection while it awaits, so as many sessions

@@ -101,7 +101,9 @@ struct SQLiteReaderTests {
                             defer { inside.withLockedValue { $0.now -= 1 } }
                             try await Task.sleep(for: .milliseconds(50))
                             var count = 0
-                            try connection.rows("SELECT COUNT(*) AS n FROM accounts", []) { count = (try? $0.decode(column: "n", as: Int.self)) ?? -1 }
+                            try connection.rows("SELECT COUNT(*) AS n FROM accounts", []) { row in
+                                count = (try? row.decode(column: "n", as: Int.self)) ?? -1
+                            }
                             return count
                         }
                     }
@@ -143,7 +145,8 @@ struct SQLiteReaderTests {
                 await #expect(throws: SQLiteFileError.self) {
                     try await sql.raw("SELECT json_extract(\(bind: "not json"), \(bind: path)) AS a").run()
                 }
-                return try await sql.raw("SELECT json_extract(\(bind: #"{"a": 7}"#), \(bind: path)) AS a").first()?.decode(column: "a", as: Int.self)
+                return try await sql.raw("SELECT json_extract(\(bind: #"{"a": 7}"#), \(bind: path)) AS a").first()?
+                    .decode(column: "a", as: Int.self)
             }
             #expect(a == 7)
             // Distinct statements, one per length of the IN list, more than a connection keeps.
