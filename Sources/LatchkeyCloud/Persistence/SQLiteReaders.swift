@@ -62,11 +62,16 @@ final class SQLiteReaders: Sendable {
     /// installers, read one after the other, could show a write half done), and the log's read lock is taken and given
     /// back once a session, not once a statement (each is an `fcntl`).
     func withSnapshot<T>(_ body: (FileConnection) async throws -> T) async throws -> T {
+        // A read inside a read would hold one connection while it waited for another: with all of them held so, every
+        // such read would wait for ever. Refused, loudly, where it is written.
+        guard !Self.holdingOne else {
+            throw SQLiteFileError(code: SQLITE_MISUSE, message: "a read started inside another read: pass the session on instead")
+        }
         let connection = try await take()
         defer { giveBack(connection) }
         try connection.run("BEGIN")
         do {
-            let result = try await body(connection)
+            let result = try await Self.$holdingOne.withValue(true) { try await body(connection) }
             try connection.run("COMMIT")
             return result
         } catch {
@@ -74,6 +79,9 @@ final class SQLiteReaders: Sendable {
             throw error
         }
     }
+
+    /// Whether this task (or the task it was started from) is inside a read session.
+    @TaskLocal private static var holdingOne = false
 
     private func take() async throws -> FileConnection {
         let handout: Handout

@@ -87,7 +87,8 @@ struct SQLiteReaderTests {
 
     /// A read session holds its connection while it awaits. Past the readers' limit, a session waits for a connection
     /// given back, rather than opening one more: a burst of requests does not open a connection each (a file, its log
-    /// and its schema read anew), and every session still runs. Once closed, the readers refuse a session.
+    /// and its schema read anew), and every session still runs. A read inside a read is refused, and once closed, the
+    /// readers refuse a session.
     @Test func sessionsPastTheLimitWaitForAConnectionGivenBack() async throws {
         try await withFile { path, _, store in
             try await store.transaction { try await $0.accounts.insert(account("giulia@example.com")) }
@@ -111,6 +112,11 @@ struct SQLiteReaderTests {
                 for try await count in group { #expect(count == 1) }
             }
             #expect(inside.withLockedValue { $0.most } == 2)
+            // A read started inside a read is refused: with every connection held by a read doing so, all would wait.
+            await #expect(throws: SQLiteFileError.self) {
+                try await readers.withSnapshot { _ in try await readers.withSnapshot { _ in } }
+            }
+            #expect(try await readers.withSnapshot { connection in connection.inTransaction })
             readers.close()
             await #expect(throws: SQLiteFileError.self) { try await readers.withSnapshot { _ in } }
         }
