@@ -15,20 +15,21 @@ import SQLiteNIO
 /// aborts as a deadlock is run again. SQLite runs transactions one after another anyway (on a file, `SQLiteWriter`'s).
 struct FluentStore: LatchkeyStore {
     let database: any Database
-    /// What reads run on, on a SQLite file: `SQLiteReaders`' connections, a session on one (`SQLiteReadingDatabase`).
-    private let readers: (readers: SQLiteReaders, base: any Database & SQLDatabase)?
-    /// What reads run on otherwise: on PostgreSQL, `PostgresReadingDatabase`; `database` otherwise.
+    /// On a SQLite file, the connections sessions run on: reads on `SQLiteReaders`', transactions on `SQLiteWriter`'s
+    /// (each session's `SQLiteFileDatabase`); `base` is SQLiteNIO's database. Nil: `database`'s own transactions.
+    private let file: (readers: SQLiteReaders, writer: SQLiteWriter, base: any Database & SQLDatabase)?
+    /// What reads run on elsewhere: on PostgreSQL, `PostgresReadingDatabase`; `database` otherwise.
     private let reading: any Database
-    /// What transactions run on, on a SQLite file: `SQLiteWriter`'s connection; nil: `database`'s own transactions.
-    private let writing: (writer: SQLiteWriter, base: any Database & SQLDatabase)?
     static let attempts = 5
 
     init(database: any Database, readers: SQLiteReaders? = nil, writer: SQLiteWriter? = nil) {
         self.database = database
-        let base = database as? any Database & SQLDatabase
-        self.readers = readers.flatMap { readers in base.map { (readers, $0) } }
+        if let readers, let writer, let base = database as? any Database & SQLDatabase {
+            file = (readers, writer, base)
+        } else {
+            file = nil
+        }
         reading = PostgresReadingDatabase(database) ?? database
-        writing = writer.flatMap { writer in base.map { (writer, $0) } }
     }
 
     /// The store of a service's database, with the connections it keeps for reads and writes.
@@ -51,9 +52,10 @@ struct FluentStore: LatchkeyStore {
     }
 
     private func once<T: Sendable>(_ work: @escaping @Sendable (any StoreSession) async throws -> T) async throws -> T {
-        if let (writer, base) = writing {
+        if let (_, writer, base) = file {
             return try await writer.transaction { connection in
-                try await work(FluentSession(database: SQLiteWritingDatabase(base: base, connection: connection), locksRows: true))
+                try await work(FluentSession(database: SQLiteFileDatabase(base: base, connection: connection, inTransaction: true),
+                                             locksRows: true))
             }
         }
         guard database is any PostgresDatabase else {
@@ -83,9 +85,10 @@ struct FluentStore: LatchkeyStore {
 
     func read<T: Sendable>(_ work: @escaping @Sendable (any StoreSession) async throws -> T) async throws -> T {
         // Reads change nothing, so they lock nothing.
-        if let (readers, base) = readers {
+        if let (readers, _, base) = file {
             return try await readers.withSnapshot { connection in
-                try await work(FluentSession(database: SQLiteReadingDatabase(base: base, connection: connection), locksRows: false))
+                try await work(FluentSession(database: SQLiteFileDatabase(base: base, connection: connection, inTransaction: false),
+                                             locksRows: false))
             }
         }
         return try await work(FluentSession(database: reading, locksRows: false))

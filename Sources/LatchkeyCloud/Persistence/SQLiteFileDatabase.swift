@@ -10,16 +10,15 @@ import SQLiteNIO
 import VaporCSQLite
 
 /// A session's database on a SQLite file: its SQL, and FluentKit's model queries turned into SQL as FluentSQLiteDriver
-/// turns them, run on a `FileConnection` of ours, where the session's task runs. The two kinds differ only in which
-/// connection: a reader's (`SQLiteReadingDatabase`) or the writer's, inside its transaction (`SQLiteWritingDatabase`).
+/// turns them, run on a `FileConnection` of ours, where the session's task runs: a reader's, inside its read
+/// transaction (`SQLiteReaders.withSnapshot`), or the writer's, inside its transaction (`SQLiteWriter.transaction`).
 /// `base`, SQLiteNIO's database, only names the context and the version; schema changes are migrations, made on it.
-protocol SQLiteFileDatabase: FluentKit.Database, SQLDatabase {
-    var base: any FluentKit.Database & SQLDatabase { get }
-    /// Runs `body` on the connection this database's statements go to.
-    func onConnection(_ body: (FileConnection) throws -> Void) throws
-}
+struct SQLiteFileDatabase: FluentKit.Database, SQLDatabase {
+    let base: any FluentKit.Database & SQLDatabase
+    let connection: FileConnection
+    /// The writer's: its session writes, inside the transaction the writer began.
+    let inTransaction: Bool
 
-extension SQLiteFileDatabase {
     // MARK: FluentKit.Database
 
     var context: DatabaseContext { base.context }
@@ -39,8 +38,8 @@ extension SQLiteFileDatabase {
 
     func execute(enum: DatabaseEnum) -> EventLoopFuture<Void> { eventLoop.makeSucceededVoidFuture() }
 
-    /// The writer's session is in its transaction already; a read session has none to begin (its connections refuse
-    /// writes): either way the closure runs on this database.
+    /// A session is inside its transaction already, the writer's or a read's (whose connection refuses writes): the
+    /// closure runs on this database.
     func transaction<T>(_ closure: @escaping @Sendable (any FluentKit.Database) -> EventLoopFuture<T>) -> EventLoopFuture<T> {
         closure(self)
     }
@@ -70,7 +69,7 @@ extension SQLiteFileDatabase {
         let (sql, binds) = serialize(query)
         // An identifier is bound as its text, as SQLiteKit's encoder binds it, written without `uuidString`.
         let values = try binds.map { bind in try (bind as? UUID).map { .text($0.storedText) } ?? FileConnection.encoder.encode(bind) }
-        try onConnection { try $0.rows(sql, values, onRow) }
+        try connection.rows(sql, values, onRow)
     }
 
     /// The statement has run by the time the future is made: it only carries the outcome.

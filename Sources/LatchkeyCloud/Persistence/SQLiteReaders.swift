@@ -365,16 +365,3 @@ struct SQLiteFileError: Error, CustomStringConvertible, DatabaseError {
         [SQLITE_CANTOPEN, SQLITE_IOERR, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_NOTADB, SQLITE_FULL, SQLITE_READONLY].contains(code & 0xff)
     }
 }
-
-/// The database a read session uses on a SQLite file: a read-only connection of `SQLiteReaders`', held for the
-/// session inside its read transaction (`SQLiteReaders.withSnapshot`).
-struct SQLiteReadingDatabase: SQLiteFileDatabase {
-    let base: any FluentKit.Database & SQLDatabase
-    let connection: FileConnection
-
-    var inTransaction: Bool { false }
-
-    func onConnection(_ body: (FileConnection) throws -> Void) throws {
-        try body(connection)
-    }
-}

@@ -249,16 +249,3 @@ private final class WriterTurn: Sendable {
         next?.resume()
     }
 }
-
-/// What a transaction's session writes through on a SQLite file: its statements run on the writer's connection, inside
-/// the transaction the writer began.
-struct SQLiteWritingDatabase: SQLiteFileDatabase {
-    let base: any FluentKit.Database & SQLDatabase
-    let connection: FileConnection
-
-    var inTransaction: Bool { true }
-
-    func onConnection(_ body: (FileConnection) throws -> Void) throws {
-        try body(connection)
-    }
-}
