@@ -13,7 +13,7 @@ enum PlatformSigningKey {
         let directory = file.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         do {
-            _ = try PrivateFile.create(Data(Ed25519PEM.encode(Curve25519.Signing.PrivateKey()).utf8), at: file)
+            try PrivateFile.create(Data(Ed25519PEM.encode(Curve25519.Signing.PrivateKey()).utf8), at: file)
         } catch {
             throw ConfigurationError(problems: ["signing-key-file \(path) cannot be created: \(error.localizedDescription)."])
         }

@@ -176,47 +176,39 @@ public struct DeviceIdentityFile: Codable, Sendable, Equatable {
 public enum PrivateFile {
     /// Writes `data` to `file`, in place of what it held.
     public static func write(_ data: Data, to file: URL) throws {
-        _ = try place(data, at: file) { rename($0, $1) == 0 ? .placed : .failed(errno) }
+        try place(data, at: file) { rename($0, $1) == 0 ? 0 : errno }
     }
 
-    /// Writes `data` to `file` only if there is no such file yet, and says whether it did: of two processes creating it
-    /// at once, one places its file (`link` either places it whole or finds one there), the other reads the winner's.
-    public static func create(_ data: Data, at file: URL) throws -> Bool {
+    /// Writes `data` to `file` only if there is no such file yet: of two processes creating it at once, one places its
+    /// file (`link` either places it whole or finds one there), and the other keeps the one it finds.
+    public static func create(_ data: Data, at file: URL) throws {
         try place(data, at: file) { temporary, file in
             defer { unlink(temporary) }
-            if link(temporary, file) == 0 { return .placed }
-            return errno == EEXIST ? .alreadyThere : .failed(errno)
+            return link(temporary, file) == 0 || errno == EEXIST ? 0 : errno
         }
     }
 
-    private enum Placing { case placed, alreadyThere, failed(Int32) }
-
-    /// The bytes to a temporary file beside `file`, flushed, then put in place by `put`, and the folder flushed.
-    private static func place(_ data: Data, at file: URL, by put: (String, String) -> Placing) throws -> Bool {
+    /// The bytes to a temporary file beside `file`, flushed, then put in place by `put` (which answers 0, or the `errno`
+    /// it failed with), and the folder flushed.
+    private static func place(_ data: Data, at file: URL, by put: (String, String) -> Int32) throws {
         let folder = file.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let temporary = folder.appendingPathComponent(".\(file.lastPathComponent).\(UUID().uuidString)")
         guard FileManager.default.createFile(atPath: temporary.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
             throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: temporary.path])
         }
-        let placing: Placing
         do {
             let handle = try FileHandle(forWritingTo: temporary)
             try handle.write(contentsOf: data)
             try handle.synchronize()
             try handle.close()
-            placing = put(temporary.path, file.path)
+            let failure = put(temporary.path, file.path)
+            guard failure == 0 else { throw POSIXError(POSIXErrorCode(rawValue: failure) ?? .EIO) }
         } catch {
             try? FileManager.default.removeItem(at: temporary)
             throw error
         }
-        if case .failed(let code) = placing {
-            try? FileManager.default.removeItem(at: temporary)
-            throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EIO)
-        }
         try syncFolder(folder)
-        if case .placed = placing { return true }
-        return false
     }
 
     /// Flushes a folder's entries to the disk: a file renamed or linked into it is then found there after a power cut.
