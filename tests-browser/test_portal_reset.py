@@ -136,9 +136,12 @@ def test_onsite_in_italian_on_a_phone_the_installer_finishes_with_the_code(servi
     wrong = "000000" if code != "000000" else "111111"
     installer.find_element(By.ID, "presence-code").send_keys(wrong)
     installer.find_element(By.ID, "deliver-button").click()
-    WebDriverWait(installer, 15).until(lambda d: "codice di presenza" in page_text(d).lower())
+    # The request page itself speaks of the "codice di presenza": wait for the refusal's own words, or the test goes
+    # back while the post is still in flight and lands on the page before the request (this failed in CI).
+    WebDriverWait(installer, 15).until(lambda d: "il codice di presenza non è valido" in page_text(d).lower())
     installer.back()
     installer.refresh()
+    WebDriverWait(installer, 15).until(lambda d: d.find_elements(By.ID, "presence-code"))
     installer.find_element(By.ID, "presence-code").send_keys(code)
     installer.find_element(By.ID, "deliver-button").click()
     WebDriverWait(installer, 15).until(lambda d: "Password reimpostata correttamente" in status_text(d))
