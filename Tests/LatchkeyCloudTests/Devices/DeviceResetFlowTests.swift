@@ -66,4 +66,41 @@ struct DeviceResetFlowTests {
             #expect(history.contains { $0.action == "reset.completed" && $0.detail == "via device channel" })
         }
     }
+
+    /// The device forgets a receipt the platform took without writing its state again: a restart before its next
+    /// write reports the receipt once more, and the platform takes it as once.
+    @Test func aReceiptReportedAgainAfterARestartCountsOnce() async throws {
+        try await TestPlatform.run(.live) { app in
+            let scene = try await BoundDeviceScene.start(on: app)
+            let request = try await scene.approvedRequest(on: app, mode: .offSite, newPassword: "NuovaPass2025")
+            let grant: API.Grant = try await scene.grant(on: app, request, courier: scene.owner).decode()
+            let applied = try await scene.device.local(.POST, "password-reset",
+                                                       body: LocalAPI.ApplyReset(grant: grant.grant, sealedPassword: grant.sealedPassword))
+            #expect(applied.status == 200)
+            let saved = scene.device.stateDirectory.appendingPathComponent("device.json")
+            #expect(try String(contentsOf: saved, encoding: .utf8).contains(request.id.uuidString))
+            var status = ResetStatus.approved
+            for _ in 0..<100 where status != .completed {
+                try await Task.sleep(for: .milliseconds(20))
+                status = try await app.call(.get, "/api/v1/password-resets/\(request.id)", token: scene.owner.token)
+                    .decode(API.PasswordReset.self).status
+            }
+            #expect(status == .completed)
+            try await Task.sleep(for: .milliseconds(200))
+            await scene.device.stop(removingState: false)
+            // Taken over the channel, and still in the state the device wrote when it applied the password.
+            #expect(try String(contentsOf: saved, encoding: .utf8).contains(request.id.uuidString))
+
+            let restarted = try await DeviceHarness.start(on: app, adminPassword: nil, stateDirectory: scene.device.stateDirectory,
+                                                          identity: scene.device.identity)
+            defer { Task { await restarted.stop() } }
+            try await Task.sleep(for: .milliseconds(300))
+            let history: [API.AuditEntry] = try await app.call(.get, "/api/v1/devices/\(restarted.serial)/audit", token: scene.owner.token).decode()
+            #expect(history.filter { $0.action == "reset.completed" }.count == 1)
+            for person in [scene.owner, scene.installer] {
+                #expect(try await app.notifications(of: person, category: "services").filter { $0.kind == .resetCompleted }.count == 1)
+            }
+            #expect(try await restarted.login("NuovaPass2025") == 200)
+        }
+    }
 }
