@@ -14,10 +14,10 @@ public struct AccountNotification: Sendable, Equatable {
     public var read: Bool
 
     public init(
-        id: UUID = UUID(), accountId: UUID, category: NotificationCategory, kind: NotificationKind, title: String,
+        id: UUID? = nil, accountId: UUID, category: NotificationCategory, kind: NotificationKind, title: String,
         body: String, requestId: UUID?, createdAt: Date, read: Bool = false
     ) {
-        self.id = id
+        self.id = id ?? .timeOrdered(at: createdAt)
         self.accountId = accountId
         self.category = category
         self.kind = kind

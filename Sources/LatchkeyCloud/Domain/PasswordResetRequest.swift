@@ -30,16 +30,18 @@ public struct ResetWindows: Sendable, Equatable {
 /// The transitions live here, free of HTTP and storage, so that the rules — who may do what, in which state,
 /// before which time — are tested directly.
 public struct PasswordResetRequest: Sendable, Equatable {
-    public var id: UUID
-    public var deviceSerial: String
-    public var siteId: UUID
-    public var ownerId: UUID
-    public var installerId: UUID
-    public var mode: ResetMode
+    // What the request is about, and its window, are fixed when it opens: a transition changes only what follows, and
+    // only that is written again (`ResetRequestRepository.update`).
+    public let id: UUID
+    public let deviceSerial: String
+    public let siteId: UUID
+    public let ownerId: UUID
+    public let installerId: UUID
+    public let mode: ResetMode
+    public let createdAt: Date
+    public let expiresAt: Date
     /// The status as last written; read `status(at:)` for the truth, which also knows about expiry.
     public var storedStatus: ResetStatus
-    public var createdAt: Date
-    public var expiresAt: Date
     public var updatedAt: Date
     /// The new password sealed to the device's key (HPKE). The platform cannot open it.
     public var sealedPassword: String?
@@ -66,12 +68,12 @@ public struct PasswordResetRequest: Sendable, Equatable {
 
     /// A new pending request, open for the mode's window.
     public static func open(
-        id: UUID = UUID(), device: Device, site: Site, installerId: UUID, mode: ResetMode, windows: ResetWindows,
+        id: UUID? = nil, device: Device, site: Site, installerId: UUID, mode: ResetMode, windows: ResetWindows,
         at now: Date
     ) -> PasswordResetRequest {
         PasswordResetRequest(
-            id: id, deviceSerial: device.serial, siteId: site.id, ownerId: site.ownerId, installerId: installerId,
-            mode: mode, storedStatus: .pending, createdAt: now, expiresAt: now + windows.window(for: mode),
+            id: id ?? .timeOrdered(at: now), deviceSerial: device.serial, siteId: site.id, ownerId: site.ownerId,
+            installerId: installerId, mode: mode, storedStatus: .pending, createdAt: now, expiresAt: now + windows.window(for: mode),
             updatedAt: now, sealedPassword: nil
         )
     }

@@ -106,6 +106,8 @@ public protocol ResetRequestRepository: Sendable {
     func due(at now: Date, limit: Int) async throws -> [PasswordResetRequest]
     /// Throws `requestAlreadyOpen` when the device has an open request already.
     func insert(_ request: PasswordResetRequest) async throws
+    /// Writes what a transition changes (status, times, sealed password): the rest is fixed when the request opens,
+    /// and left alone, so the indexes on it are not written again.
     func update(_ request: PasswordResetRequest) async throws
     func countByStatus() async throws -> [ResetStatus: Int]
     /// Remembers a device nonce spent on a grant; throws `proximityInvalid` when the nonce was spent before.

@@ -117,10 +117,7 @@ struct FluentResetRequestRepository: ResetRequestRepository {
 
     func update(_ request: PasswordResetRequest) async throws {
         let updated = try await database.sql.raw("""
-            UPDATE password_reset_requests SET device_serial = \(bind: request.deviceSerial), site_id = \(bind: request.siteId), \
-            owner_id = \(bind: request.ownerId), installer_id = \(bind: request.installerId), mode = \(bind: request.mode.rawValue), \
-            status = \(bind: request.storedStatus.rawValue), created_at = \(bind: request.createdAt), \
-            expires_at = \(bind: request.expiresAt), updated_at = \(bind: request.updatedAt), \
+            UPDATE password_reset_requests SET status = \(bind: request.storedStatus.rawValue), updated_at = \(bind: request.updatedAt), \
             sealed_password = \(bind: request.sealedPassword), \
             completed_at = \(bind: request.completedAt)
             WHERE id = \(bind: request.id) RETURNING id

@@ -32,4 +32,20 @@ struct TextFormTests {
             #expect(date.wireText == date.formatted(.iso8601), "\(seconds)")
         }
     }
+
+    /// RFC 9562's version 7: the millisecond first, so that the stored text sorts by time; the rest random.
+    @Test func aTimeOrderedIdentifierCarriesItsMillisecondAndSortsByIt() {
+        let start = Date(timeIntervalSince1970: 1_796_000_000.123)
+        let ids = (0..<1_000).map { UUID.timeOrdered(at: start + Double($0) * 0.002) }
+        for id in ids {
+            let text = id.storedText
+            #expect(text[text.index(text.startIndex, offsetBy: 14)] == "7")
+            #expect("89AB".contains(text[text.index(text.startIndex, offsetBy: 19)]))
+        }
+        #expect(zip(ids, ids.dropFirst()).allSatisfy { $0.storedText < $1.storedText })
+        #expect(ids[0].storedText.hasPrefix(String(format: "%08X-%04X", 1_796_000_000_123 >> 16, 1_796_000_000_123 & 0xFFFF)))
+        // Within one millisecond, 74 random bits tell them apart.
+        let same = (0..<10_000).map { _ in UUID.timeOrdered(at: start) }
+        #expect(Set(same).count == same.count)
+    }
 }
