@@ -58,7 +58,12 @@ struct CompleteFlows {
             for round in 0..<rounds {
                 for path in Path.allCases {
                     for target in targets.inTurn(round: round) {
-                        measured[target.name, default: [:]][path, default: []].append(try await measure(path, on: target))
+                        let result = try await measure(path, on: target)
+                        measured[target.name, default: [:]][path, default: []].append(result)
+                        // Each round too, so that two builds can be compared round by round, not only by their medians.
+                        print(String(format: "round %d | %@ | %@ | %.1f flows/s | server %.2f ms CPU/flow | load %.2f ms CPU/flow", round + 1,
+                                     path.rawValue, target.name, result.flowsPerSecond, result.serverMillisecondsPerFlow,
+                                     result.loadMillisecondsPerFlow))
                     }
                 }
             }
