@@ -229,6 +229,20 @@ public struct LatchkeyClient: Sendable {
     }
 
     static func pathComponent(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? text
+        // A serial is letters, digits and dashes, which never need escaping (RFC 3986's unreserved characters): taken
+        // as it is, without the character set Foundation builds and the escaping it does on each call (1.2 % of the
+        // flow benchmark's load CPU).
+        let unreserved = text.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                true
+            default: false
+            }
+        }
+        if unreserved { return text }
+        return text.addingPercentEncoding(withAllowedCharacters: Self.pathAllowed) ?? text
     }
+
+    private static let pathAllowed = CharacterSet.urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))
 }

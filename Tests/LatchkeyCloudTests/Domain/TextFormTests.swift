@@ -1,4 +1,5 @@
 import Foundation
+@testable import LatchkeyClient
 @testable import LatchkeyCloud
 import Testing
 
@@ -47,5 +48,17 @@ struct TextFormTests {
         // Within one millisecond, 74 random bits tell them apart.
         let same = (0..<10_000).map { _ in UUID.timeOrdered(at: start) }
         #expect(Set(same).count == same.count)
+    }
+
+    /// A serial in a URL's path: as it is when it needs no escaping, else as Foundation escapes it (a `/` included).
+    @Test func aSerialInAPathIsEscapedAsFoundationEscapesIt() {
+        let allowed = CharacterSet.urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))
+        let alphabet = Array("AZaz09-._~/ %?#é+")
+        let serials = ["CAM-1", "NVR-WEB-1", "a/b c", "..", ""] + (0..<2_000).map { _ in
+            String((0..<Int.random(in: 1...12)).map { _ in alphabet.randomElement()! })
+        }
+        for serial in serials {
+            #expect(LatchkeyClient.pathComponent(serial) == serial.addingPercentEncoding(withAllowedCharacters: allowed))
+        }
     }
 }
