@@ -345,7 +345,8 @@ public actor EmulatedDevice {
         try persist(state)
     }
 
-    /// Saves `changed` and only then makes it the device's state: what the device acts on is what a restart finds.
+    /// Saves `changed` and only then makes it the device's state: what the device acts on is what a restart finds (but
+    /// for receipts the platform took since, which `receiptReported` forgets in memory only).
     private func persist(_ changed: DeviceState) throws(DeviceError) {
         do { try changed.save(in: directory) } catch { throw .unavailable("The device could not save its state: \(error)") }
         state = changed
