@@ -67,14 +67,13 @@ public struct PasswordResetRequest: Sendable, Equatable {
     }
 
     /// A new pending request, open for the mode's window.
-    public static func open(
-        id: UUID? = nil, device: Device, site: Site, installerId: UUID, mode: ResetMode, windows: ResetWindows,
-        at now: Date
-    ) -> PasswordResetRequest {
+    public static func open(device: Device, site: Site, installerId: UUID, mode: ResetMode, windows: ResetWindows, at now: Date)
+        -> PasswordResetRequest
+    {
         PasswordResetRequest(
-            id: id ?? .timeOrdered(at: now), deviceSerial: device.serial, siteId: site.id, ownerId: site.ownerId,
-            installerId: installerId, mode: mode, storedStatus: .pending, createdAt: now, expiresAt: now + windows.window(for: mode),
-            updatedAt: now, sealedPassword: nil
+            id: .timeOrdered(at: now), deviceSerial: device.serial, siteId: site.id, ownerId: site.ownerId, installerId: installerId,
+            mode: mode, storedStatus: .pending, createdAt: now, expiresAt: now + windows.window(for: mode), updatedAt: now,
+            sealedPassword: nil
         )
     }
 
