@@ -131,6 +131,10 @@ enum Latchkey {
         }
 
         /// SIGTERM; SIGKILL if it is still there ten seconds later (seen once: a child idle after SIGTERM hung the suite).
+        /// One no longer held is stopped: a test or a `World` that fails half-way does not leave it running, holding its
+        /// port, for the rest of the run.
+        deinit { stop() }
+
         func stop() {
             guard process.isRunning else { return }
             process.terminate()

@@ -37,24 +37,6 @@ struct World: Sendable {
         let serviceArguments = ["serve", "--port", String(port), "--data-dir", scratch.folder("service").path,
                                 "--manufacturer-roots", identity.roots, "--on-site-window", onSiteWindow, "--log-level", "warning"] + tlsServe
         let service = try Latchkey.Background(serviceArguments)
-        var device: Latchkey.Background?
-        do {
-            return try await start(scratch: scratch, identity: identity, service: service, serviceArguments: serviceArguments,
-                                   server: server, serial: serial, certificate: certificate, caFile: caFile) { device = $0 }
-        } catch {
-            // Not left running for the rest of the run, holding its port, when the world did not come up.
-            device?.stop()
-            service.stop()
-            scratch.remove()
-            throw error
-        }
-    }
-
-    private static func start(
-        scratch: Scratch, identity: (file: String, roots: String), service: Latchkey.Background, serviceArguments: [String],
-        server: String, serial: String, certificate: (ca: String, certificate: String, key: String)?, caFile: [String],
-        started: (Latchkey.Background) -> Void
-    ) async throws -> World {
         try await waitForHealth(server, caFile: caFile)
         // Below the range the system takes its own ports from (32768 and up): a port it gave a connection is not taken.
         let discoveryPort = Int.random(in: 10_000..<20_000)
@@ -64,7 +46,6 @@ struct World: Sendable {
             "--admin-password", "Vecchia2023", "--discovery-port", String(discoveryPort),
         ] + caFile
         let device = try Latchkey.Background(deviceArguments)
-        started(device)
         let code = try await device.line(startingWith: "verification code: ")
         // The port the system gave the device's LAN API; a restart (`CrashTests`) listens on it again.
         let deviceAddress = try await device.line(startingWith: "listening: ")
