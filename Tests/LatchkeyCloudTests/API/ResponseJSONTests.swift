@@ -44,6 +44,8 @@ struct ResponseJSONTests {
         try expectRoundTrip(API.Site(id: UUID(), name: "Negozio", address: "Via Roma 1", ownerId: UUID(), createdAt: now))
         try expectRoundTrip([authorization, authorization])
         try expectRoundTrip([API.Device]())
+        // Escapes first, last, alone, one after another; no text at all.
+        try expectSameJSON(["\"", "\"edge\\", "\n\n", "", "é\"é", "plain"])
         try expectSameJSON(["b": 2, "a": 1] as [String: Int])
         try expectSameJSON([1.5, -0.25, 1e-7, 3] as [Double])
         try expectSameJSON([URL(string: "https://example.com/a?b=c")!])
