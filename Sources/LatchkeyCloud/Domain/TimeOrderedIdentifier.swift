@@ -7,11 +7,12 @@ extension UUID {
     static func timeOrdered(at date: Date) -> UUID {
         var random = SystemRandomNumberGenerator()
         let milliseconds = UInt64(max(0, date.timeIntervalSince1970 * 1000))
-        var bytes = withUnsafeBytes(of: (random.next() as UInt64, random.next() as UInt64)) { Array($0) }
-        for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - index))) }
-        bytes[6] = 0x70 | (bytes[6] & 0x0f)
-        bytes[8] = 0x80 | (bytes[8] & 0x3f)
-        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8], bytes[9],
-                           bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+        var uuid = unsafeBitCast((random.next() as UInt64, random.next() as UInt64), to: uuid_t.self)
+        withUnsafeMutableBytes(of: &uuid) { bytes in
+            for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - index))) }
+            bytes[6] = 0x70 | (bytes[6] & 0x0f)
+            bytes[8] = 0x80 | (bytes[8] & 0x3f)
+        }
+        return UUID(uuid: uuid)
     }
 }
