@@ -35,7 +35,7 @@ struct OperationsTests {
     func aSignalStopsTheServiceWithinSeconds(signal: Int32) async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        let port = Int.random(in: 20_000..<30_000)
+        let port = World.servicePort()
         let service = try Latchkey.Background(["serve", "--port", String(port), "--data-dir", scratch.folder("service").path])
         try await World.waitForHealth("http://127.0.0.1:\(port)")
         // What the start said: the open-file limit it raised, and one line for the migrations, not two per migration.
@@ -60,8 +60,7 @@ struct OperationsTests {
         let malformed = try await Latchkey.run(["compat", "--server", "http://exa mple"], timeout: .seconds(20))
         #expect(malformed.text.contains("is not a URL: give one such as http://127.0.0.1:8080"), "\(malformed.text)")
 
-        // Below the range the system takes its own ports from (32768 and up), as `World`'s.
-        let port = Int.random(in: 20_000..<30_000)
+        let port = World.servicePort()
         let service = try Latchkey.Background(["serve", "--port", String(port), "--data-dir", scratch.folder("service").path])
         defer { service.stop() }
         try await World.waitForHealth("http://127.0.0.1:\(port)")

@@ -130,11 +130,11 @@ enum Latchkey {
             return process.terminationStatus
         }
 
-        /// SIGTERM; SIGKILL if it is still there ten seconds later (seen once: a child idle after SIGTERM hung the suite).
         /// One no longer held is stopped: a test or a `World` that fails half-way does not leave it running, holding its
         /// port, for the rest of the run.
         deinit { stop() }
 
+        /// SIGTERM; SIGKILL if it is still there ten seconds later (seen once: a child idle after SIGTERM hung the suite).
         func stop() {
             guard process.isRunning else { return }
             process.terminate()

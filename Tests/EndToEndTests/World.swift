@@ -25,7 +25,7 @@ struct World: Sendable {
     /// given that CA (`--ca-file`, and `ca.pem` in each CLI home).
     static func start(onSiteWindow: String = "5m", tls: Bool = false) async throws -> World {
         let scratch = try Scratch()
-        let port = Int.random(in: 20_000..<30_000)
+        let port = servicePort()
         // Over TLS the service is named as its certificate names it (the device's WebSocket client sends the name as SNI).
         let server = tls ? "https://localhost:\(port)" : "http://127.0.0.1:\(port)"
         let serial = "NVR-\(UUID().uuidString.prefix(6))"
@@ -38,7 +38,6 @@ struct World: Sendable {
                                 "--manufacturer-roots", identity.roots, "--on-site-window", onSiteWindow, "--log-level", "warning"] + tlsServe
         let service = try Latchkey.Background(serviceArguments)
         try await waitForHealth(server, caFile: caFile)
-        // Below the range the system takes its own ports from (32768 and up): a port it gave a connection is not taken.
         let discoveryPort = Int.random(in: 10_000..<20_000)
         var deviceArguments = [
             "device", "--identity", identity.file, "--firmware", "V4.62.200", "--type", "nvr",
@@ -126,6 +125,11 @@ struct World: Sendable {
         service.stop()
         scratch.remove()
     }
+
+    /// A port for a test's service, below the range the system takes its own from (32768 and up), so that a port it
+    /// gave a connection is never drawn (a device's port in 30000-40000 once was); device discovery draws from
+    /// 10000-19999 for the same reason.
+    static func servicePort() -> Int { Int.random(in: 20_000..<30_000) }
 
     static func waitForHealth(_ server: String, caFile: [String]) async throws {
         guard !caFile.isEmpty else { return try await waitForHealth(server) }
